@@ -1,0 +1,14 @@
+// Package loadgen generates open-loop, constant-rate HTTP load on the vegeta
+// library and records every result.
+//
+// One Attack runs one continuous stream of requests per probe kind (reused
+// keep-alive connections and a fresh connection per request) against a
+// rotation of targets. Each result is tagged with the phase in force when its
+// request was sent (the caller switches phases with SetPhase, without a gap in
+// traffic), handed to the caller's sinks as it arrives, and, through a
+// Recorder, streamed to disk in vegeta's own results encoding so that
+// `vegeta report` and `vegeta plot` read the files as they are.
+//
+// The phase and probe kind of a result travel in vegeta's Attack field as
+// "phase/probe" (see AttackName and SplitAttack); the target is the URL field.
+package loadgen

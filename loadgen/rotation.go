@@ -1,0 +1,67 @@
+package loadgen
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// ErrNoTargets is returned by a rotation's targeter when every target is out
+// of rotation; the request is recorded as failed with this error.
+var ErrNoTargets = errors.New("no target in rotation")
+
+// Rotation is the set of targets requests go to, round-robin. It may change
+// while an attack runs, the way a load balancer takes a node out of service
+// and puts it back.
+type Rotation struct {
+	mu      sync.Mutex
+	targets []string
+	next    int
+}
+
+// NewRotation starts a rotation over targets.
+func NewRotation(targets []string) *Rotation {
+	return &Rotation{targets: append([]string(nil), targets...)}
+}
+
+// Set replaces the targets in rotation.
+func (r *Rotation) Set(targets []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.targets = append([]string(nil), targets...)
+}
+
+// Targets returns the targets in rotation now.
+func (r *Rotation) Targets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.targets...)
+}
+
+func (r *Rotation) pick() (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.targets) == 0 {
+		return "", false
+	}
+	t := r.targets[r.next%len(r.targets)]
+	r.next++
+	return t, true
+}
+
+// targeter returns a vegeta targeter that walks the rotation. An empty
+// rotation yields a failed request rather than stopping the attack.
+func (r *Rotation) targeter() vegeta.Targeter {
+	return func(t *vegeta.Target) error {
+		u, ok := r.pick()
+		if !ok {
+			// An unroutable request keeps the schedule and records the gap.
+			*t = vegeta.Target{Method: http.MethodGet, URL: "http://rotation.invalid/"}
+			return nil
+		}
+		*t = vegeta.Target{Method: http.MethodGet, URL: u}
+		return nil
+	}
+}

@@ -1,0 +1,448 @@
+package canary
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults applied by Serve and Handler to zero-valued Config fields, and
+// meant as the defaults of the corresponding command-line flags.
+const (
+	// DefaultAddr is the listen address.
+	DefaultAddr = ":8080"
+	// DefaultDrainDelay is how long the server keeps serving after shutdown
+	// starts, with readiness failing, so that endpoints stop routing to it.
+	DefaultDrainDelay = 5 * time.Second
+	// DefaultShutdownTimeout bounds the graceful shutdown after the drain.
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultVersion is reported when Config.Version is empty.
+	DefaultVersion = "unknown"
+)
+
+// Response headers set on every answer.
+const (
+	HeaderPod     = "X-Canary-Pod"
+	HeaderNode    = "X-Canary-Node"
+	HeaderVersion = "X-Canary-Version"
+)
+
+// Config configures the canary server. The zero value is usable: Addr and
+// ShutdownTimeout fall back to their Default* constants, Version to
+// DefaultVersion, and everything else means "off". DrainDelay is taken as
+// given (zero means no drain period); callers wanting the default set it to
+// DefaultDrainDelay.
+type Config struct {
+	// Addr is the TCP listen address, "host:port" (":0" picks a free port).
+	Addr string
+	// Delay is added to every "/" answer.
+	Delay time.Duration
+	// Jitter adds a uniform random extra wait in [0, Jitter) to every "/"
+	// answer.
+	Jitter time.Duration
+	// FailRate is the fraction, in [0, 1], of "/" requests answered 503.
+	FailRate float64
+	// FailAfter delays injected failures until this long after the server
+	// started. With FailAfter > 0 and FailRate == 0, every "/" request fails
+	// once FailAfter has passed.
+	FailAfter time.Duration
+	// DrainDelay is how long the server keeps serving after shutdown starts,
+	// with /readyz answering 503 and every response carrying
+	// "Connection: close".
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds the graceful shutdown after the drain delay;
+	// requests still running when it expires are cut off.
+	ShutdownTimeout time.Duration
+	// Version is the reported application version (the build version).
+	Version string
+	// Identity describes the pod answering; see IdentityFromEnv.
+	Identity Identity
+	// Logger receives lifecycle events (listening, drain started, shutdown
+	// complete), not individual requests. Nil discards them.
+	Logger *slog.Logger
+	// Seed seeds the randomness of jitter and failure injection, making it
+	// reproducible. Zero picks a random seed.
+	Seed uint64
+}
+
+// Identity describes where the canary runs.
+type Identity struct {
+	Pod       string `json:"pod"`
+	Node      string `json:"node"`
+	Namespace string `json:"namespace"`
+	PodIP     string `json:"podIP"`
+}
+
+// Environment variables read by IdentityFromEnv, as filled by the Kubernetes
+// downward API in the canary's manifest.
+const (
+	EnvPodName      = "POD_NAME"
+	EnvNodeName     = "NODE_NAME"
+	EnvPodNamespace = "POD_NAMESPACE"
+	EnvPodIP        = "POD_IP"
+)
+
+// IdentityFromEnv reads the pod identity through getenv (typically
+// os.Getenv). The pod name falls back to $HOSTNAME and then to the
+// machine's hostname, which Kubernetes sets to the pod name.
+func IdentityFromEnv(getenv func(string) string) Identity {
+	id := Identity{
+		Pod:       getenv(EnvPodName),
+		Node:      getenv(EnvNodeName),
+		Namespace: getenv(EnvPodNamespace),
+		PodIP:     getenv(EnvPodIP),
+	}
+	if id.Pod == "" {
+		id.Pod = getenv("HOSTNAME")
+	}
+	if id.Pod == "" {
+		if h, err := os.Hostname(); err == nil {
+			id.Pod = h
+		}
+	}
+	return id
+}
+
+// Validate reports every invalid field, each error naming the command-line
+// flag that sets it.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr != "" {
+		if err := validateAddr(c.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("--addr %q: %w", c.Addr, err))
+		}
+	}
+	nonNegative := func(flag string, d time.Duration) {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("--%s %s: must not be negative", flag, d))
+		}
+	}
+	nonNegative("delay", c.Delay)
+	nonNegative("jitter", c.Jitter)
+	if math.IsNaN(c.FailRate) || c.FailRate < 0 || c.FailRate > 1 {
+		errs = append(errs, fmt.Errorf("--fail-rate %v: must be between 0 and 1", c.FailRate))
+	}
+	nonNegative("fail-after", c.FailAfter)
+	nonNegative("drain-delay", c.DrainDelay)
+	nonNegative("shutdown-timeout", c.ShutdownTimeout)
+	return errors.Join(errs...)
+}
+
+func validateAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return errors.New(ae.Err + ` (want "host:port" or ":port")`)
+		}
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q must be a number between 0 and 65535", port)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Version == "" {
+		c.Version = DefaultVersion
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64() | 1
+	}
+	return c
+}
+
+// Server is the state behind the canary's handler: start time, drain flag
+// and the random source for jitter and failure injection. It is safe for
+// concurrent use.
+type Server struct {
+	cfg      Config
+	start    time.Time
+	now      func() time.Time
+	draining atomic.Bool
+	inFlight atomic.Int64 // "/" requests being answered
+
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+// Handler builds the canary's http.Handler for cfg, which should have passed
+// Validate, and returns it with the Server state behind it. The start time
+// for uptime and FailAfter is the time of this call.
+func Handler(cfg Config) (http.Handler, *Server) {
+	s := newServer(cfg)
+	return s, s
+}
+
+func newServer(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	return &Server{
+		cfg:   cfg,
+		start: time.Now(),
+		now:   time.Now,
+		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+	}
+}
+
+// StartDrain switches the server to draining: /readyz answers 503, "/"
+// reports draining, and every response carries "Connection: close". It is
+// idempotent and cannot be undone.
+func (s *Server) StartDrain() {
+	if s.draining.CompareAndSwap(false, true) {
+		s.cfg.Logger.Info("drain started", "drainDelay", s.cfg.DrainDelay)
+	}
+}
+
+// Draining reports whether StartDrain has been called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// ServeHTTP routes the canary's endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set(HeaderPod, s.cfg.Identity.Pod)
+	h.Set(HeaderNode, s.cfg.Identity.Node)
+	h.Set(HeaderVersion, s.cfg.Version)
+	h.Set("Cache-Control", "no-store")
+
+	var serve func(http.ResponseWriter, *http.Request)
+	switch r.URL.Path {
+	case "/":
+		serve = s.serveRoot
+	case "/healthz":
+		serve = s.serveHealthz
+	case "/readyz":
+		serve = s.serveReadyz
+	default:
+		s.closeIfDraining(h)
+		writeText(w, http.StatusNotFound, "not found")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.closeIfDraining(h)
+		h.Set("Allow", "GET, HEAD")
+		writeText(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	serve(w, r)
+}
+
+// closeIfDraining asks the client to close the connection once draining, so
+// that its next request opens a new connection, which the cluster routes to
+// a ready endpoint. Go's server closes the connection after such a reply.
+func (s *Server) closeIfDraining(h http.Header) {
+	if s.Draining() {
+		h.Set("Connection", "close")
+	}
+}
+
+type rootAnswer struct {
+	Identity
+	Version       string  `json:"version"`
+	Time          string  `json:"time"`
+	UptimeSeconds float64 `json:"uptimeSeconds"`
+	Draining      bool    `json:"draining"`
+}
+
+func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+
+	fail := s.shouldFail(s.now())
+	if d := s.pause(); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return // the client went away; nobody is left to answer
+		}
+	}
+
+	h := w.Header()
+	s.closeIfDraining(h)
+	if fail {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "injected failure"})
+		return
+	}
+	now := s.now()
+	writeJSON(w, http.StatusOK, rootAnswer{
+		Identity:      s.cfg.Identity,
+		Version:       s.cfg.Version,
+		Time:          now.Format(time.RFC3339Nano),
+		UptimeSeconds: now.Sub(s.start).Seconds(),
+		Draining:      s.Draining(),
+	})
+}
+
+func (s *Server) serveHealthz(w http.ResponseWriter, _ *http.Request) {
+	s.closeIfDraining(w.Header())
+	writeText(w, http.StatusOK, "ok")
+}
+
+func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+	if s.Draining() {
+		s.closeIfDraining(w.Header())
+		writeText(w, http.StatusServiceUnavailable, "draining")
+		return
+	}
+	writeText(w, http.StatusOK, "ready")
+}
+
+// pause returns how long a "/" answer waits: Delay + uniform[0, Jitter).
+func (s *Server) pause() time.Duration {
+	d := s.cfg.Delay
+	if s.cfg.Jitter > 0 {
+		s.mu.Lock()
+		d += time.Duration(s.rng.Int64N(int64(s.cfg.Jitter)))
+		s.mu.Unlock()
+	}
+	return d
+}
+
+// shouldFail decides whether a "/" request arriving at now gets an injected
+// failure.
+func (s *Server) shouldFail(now time.Time) bool {
+	if s.cfg.FailAfter > 0 && now.Sub(s.start) < s.cfg.FailAfter {
+		return false
+	}
+	switch {
+	case s.cfg.FailRate > 0:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.rng.Float64() < s.cfg.FailRate
+	case s.cfg.FailAfter > 0:
+		return true
+	default:
+		return false
+	}
+}
+
+func writeText(w http.ResponseWriter, code int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(body))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // cannot happen for the canary's own types
+		writeText(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// Serve listens on cfg.Addr and serves the canary until ctx is cancelled,
+// then terminates gracefully:
+//
+//  1. drain: /readyz turns 503 at once and keep-alives are disabled — every
+//     response carries "Connection: close" and its connection is closed after
+//     it, so clients reconnect and reach other endpoints — while serving
+//     continues for cfg.DrainDelay;
+//  2. shutdown: the listener closes and requests in flight complete, bounded
+//     by cfg.ShutdownTimeout, after which remaining connections are cut.
+//
+// Idle connections are not closed at the start of the drain, which would
+// race clients about to reuse them; they get "Connection: close" on their
+// next response, or are closed by the shutdown.
+//
+// onListen, if not nil, is called with the bound address once the server
+// accepts connections (so ":0" can be used). Serve returns nil on a clean
+// shutdown, and an error if cfg is invalid, listening fails, serving fails,
+// or the shutdown timeout expired with requests still running.
+func Serve(ctx context.Context, cfg Config, onListen func(net.Addr)) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return newServer(cfg).serve(ctx, onListen)
+}
+
+func (s *Server) serve(ctx context.Context, onListen func(net.Addr)) error {
+	cfg, log := s.cfg, s.cfg.Logger
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	log.Info("listening",
+		"addr", ln.Addr().String(),
+		"pod", cfg.Identity.Pod, "node", cfg.Identity.Node,
+		"namespace", cfg.Identity.Namespace, "podIP", cfg.Identity.PodIP,
+		"version", cfg.Version,
+		"delay", cfg.Delay, "jitter", cfg.Jitter,
+		"failRate", cfg.FailRate, "failAfter", cfg.FailAfter,
+		"drainDelay", cfg.DrainDelay, "shutdownTimeout", cfg.ShutdownTimeout)
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	s.StartDrain()
+	if cfg.DrainDelay > 0 {
+		t := time.NewTimer(cfg.DrainDelay)
+		select {
+		case <-t.C:
+		case err := <-served:
+			t.Stop()
+			return fmt.Errorf("serve on %s while draining: %w", ln.Addr(), err)
+		}
+	}
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		<-served
+		log.Warn("shutdown forced", "shutdownTimeout", cfg.ShutdownTimeout, "err", err)
+		return fmt.Errorf("graceful shutdown did not finish within %s (--shutdown-timeout): %w",
+			cfg.ShutdownTimeout, err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	}
+	log.Info("shutdown complete")
+	return nil
+}

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rehearse/rehearse/report"
+)
+
+type compareOptions struct {
+	format string
+	out    string
+	rules  report.Rules
+}
+
+func newCompareCmd(streams Streams) *cobra.Command {
+	o := compareOptions{format: "text"}
+	cmd := &cobra.Command{
+		Use:   "compare BASELINE CANDIDATE",
+		Short: "Compare two recordings and judge whether the candidate got worse",
+		Long: `Compare a candidate recording with a baseline recording. Each argument is a
+run folder written by "rehearse load" or a plain vegeta results file (gob,
+JSON or CSV). Latency distributions are compared with Kolmogorov-Smirnov and
+Mann-Whitney tests, the p99 ratio with a bootstrap interval, failure ratios
+with a test that is right for sparse counts, and outages by their length.
+
+Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive.`,
+		Example: `  rehearse compare runs/before runs/after
+  rehearse compare before.bin after.bin -o html --out report.html`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return badInput(fmt.Errorf("compare takes BASELINE and CANDIDATE, got %d argument(s)", len(args)))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return runCompare(streams, args[0], args[1], o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.format, "output", "o", o.format, "report format: "+strings.Join(report.FormatNames(), ", "))
+	f.StringVar(&o.out, "out", "", "write the report to this file instead of stdout")
+	addRuleFlags(cmd, &o.rules)
+	return cmd
+}
+
+func addRuleFlags(cmd *cobra.Command, r *report.Rules) {
+	f := cmd.Flags()
+	f.Int64Var(&r.MinSamples, "min-samples", report.DefaultMinSamples, "fewest requests per side for a conclusive verdict")
+	f.Float64Var(&r.MaxErrorRateIncrease, "max-error-increase", report.DefaultMaxErrorRateIncrease, "largest tolerated rise of the failure ratio (0.001 = 0.1 point)")
+	f.Float64Var(&r.MaxP99Ratio, "max-p99-ratio", report.DefaultMaxP99Ratio, "largest tolerated candidate/baseline p99 ratio")
+	f.DurationVar(&r.MinP99Increase, "min-p99-increase", report.DefaultMinP99Increase, "p99 rises smaller than this never fail")
+	f.DurationVar(&r.MaxOutage, "max-outage", report.DefaultMaxOutage, "longest tolerated span of consecutive failures")
+	f.Float64Var(&r.Alpha, "alpha", report.DefaultAlpha, "significance level of the tests")
+}
+
+// settleRules turns explicit zero thresholds into zero tolerance.
+func settleRules(r report.Rules) (report.Rules, error) {
+	if r.MaxErrorRateIncrease == 0 {
+		r.ZeroErrorIncrease = true
+	}
+	if r.MaxOutage == 0 {
+		r.ZeroOutage = true
+	}
+	if err := r.Validate(); err != nil {
+		return r, err
+	}
+	if r.MinP99Increase == 0 {
+		r.MinP99Increase = time.Nanosecond
+	}
+	return r, nil
+}
+
+func runCompare(streams Streams, basePath, candPath string, o compareOptions) error {
+	render, err := report.RendererFor(o.format)
+	if err != nil {
+		return badInput(fmt.Errorf("--output: %w", err))
+	}
+	rules, err := settleRules(o.rules)
+	if err != nil {
+		return badInput(fmt.Errorf("--%w", err))
+	}
+	base, err := report.Load(basePath, report.LoadOptions{Phase: "baseline"})
+	if err != nil {
+		return badInput(fmt.Errorf("baseline: %w", err))
+	}
+	cand, err := report.Load(candPath, report.LoadOptions{Phase: "candidate"})
+	if err != nil {
+		return badInput(fmt.Errorf("candidate: %w", err))
+	}
+	for _, m := range []*report.Metrics{base, cand} {
+		if m.Read != nil && m.Read.Dropped > 0 {
+			fmt.Fprintf(streams.Err, "warning: %s was cut short: %d records read, %d trailing bytes dropped (%s)\n",
+				m.Read.Path, m.Read.Records, m.Read.Dropped, m.Read.TailErr)
+		}
+	}
+	rep, err := report.Compare(base, cand, rules)
+	if err != nil {
+		return badInput(err)
+	}
+	var buf bytes.Buffer
+	if err := render(&buf, rep); err != nil {
+		return fmt.Errorf("render %s: %w", o.format, err)
+	}
+	if o.out != "" {
+		if err := os.WriteFile(o.out, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(streams.Err, "%s report written to %s: verdict %s\n", o.format, o.out, rep.Verdict)
+	} else if _, err := streams.Out.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	if code := report.ExitCode(rep.Verdict); code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}

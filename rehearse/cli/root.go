@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rehearse/rehearse/rehearse"
+)
+
+// Exit codes shared by every command.
+const (
+	ExitPass         = 0
+	ExitFail         = 1
+	ExitBadInput     = 2
+	ExitInconclusive = 3
+	ExitInfra        = 4
+)
+
+// Streams are the standard streams of a command: results go to Out, progress
+// and diagnostics for people to Err.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// ExitError carries a process exit code with an error (or none, when the
+// command already said everything, as a failing verdict does).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// badInput marks an error as the user's input being wrong (exit 2).
+func badInput(err error) error { return &ExitError{Code: ExitBadInput, Err: err} }
+
+// Main runs the command line with the process's arguments, streams and
+// signals, prints an error once, and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	streams := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	err := Run(ctx, streams, os.Args[1:])
+	return exitCode(streams.Err, err)
+}
+
+func exitCode(stderr io.Writer, err error) int {
+	if err == nil {
+		return ExitPass
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintf(stderr, "rehearse: %v\n", ee.Err)
+		}
+		return ee.Code
+	}
+	fmt.Fprintf(stderr, "rehearse: %v\n", err)
+	return ExitInfra
+}
+
+// Run executes the command line args (without the program name).
+func Run(ctx context.Context, streams Streams, args []string) error {
+	root := newRoot(streams)
+	root.SetArgs(args)
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		var ee *ExitError
+		if !errors.As(err, &ee) {
+			// cobra's own errors are about the command line itself.
+			return badInput(err)
+		}
+	}
+	return err
+}
+
+func newRoot(streams Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rehearse",
+		Short: "Rehearse a Kubernetes upgrade and prove with traffic that it does not hurt",
+		Long: `rehearse rehearses a Kubernetes upgrade before anyone touches production.
+It records traffic against a canary application, compares latency and error
+distributions between phases (baseline, during the upgrade, after), and gives
+a verdict with its reasons.`,
+		Version:       rehearse.Version(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newCanaryCmd(streams),
+		newLoadCmd(streams),
+		newCompareCmd(streams),
+		newVersionCmd(streams),
+	)
+	return root
+}
+
+func newVersionCmd(streams Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintln(streams.Out, rehearse.Version())
+			return err
+		},
+	}
+}

@@ -1,0 +1,171 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Report is everything a renderer shows: the recordings, the comparisons
+// made between their phases, and the verdict with its reasons.
+type Report struct {
+	SchemaVersion int       `json:"schemaVersion"`
+	Title         string    `json:"title"`
+	Generated     time.Time `json:"generated"`
+	// Verdict is pass, fail or inconclusive.
+	Verdict Outcome `json:"verdict"`
+	// Reasons are the messages of the rules that did not pass, or, on a
+	// pass, a one-line statement of what held.
+	Reasons     []string     `json:"reasons"`
+	Rules       Rules        `json:"rules"`
+	Comparisons []Comparison `json:"comparisons"`
+	// Runs are the recordings; a rehearsal has one with several phases, a
+	// comparison of two recordings has two.
+	Runs []*Metrics `json:"runs"`
+	// Timeline holds events that happened during the recordings, in time
+	// order, for renderers that show them beside the traffic.
+	Timeline []Event `json:"timeline,omitempty"`
+}
+
+// Event is a timestamped happening shown beside the traffic (a phase change,
+// an upgrade step, a component turning not ready).
+type Event struct {
+	Time    time.Time `json:"time"`
+	Source  string    `json:"source"`
+	Kind    string    `json:"kind"`
+	Subject string    `json:"subject,omitempty"`
+	Message string    `json:"message"`
+}
+
+// Phases returns every phase of every run, in order.
+func (r *Report) Phases() []*Phase {
+	var out []*Phase
+	for _, m := range r.Runs {
+		out = append(out, m.Phases...)
+	}
+	return out
+}
+
+// Compare judges a candidate recording against a baseline recording; each
+// recording is taken whole as one phase.
+func Compare(base, cand *Metrics, rules Rules) (*Report, error) {
+	bp, err := single(base, "baseline")
+	if err != nil {
+		return nil, err
+	}
+	cp, err := single(cand, "candidate")
+	if err != nil {
+		return nil, err
+	}
+	return newReport(fmt.Sprintf("%s vs %s", bp.Name, cp.Name), []*Metrics{base, cand}, []Comparison{Judge(bp, cp, rules)}, rules), nil
+}
+
+func single(m *Metrics, what string) (*Phase, error) {
+	switch len(m.Phases) {
+	case 0:
+		return nil, fmt.Errorf("%s %s: no results", what, m.Source)
+	case 1:
+		return m.Phases[0], nil
+	}
+	names := make([]string, len(m.Phases))
+	for i, p := range m.Phases {
+		names[i] = p.Name
+	}
+	return nil, fmt.Errorf("%s %s holds several phases (%s): load it as one phase", what, m.Source, strings.Join(names, ", "))
+}
+
+// JudgeRun judges every phase of one recording against its baseline phase.
+func JudgeRun(m *Metrics, baseline string, rules Rules) (*Report, error) {
+	base := m.Phase(baseline)
+	if base == nil {
+		names := make([]string, len(m.Phases))
+		for i, p := range m.Phases {
+			names[i] = p.Name
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("recording %s has no phase %q; phases: %s", m.Source, baseline, strings.Join(names, ", "))
+	}
+	var comps []Comparison
+	for _, p := range m.Phases {
+		if p.Name != baseline {
+			comps = append(comps, Judge(base, p, rules))
+		}
+	}
+	return newReport(fmt.Sprintf("phases against %s", baseline), []*Metrics{m}, comps, rules), nil
+}
+
+func newReport(title string, runs []*Metrics, comps []Comparison, rules Rules) *Report {
+	r := &Report{
+		SchemaVersion: SchemaVersion,
+		Title:         title,
+		Generated:     time.Now().UTC(),
+		Rules:         rules.WithDefaults(),
+		Comparisons:   comps,
+		Runs:          runs,
+	}
+	var outs []Outcome
+	for _, c := range comps {
+		outs = append(outs, c.Outcome)
+	}
+	r.Verdict = Combine(outs...)
+	for _, c := range comps {
+		for _, rr := range c.Rules {
+			if rr.Outcome != Pass {
+				r.Reasons = append(r.Reasons, fmt.Sprintf("%s vs %s: %s %s: %s", c.Candidate, c.Baseline, rr.Rule, rr.Outcome, rr.Message))
+			}
+		}
+	}
+	if r.Verdict == Pass {
+		r.Reasons = []string{fmt.Sprintf("all %d rules held in %d comparisons", len(comps)*4, len(comps))}
+	}
+	if len(comps) == 0 {
+		r.Reasons = []string{"nothing to compare: only one phase was recorded"}
+	}
+	return r
+}
+
+// ExitCode maps a verdict to the process exit code: 0 pass, 1 fail,
+// 3 inconclusive. (2 is bad input, used by callers.)
+func ExitCode(v Outcome) int {
+	switch v {
+	case Pass:
+		return 0
+	case Fail:
+		return 1
+	}
+	return 3
+}
+
+// Renderer writes a report in one format.
+type Renderer func(io.Writer, *Report) error
+
+// Formats returns the renderers by name.
+func Formats() map[string]Renderer {
+	return map[string]Renderer{
+		"text":     RenderText,
+		"json":     RenderJSON,
+		"junit":    RenderJUnit,
+		"markdown": RenderMarkdown,
+		"html":     RenderHTML,
+	}
+}
+
+// FormatNames returns the sorted format names, for help and errors.
+func FormatNames() []string {
+	var names []string
+	for n := range Formats() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Renderer returns the named renderer or an error listing the known ones.
+func RendererFor(name string) (Renderer, error) {
+	if r, ok := Formats()[name]; ok {
+		return r, nil
+	}
+	return nil, fmt.Errorf("unknown report format %q; known: %s", name, strings.Join(FormatNames(), ", "))
+}
