@@ -22,9 +22,9 @@ type Accounting struct {
 	Sent   int64 `json:"sent"`
 	Missed int64 `json:"missed"`
 	// Late counts requests sent more than LateToleranceMs behind schedule.
-	Late            int64   `json:"late"`
-	LateToleranceMs float64 `json:"lateToleranceMs"`
-	MaxLagMs        float64 `json:"maxLagMs"`
+	Late            int64             `json:"late"`
+	LateToleranceMs float64           `json:"lateToleranceMs"`
+	MaxLagMs        float64           `json:"maxLagMs"`
 	Probes          []ProbeAccounting `json:"probes"`
 	Phases          []PhaseSwitch     `json:"phases"`
 }

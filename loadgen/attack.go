@@ -41,10 +41,10 @@ func ParseProbe(s string) (Probe, error) {
 
 // Defaults of a Spec.
 const (
-	DefaultRate         = 100.0
-	DefaultTimeout      = 10 * time.Second
-	DefaultMaxWorkers   = 512
-	DefaultPhase        = "baseline"
+	DefaultRate          = 100.0
+	DefaultTimeout       = 10 * time.Second
+	DefaultMaxWorkers    = 512
+	DefaultPhase         = "baseline"
 	DefaultLateTolerance = 10 * time.Millisecond
 	// MaxBodyBytes is how much of a response body is read; bodies are not recorded.
 	MaxBodyBytes = 4096

@@ -23,12 +23,12 @@ const FlushInterval = time.Second
 // Recorder is a Sink that streams results to a writer in vegeta's gob
 // encoding, the format `vegeta report` and `vegeta plot` read.
 type Recorder struct {
-	w       *bufio.Writer
-	enc     vegeta.Encoder
-	closer  io.Closer
-	last    time.Time
-	count   int64
-	err     error
+	w      *bufio.Writer
+	enc    vegeta.Encoder
+	closer io.Closer
+	last   time.Time
+	count  int64
+	err    error
 }
 
 // NewRecorder records to w. If w is an io.Closer, Close closes it.

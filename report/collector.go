@@ -26,10 +26,10 @@ const (
 	// MaxDistinctErrors bounds the distinct error messages counted per phase.
 	MaxDistinctErrors = 20
 
-	histLowest      = 1               // µs
-	histHighest     = 3600 * 1000000  // one hour in µs
-	histSigFigs     = 3
-	windowSigFigs   = 2
+	histLowest    = 1              // µs
+	histHighest   = 3600 * 1000000 // one hour in µs
+	histSigFigs   = 3
+	windowSigFigs = 2
 )
 
 // CollectorOptions configure a Collector. The zero value is usable.

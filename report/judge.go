@@ -145,14 +145,14 @@ type Stats struct {
 	ShiftLoMs float64 `json:"shiftLoMs"`
 	ShiftHiMs float64 `json:"shiftHiMs"`
 	// P99Ratio is candidate p99 / baseline p99 with a bootstrap interval.
-	P99Ratio   float64 `json:"p99Ratio"`
-	P99RatioLo float64 `json:"p99RatioLo"`
-	P99RatioHi float64 `json:"p99RatioHi"`
+	P99Ratio       float64 `json:"p99Ratio"`
+	P99RatioLo     float64 `json:"p99RatioLo"`
+	P99RatioHi     float64 `json:"p99RatioHi"`
 	BaselineP99Ms  float64 `json:"baselineP99Ms"`
 	CandidateP99Ms float64 `json:"candidateP99Ms"`
 	// ErrorRate compares failure ratios.
-	ErrorRate RateComparison `json:"errorRate"`
-	Confidence float64       `json:"confidence"`
+	ErrorRate  RateComparison `json:"errorRate"`
+	Confidence float64        `json:"confidence"`
 }
 
 // Judge compares a candidate phase with a baseline phase under the rules.

@@ -2,7 +2,6 @@ package report
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 )
 
@@ -12,8 +11,3 @@ func RenderJSON(w io.Writer, r *Report) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
 }
-
-func RenderText(w io.Writer, r *Report) error     { return errors.New("text: not yet") }
-func RenderJUnit(w io.Writer, r *Report) error    { return errors.New("junit: not yet") }
-func RenderMarkdown(w io.Writer, r *Report) error { return errors.New("markdown: not yet") }
-func RenderHTML(w io.Writer, r *Report) error     { return errors.New("html: not yet") }

@@ -217,33 +217,69 @@ func TestQuantile(t *testing.T) {
 	})
 }
 
-func TestQuantileSelectMatchesSortedQuantile(t *testing.T) {
+func TestQuantileSelectKth(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	qs := []float64{0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1}
+	check := func(t *testing.T, s []float64) {
+		sorted := slices.Clone(s)
+		slices.Sort(sorted)
+		buf := make([]float64, len(s))
+		for k := range s {
+			copy(buf, s)
+			require.Equal(t, sorted[k], selectKth(buf, k), "n=%d k=%d", len(s), k)
+			partitioned := slices.Max(buf[:k+1]) == buf[k] && slices.Min(buf[k:]) == buf[k]
+			require.True(t, partitioned, "n=%d k=%d: not partitioned around k", len(s), k)
+		}
+	}
 	for _, g := range sampleGens {
 		t.Run(g.name, func(t *testing.T) {
-			for n := 1; n <= 300; n += 7 {
-				s := drawSample(r, n, g.gen)
-				sorted := slices.Clone(s)
-				slices.Sort(sorted)
-				for _, q := range qs {
-					buf := slices.Clone(s)
-					require.Equal(t, Quantile(sorted, q), selectQuantile(buf, q), "n=%d q=%v", n, q)
-				}
+			for n := 1; n <= 200; n += 13 {
+				check(t, drawSample(r, n, g.gen))
 			}
 		})
 	}
 	t.Run("adversarial organ-pipe input", func(t *testing.T) {
-		s := make([]float64, 10001)
+		s := make([]float64, 301)
 		for i := range s {
 			s[i] = float64(min(i, len(s)-1-i))
 		}
-		sorted := slices.Clone(s)
-		slices.Sort(sorted)
-		for _, q := range qs {
-			require.Equal(t, Quantile(sorted, q), selectQuantile(slices.Clone(s), q))
-		}
+		check(t, s)
 	})
+	t.Run("sorted and reversed input", func(t *testing.T) {
+		s := make([]float64, 257)
+		for i := range s {
+			s[i] = float64(i)
+		}
+		check(t, s)
+		slices.Reverse(s)
+		check(t, s)
+	})
+}
+
+func TestQuantileOfResampleMatchesSortedResample(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	qs := []float64{0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1}
+	for _, g := range sampleGens {
+		t.Run(g.name, func(t *testing.T) {
+			for n := 1; n <= 400; n += 37 {
+				sorted := drawSample(r, n, g.gen)
+				slices.Sort(sorted)
+				counts := make([]int32, n)
+				for _, q := range qs {
+					seed := r.Uint64()
+					got := resampleQuantile(sorted, q, counts, rand.New(rand.NewPCG(seed, 0)))
+
+					// The same draws, materialised and sorted.
+					replay := rand.New(rand.NewPCG(seed, 0))
+					drawn := make([]float64, n)
+					for i := range drawn {
+						drawn[i] = sorted[replay.IntN(n)]
+					}
+					slices.Sort(drawn)
+					require.Equal(t, Quantile(drawn, q), got, "n=%d q=%v", n, q)
+				}
+			}
+		})
+	}
 }
 
 func TestKSTest(t *testing.T) {
@@ -807,6 +843,22 @@ func BenchmarkMannWhitney20k(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := statsLognormalLatencies(r, 20000, 2e6)
 	y := statsLognormalLatencies(r, 20000, 2.1e6)
+	b.ReportAllocs()
+	for b.Loop() {
+		MannWhitneyTest(x, y, 0.95)
+	}
+}
+
+// BenchmarkMannWhitney20kTied uses latencies rounded to whole milliseconds,
+// so that most pairwise differences are shared by very many pairs.
+func BenchmarkMannWhitney20kTied(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := statsLognormalLatencies(r, 20000, 2e6)
+	y := statsLognormalLatencies(r, 20000, 2.1e6)
+	for i := range x {
+		x[i] = math.Round(x[i]/1e6) * 1e6
+		y[i] = math.Round(y[i]/1e6) * 1e6
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		MannWhitneyTest(x, y, 0.95)

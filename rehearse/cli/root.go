@@ -109,6 +109,7 @@ a verdict with its reasons.`,
 		newCanaryCmd(streams),
 		newLoadCmd(streams),
 		newCompareCmd(streams),
+		newReportCmd(streams),
 		newVersionCmd(streams),
 	)
 	return root
