@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -465,14 +464,30 @@ func TestRenderHTMLRegistered(t *testing.T) {
 	}
 }
 
-func TestTmpDumpTwoRuns(t *testing.T) {
+// Phase names reach the page both in tables and inside the SVG plots; both
+// places escape them.
+func TestRenderHTMLEscapesPhaseNames(t *testing.T) {
 	start := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	all := rehearsalResults(start)
-	one := report.CollectorOptions{KeepWindows: true, PhaseOf: func(*vegeta.Result) string { return "all" }}
-	base := collect(t, all[:1000], one)
-	base.Source = "before.bin"
-	cand := collect(t, all[1000:2000], one)
-	cand.Source = "after.bin"
-	r, _ := report.Compare(base, cand, report.Rules{})
-	os.WriteFile("/tmp/two.html", []byte(renderHTML(t, r)), 0o644)
+	for i := range all {
+		if strings.HasPrefix(all[i].Attack, "upgrade/") {
+			all[i].Attack = strings.Replace(all[i].Attack, "upgrade", `up<b>grade</b>&"`, 1)
+		}
+	}
+	m := collect(t, all, report.CollectorOptions{KeepWindows: true})
+	r, err := report.JudgeRun(m, "baseline", report.Rules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := renderHTML(t, r)
+	if strings.Contains(page, "<b>") {
+		t.Errorf("phase name not escaped")
+	}
+	doc := parseHTML(t, page)
+	plots := plotsOf(doc)
+	for _, name := range []string{"latency", "errors", "ecdf"} {
+		if len(plots[name]) != 1 || !strings.Contains(textOf(plots[name][0]), `up<b>grade</b>&"`) {
+			t.Errorf("plot %q does not name the phase in its legend", name)
+		}
+	}
 }
