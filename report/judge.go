@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -313,4 +314,53 @@ func (s *Stats) sanitize() {
 			*f = 0
 		}
 	}
+}
+
+// rulesJSON is the document form of Rules: durations as Go duration strings
+// ("5ms", "1s") rather than nanosecond counts.
+type rulesJSON struct {
+	MinSamples           int64   `json:"minSamples"`
+	MaxErrorRateIncrease float64 `json:"maxErrorRateIncrease"`
+	MaxP99Ratio          float64 `json:"maxP99Ratio"`
+	MinP99Increase       string  `json:"minP99Increase"`
+	MaxOutage            string  `json:"maxOutage"`
+	Alpha                float64 `json:"alpha"`
+	ZeroErrorIncrease    bool    `json:"zeroErrorIncrease,omitempty"`
+	ZeroOutage           bool    `json:"zeroOutage,omitempty"`
+	Seed                 uint64  `json:"seed,omitempty"`
+}
+
+// MarshalJSON writes durations as strings such as "5ms".
+func (r Rules) MarshalJSON() ([]byte, error) {
+	return json.Marshal(rulesJSON{
+		MinSamples: r.MinSamples, MaxErrorRateIncrease: r.MaxErrorRateIncrease, MaxP99Ratio: r.MaxP99Ratio,
+		MinP99Increase: r.MinP99Increase.String(), MaxOutage: r.MaxOutage.String(), Alpha: r.Alpha,
+		ZeroErrorIncrease: r.ZeroErrorIncrease, ZeroOutage: r.ZeroOutage, Seed: r.Seed,
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Rules) UnmarshalJSON(b []byte) error {
+	var j rulesJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	out := Rules{MinSamples: j.MinSamples, MaxErrorRateIncrease: j.MaxErrorRateIncrease, MaxP99Ratio: j.MaxP99Ratio,
+		Alpha: j.Alpha, ZeroErrorIncrease: j.ZeroErrorIncrease, ZeroOutage: j.ZeroOutage, Seed: j.Seed}
+	for _, d := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{{"minP99Increase", j.MinP99Increase, &out.MinP99Increase}, {"maxOutage", j.MaxOutage, &out.MaxOutage}} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		*d.out = v
+	}
+	*r = out
+	return nil
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -218,4 +219,16 @@ func TestCombine(t *testing.T) {
 	assert.Equal(t, Pass, Combine(Pass, Pass))
 	assert.Equal(t, Inconclusive, Combine(Pass, Inconclusive))
 	assert.Equal(t, Fail, Combine(Inconclusive, Fail, Pass))
+}
+
+func TestRulesJSONRoundTrip(t *testing.T) {
+	in := Rules{MinSamples: 100, MaxErrorRateIncrease: 0.002, MaxP99Ratio: 2, MinP99Increase: 7 * time.Millisecond, MaxOutage: 1500 * time.Millisecond, Alpha: 0.05, Seed: 3}
+	b, err := json.Marshal(in)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"minP99Increase":"7ms"`)
+	assert.Contains(t, string(b), `"maxOutage":"1.5s"`)
+	var out Rules
+	require.NoError(t, json.Unmarshal(b, &out))
+	assert.Equal(t, in, out)
+	assert.ErrorContains(t, json.Unmarshal([]byte(`{"maxOutage":"soon"}`), &out), "maxOutage")
 }

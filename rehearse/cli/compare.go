@@ -59,6 +59,30 @@ func addRuleFlags(cmd *cobra.Command, r *report.Rules) {
 	f.Float64Var(&r.Alpha, "alpha", report.DefaultAlpha, "significance level of the tests")
 }
 
+// reportSettings checks the output format and the rule flags of a command
+// that renders a report.
+func reportSettings(format string, flags report.Rules) (report.Renderer, report.Rules, error) {
+	render, err := report.RendererFor(format)
+	if err != nil {
+		return nil, flags, badInput(fmt.Errorf("--output: %w", err))
+	}
+	rules, err := settleRules(flags)
+	if err != nil {
+		return nil, flags, badInput(fmt.Errorf("--%w", err))
+	}
+	return render, rules, nil
+}
+
+// warnTruncated says on stderr which recordings were cut short and what was lost.
+func warnTruncated(streams Streams, ms ...*report.Metrics) {
+	for _, m := range ms {
+		if m.Read != nil && m.Read.Dropped > 0 {
+			fmt.Fprintf(streams.Err, "warning: %s was cut short: %d records read, %d trailing bytes dropped (%s)\n",
+				m.Read.Path, m.Read.Records, m.Read.Dropped, m.Read.TailErr)
+		}
+	}
+}
+
 // settleRules turns explicit zero thresholds into zero tolerance.
 func settleRules(r report.Rules) (report.Rules, error) {
 	if r.MaxErrorRateIncrease == 0 {
@@ -77,13 +101,9 @@ func settleRules(r report.Rules) (report.Rules, error) {
 }
 
 func runCompare(streams Streams, basePath, candPath string, o compareOptions) error {
-	render, err := report.RendererFor(o.format)
+	render, rules, err := reportSettings(o.format, o.rules)
 	if err != nil {
-		return badInput(fmt.Errorf("--output: %w", err))
-	}
-	rules, err := settleRules(o.rules)
-	if err != nil {
-		return badInput(fmt.Errorf("--%w", err))
+		return err
 	}
 	base, err := report.Load(basePath, report.LoadOptions{Phase: "baseline"})
 	if err != nil {
@@ -93,12 +113,7 @@ func runCompare(streams Streams, basePath, candPath string, o compareOptions) er
 	if err != nil {
 		return badInput(fmt.Errorf("candidate: %w", err))
 	}
-	for _, m := range []*report.Metrics{base, cand} {
-		if m.Read != nil && m.Read.Dropped > 0 {
-			fmt.Fprintf(streams.Err, "warning: %s was cut short: %d records read, %d trailing bytes dropped (%s)\n",
-				m.Read.Path, m.Read.Records, m.Read.Dropped, m.Read.TailErr)
-		}
-	}
+	warnTruncated(streams, base, cand)
 	rep, err := report.Compare(base, cand, rules)
 	if err != nil {
 		return badInput(err)

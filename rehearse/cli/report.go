@@ -59,22 +59,15 @@ Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive.`,
 }
 
 func runReport(streams Streams, dir string, o reportOptions) error {
-	render, err := report.RendererFor(o.format)
+	render, rules, err := reportSettings(o.format, o.rules)
 	if err != nil {
-		return badInput(fmt.Errorf("--output: %w", err))
-	}
-	rules, err := settleRules(o.rules)
-	if err != nil {
-		return badInput(fmt.Errorf("--%w", err))
+		return err
 	}
 	m, err := report.Load(dir, report.LoadOptions{})
 	if err != nil {
 		return badInput(err)
 	}
-	if m.Read != nil && m.Read.Dropped > 0 {
-		fmt.Fprintf(streams.Err, "warning: %s was cut short: %d records read, %d trailing bytes dropped (%s)\n",
-			m.Read.Path, m.Read.Records, m.Read.Dropped, m.Read.TailErr)
-	}
+	warnTruncated(streams, m)
 	rep, err := report.JudgeRun(m, o.baseline, rules)
 	if err != nil {
 		return badInput(err)
