@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/rehearse/rehearse/rehearse/timeline"
 )
 
 // Report is everything a renderer shows: the recordings, the comparisons
@@ -31,13 +33,7 @@ type Report struct {
 
 // Event is a timestamped happening shown beside the traffic (a phase change,
 // an upgrade step, a component turning not ready).
-type Event struct {
-	Time    time.Time `json:"time"`
-	Source  string    `json:"source"`
-	Kind    string    `json:"kind"`
-	Subject string    `json:"subject,omitempty"`
-	Message string    `json:"message"`
-}
+type Event = timeline.Event
 
 // Phases returns every phase of every run, in order.
 func (r *Report) Phases() []*Phase {
