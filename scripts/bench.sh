@@ -63,6 +63,7 @@ printf "%-22s %12s %10s\n" generator "requests/s" "vs ours"
 printf "%-22s %12s %10s\n" "rehearse load" "$ours" "1.00"
 printf "%-22s %12s %10s\n" "vegeta attack (CLI)" "$veg" "$(python3 -c "print('%.2f' % ($veg/$ours))")"
 printf "%-22s %12s %10s\n" "wrk" "$wrkrate" "$(python3 -c "print('%.2f' % (float('$wrkrate')/$ours))")"
+echo "vegeta's own CLI reads our results file: $("$TOOLS/vegeta" report <"$OUT/ceil/results.bin" | head -1 | tr -s ' ')"
 
 echo
 echo "== peak memory at 2000/s for $MEMORY_DURATION (VmHWM of the rehearse load process)"

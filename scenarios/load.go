@@ -1,0 +1,377 @@
+package scenarios
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Error is one problem with a scenario, located by file, line and field.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors are every problem found in one scenario, in line order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// source remembers where each field of a loaded scenario came from, to
+// locate the errors of validation.
+type source struct {
+	file string
+	root *yaml.Node
+	// sets maps a field path to the --set that gave it.
+	sets map[string]string
+}
+
+func (src *source) errorf(path, format string, args ...any) *Error {
+	e := &Error{File: src.file, Field: path, Msg: fmt.Sprintf(format, args...)}
+	for p := path; p != ""; p = parentPath(p) {
+		if set, ok := src.sets[p]; ok {
+			e.File, e.Line = "--set "+set, 0
+			return e
+		}
+	}
+	e.Line = lineOf(src.root, path)
+	return e
+}
+
+func parentPath(p string) string {
+	if i := strings.LastIndexByte(p, '.'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// Load reads, defaults and validates the scenario file at path, then applies
+// the overrides ("path=value", e.g. "upgrade.target=v1.36.3").
+func Load(path string, sets ...string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", path, err)
+	}
+	s, err := Parse(path, data, sets...)
+	if err != nil {
+		return nil, err
+	}
+	s.resolveRelative(filepath.Dir(path))
+	return s, nil
+}
+
+// Parse is Load for a document already read; name is used in errors.
+func Parse(name string, data []byte, sets ...string) (*Scenario, error) {
+	src := &source{file: name, sets: map[string]string{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &Error{File: name, Line: yamlErrorLine(err), Msg: cleanYAMLError(err)}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &Error{File: name, Msg: "empty document: want a Scenario (apiVersion " + APIVersion + ")"}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{File: name, Line: root.Line, Msg: "want a mapping (apiVersion, kind, metadata, cluster, ...)"}
+	}
+	src.root = root
+
+	var errs Errors
+	checkNode(src.file, root, reflect.TypeOf(Scenario{}), "", &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	s := Defaults()
+	if err := root.Decode(s); err != nil {
+		return nil, &Error{File: name, Msg: cleanYAMLError(err)}
+	}
+	for _, set := range sets {
+		if err := applySet(s, src, set); err != nil {
+			return nil, err
+		}
+	}
+	s.settleDefaults(src)
+	if errs := s.validate(src); len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
+	}
+	return s, nil
+}
+
+// applySet decodes one "path=value" override onto s, strictly.
+func applySet(s *Scenario, src *source, set string) error {
+	path, value, ok := strings.Cut(set, "=")
+	if !ok || path == "" {
+		return &Error{File: "--set " + set, Msg: "want path=value, e.g. upgrade.target=v1.36.3"}
+	}
+	var val yaml.Node
+	if err := yaml.Unmarshal([]byte(value), &val); err != nil || len(val.Content) == 0 {
+		val = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}}}
+	}
+	node := val.Content[0]
+	keys := strings.Split(path, ".")
+	for i := len(keys) - 1; i >= 0; i-- {
+		node = &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: keys[i]}, node}}
+	}
+	var errs Errors
+	checkNode("--set "+set, node, reflect.TypeOf(Scenario{}), "", &errs)
+	if len(errs) > 0 {
+		for _, e := range errs {
+			e.Line = 0
+		}
+		return errs
+	}
+	if err := node.Decode(s); err != nil {
+		return &Error{File: "--set " + set, Msg: cleanYAMLError(err)}
+	}
+	src.sets[path] = set
+	return nil
+}
+
+// checkNode walks a YAML node against the Go type it decodes into and
+// reports unknown fields and values of the wrong kind, with their paths.
+func checkNode(file string, n *yaml.Node, t reflect.Type, path string, errs *Errors) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+		if n == nil {
+			return
+		}
+	}
+	if n.Tag == "!!null" {
+		return
+	}
+	if reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: stripLine(err)})
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: "want a mapping of " + strings.Join(fieldNames(t), ", ")})
+			return
+		}
+		fields := yamlFields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if seen[k.Value] {
+				*errs = append(*errs, &Error{File: file, Line: k.Line, Field: p, Msg: "given twice"})
+				continue
+			}
+			seen[k.Value] = true
+			f, ok := fields[k.Value]
+			if !ok {
+				msg := "unknown field"
+				if g := closest(k.Value, fieldNames(t)); g != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", g)
+				}
+				*errs = append(*errs, &Error{File: file, Line: k.Line, Field: p, Msg: msg + "; known: " + strings.Join(fieldNames(t), ", ")})
+				continue
+			}
+			checkNode(file, v, f.Type, p, errs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: "want a mapping"})
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			checkNode(file, n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: "want a list"})
+			return
+		}
+		for i, c := range n.Content {
+			checkNode(file, c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: "want a single " + kindWord(t)})
+			return
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: fmt.Sprintf("%q is not a %s", n.Value, kindWord(t))})
+		}
+	}
+}
+
+func kindWord(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean (true or false)"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "whole number"
+	case reflect.Float64, reflect.Float32:
+		return "number"
+	case reflect.String:
+		return "string"
+	}
+	return t.Kind().String()
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		out[name] = f
+	}
+	return out
+}
+
+func fieldNames(t reflect.Type) []string {
+	var out []string
+	for name := range yamlFields(t) {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// closest suggests a known field within edit distance 2 of a typo.
+func closest(s string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// lineOf finds the line of the key at path (or of its nearest present
+// parent); 0 when nothing of it is in the file.
+func lineOf(root *yaml.Node, path string) int {
+	if root == nil || path == "" {
+		return 0
+	}
+	n, line := root, 0
+	for _, key := range strings.Split(path, ".") {
+		if i := strings.IndexByte(key, '['); i >= 0 {
+			key = key[:i]
+		}
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				line, n, found = n.Content[i].Line, n.Content[i+1], true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
+}
+
+func yamlErrorLine(err error) int {
+	var line int
+	msg := err.Error()
+	if i := strings.Index(msg, "line "); i >= 0 {
+		fmt.Sscanf(msg[i:], "line %d", &line)
+	}
+	return line
+}
+
+func cleanYAMLError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if i := strings.Index(msg, "line "); i == 0 {
+		if j := strings.Index(msg, ": "); j > 0 {
+			msg = msg[j+2:]
+		}
+	}
+	return strings.ReplaceAll(msg, "\n", " ")
+}
+
+func stripLine(err error) string {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return fe.msg
+	}
+	return cleanYAMLError(err)
+}
+
+// Marshal writes a scenario as YAML.
+func Marshal(s *Scenario) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,226 @@
+package scenarios
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// APIVersion and Kind of a scenario document.
+const (
+	APIVersion = "rehearse.dev/v1alpha1"
+	Kind       = "Scenario"
+)
+
+// Scenario is one rehearsal's description.
+type Scenario struct {
+	APIVersion string   `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string   `yaml:"kind" json:"kind"`
+	Metadata   Metadata `yaml:"metadata" json:"metadata"`
+	Cluster    Cluster  `yaml:"cluster" json:"cluster"`
+	Canary     Canary   `yaml:"canary" json:"canary"`
+	Load       Traffic  `yaml:"load" json:"load"`
+	Upgrade    Upgrade  `yaml:"upgrade" json:"upgrade"`
+	Checks     Checks   `yaml:"checks" json:"checks"`
+	Output     Output   `yaml:"output" json:"output"`
+	// Notes are free-form lines, e.g. what a profile could not reproduce.
+	Notes []string `yaml:"notes,omitempty" json:"notes,omitempty"`
+}
+
+// Metadata names a scenario.
+type Metadata struct {
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+}
+
+// Cluster providers.
+const (
+	ProviderKind     = "kind"
+	ProviderExisting = "existing"
+)
+
+// Cluster is the cluster under test: a throwaway kind cluster of a given
+// shape, or an existing cluster reached by kubeconfig.
+type Cluster struct {
+	// Provider is kind (a throwaway cluster) or existing.
+	Provider string `yaml:"provider" json:"provider"`
+	// Kubeconfig and Context reach an existing cluster.
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	Context    string `yaml:"context,omitempty" json:"context,omitempty"`
+	// FromProfile reads the shape below from a profile written by
+	// `rehearse profile` (a scenario file); fields set here override it.
+	FromProfile string `yaml:"fromProfile,omitempty" json:"fromProfile,omitempty"`
+	// KubernetesVersion is the version the cluster starts at, e.g. v1.35.4.
+	KubernetesVersion string `yaml:"kubernetesVersion" json:"kubernetesVersion"`
+	ControlPlanes     int    `yaml:"controlPlanes" json:"controlPlanes"`
+	Workers           int    `yaml:"workers" json:"workers"`
+	// CNI is flannel, kindnet or none.
+	CNI        string     `yaml:"cni" json:"cni"`
+	Networking Networking `yaml:"networking" json:"networking"`
+	// Keep leaves the throwaway cluster running after the rehearsal.
+	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
+}
+
+// Networking is the cluster's network shape.
+type Networking struct {
+	PodSubnet     string `yaml:"podSubnet" json:"podSubnet"`
+	ServiceSubnet string `yaml:"serviceSubnet" json:"serviceSubnet"`
+	// KubeProxyMode is iptables, nftables or ipvs.
+	KubeProxyMode string `yaml:"kubeProxyMode" json:"kubeProxyMode"`
+	// DNS is the DNS provider seen in production (coredns, kube-dns).
+	DNS string `yaml:"dns,omitempty" json:"dns,omitempty"`
+}
+
+// Canary is the application under load.
+type Canary struct {
+	Replicas  int             `yaml:"replicas" json:"replicas"`
+	PDB       PDB             `yaml:"pdb" json:"pdb"`
+	NodePort  int             `yaml:"nodePort" json:"nodePort"`
+	Resources Resources       `yaml:"resources" json:"resources"`
+	// NodeSelector restricts the canary to matching nodes.
+	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
+}
+
+// PDB is the canary's PodDisruptionBudget: at most one of MaxUnavailable and
+// MinAvailable, or Disabled.
+type PDB struct {
+	MaxUnavailable *int `yaml:"maxUnavailable,omitempty" json:"maxUnavailable,omitempty"`
+	MinAvailable   *int `yaml:"minAvailable,omitempty" json:"minAvailable,omitempty"`
+	Disabled       bool `yaml:"disabled,omitempty" json:"disabled,omitempty"`
+}
+
+// Resources are the canary container's requests and limits.
+type Resources struct {
+	Requests ResourceList `yaml:"requests" json:"requests"`
+	Limits   ResourceList `yaml:"limits" json:"limits"`
+}
+
+// ResourceList holds Kubernetes quantities, e.g. cpu: 10m, memory: 16Mi.
+type ResourceList struct {
+	CPU    string `yaml:"cpu,omitempty" json:"cpu,omitempty"`
+	Memory string `yaml:"memory,omitempty" json:"memory,omitempty"`
+}
+
+// Traffic is the load and its phases.
+type Traffic struct {
+	// Rate is the total requests per second, split over Probes.
+	Rate float64 `yaml:"rate" json:"rate"`
+	// Probes are the probe kinds: reuse (keep-alive), fresh (new connection).
+	Probes  []string `yaml:"probes" json:"probes"`
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// Baseline is how long load runs before the upgrade starts; After how
+	// long it runs once the upgrade ended. The upgrade phase lasts as long
+	// as the upgrade.
+	Baseline Duration `yaml:"baseline" json:"baseline"`
+	After    Duration `yaml:"after" json:"after"`
+}
+
+// Drivers of an upgrade.
+const (
+	DriverKubeadm   = "kubeadm"
+	DriverBlueGreen = "bluegreen"
+	DriverExec      = "exec"
+)
+
+// Upgrade is what is rehearsed.
+type Upgrade struct {
+	// Driver is kubeadm, bluegreen or exec.
+	Driver string `yaml:"driver" json:"driver"`
+	// Target is the Kubernetes version to upgrade to.
+	Target    string           `yaml:"target" json:"target"`
+	Kubeadm   *KubeadmSettings `yaml:"kubeadm,omitempty" json:"kubeadm,omitempty"`
+	BlueGreen *BlueGreen       `yaml:"bluegreen,omitempty" json:"bluegreen,omitempty"`
+	Exec      *Exec            `yaml:"exec,omitempty" json:"exec,omitempty"`
+}
+
+// KubeadmSettings tune an in-place rolling upgrade.
+type KubeadmSettings struct {
+	// MaxUnavailable is how many nodes are upgraded at once.
+	MaxUnavailable int `yaml:"maxUnavailable" json:"maxUnavailable"`
+	// NodeInterval is the wait between nodes.
+	NodeInterval Duration `yaml:"nodeInterval" json:"nodeInterval"`
+	// DrainTimeout fails a node's drain that takes longer.
+	DrainTimeout Duration `yaml:"drainTimeout" json:"drainTimeout"`
+}
+
+// BlueGreen tunes an A/B cluster swap.
+type BlueGreen struct {
+	// Settle is how long traffic is watched on B after the switch.
+	Settle Duration `yaml:"settle" json:"settle"`
+	// Rollback rehearses switching back to A and forward again.
+	Rollback bool `yaml:"rollback,omitempty" json:"rollback,omitempty"`
+	// Namespaces are copied from A to B besides the canary's.
+	Namespaces []string `yaml:"namespaces,omitempty" json:"namespaces,omitempty"`
+}
+
+// Exec runs a command that performs the upgrade.
+type Exec struct {
+	// Command is the argv; with Shell it is joined and run by /bin/sh -c.
+	Command []string          `yaml:"command" json:"command"`
+	Shell   bool              `yaml:"shell,omitempty" json:"shell,omitempty"`
+	Timeout Duration          `yaml:"timeout" json:"timeout"`
+	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	Dir     string            `yaml:"dir,omitempty" json:"dir,omitempty"`
+}
+
+// Checks are what must hold at the end.
+type Checks struct {
+	// Checklist is a built-in checklist name (kind, kops, eks, gke) or a file.
+	Checklist string `yaml:"checklist" json:"checklist"`
+	Judge     Judge  `yaml:"judge" json:"judge"`
+}
+
+// Judge overrides the judge's thresholds; zero fields keep the defaults.
+type Judge struct {
+	MinSamples           int64    `yaml:"minSamples,omitempty" json:"minSamples,omitempty"`
+	MaxErrorRateIncrease *float64 `yaml:"maxErrorRateIncrease,omitempty" json:"maxErrorRateIncrease,omitempty"`
+	MaxP99Ratio          float64  `yaml:"maxP99Ratio,omitempty" json:"maxP99Ratio,omitempty"`
+	MinP99Increase       Duration `yaml:"minP99Increase,omitempty" json:"minP99Increase,omitempty"`
+	MaxOutage            *Duration `yaml:"maxOutage,omitempty" json:"maxOutage,omitempty"`
+	Alpha                float64  `yaml:"alpha,omitempty" json:"alpha,omitempty"`
+}
+
+// Output says where a run's folder goes and what it holds.
+type Output struct {
+	// Dir is the parent folder of run folders.
+	Dir string `yaml:"dir" json:"dir"`
+	// Formats are the report formats written into the run folder.
+	Formats []string `yaml:"formats" json:"formats"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses "30s", "2m", "1h30m".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &fieldError{line: n.Line, msg: "want a duration such as 30s"}
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &fieldError{line: n.Line, msg: fmt.Sprintf("%q is not a duration such as 30s or 2m", n.Value)}
+	}
+	if v < 0 {
+		return &fieldError{line: n.Line, msg: fmt.Sprintf("%q is negative", n.Value)}
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// MarshalText writes the duration string (JSON).
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// D makes a Duration.
+func D(d time.Duration) Duration { return Duration{d} }
+
+// fieldError is a decoding error at a line, before the field path is known.
+type fieldError struct {
+	line int
+	msg  string
+}
+
+func (e *fieldError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }

@@ -1,0 +1,147 @@
+package scenarios
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultScenarioIsTheDefaults(t *testing.T) {
+	s, err := Default()
+	require.NoError(t, err)
+	want := Defaults()
+	ref := &source{sets: map[string]string{}}
+	want.settleDefaults(ref)
+	want.Metadata = s.Metadata
+	assert.Equal(t, want, s, "default.yaml and Defaults() must say the same")
+	assert.Equal(t, "kind-inplace-minor", s.Metadata.Name)
+	assert.Equal(t, 1, *s.Canary.PDB.MaxUnavailable)
+	assert.Equal(t, 10*time.Second, s.Upgrade.Kubeadm.NodeInterval.Duration)
+}
+
+func TestExamplesLoad(t *testing.T) {
+	files, err := filepath.Glob("examples/*.yaml")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 4)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			s, err := Load(f)
+			require.NoError(t, err)
+			assert.NotEmpty(t, s.Metadata.Name)
+		})
+	}
+	s, err := Load("examples/exec-kops-preprod.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join("examples", "preprod.kubeconfig"), s.Cluster.Kubeconfig, "paths resolve against the scenario's folder")
+	assert.Equal(t, 2*time.Hour, s.Upgrade.Exec.Timeout.Duration)
+}
+
+func TestOverrides(t *testing.T) {
+	s, err := Default("upgrade.target=v1.36.0", "load.rate=250", "canary.pdb.maxUnavailable=2", "load.probes=[fresh]", "cluster.workers=0")
+	require.NoError(t, err)
+	assert.Equal(t, "v1.36.0", s.Upgrade.Target)
+	assert.Equal(t, 250.0, s.Load.Rate)
+	assert.Equal(t, 2, *s.Canary.PDB.MaxUnavailable)
+	assert.Equal(t, []string{"fresh"}, s.Load.Probes)
+	assert.Equal(t, 0, s.Cluster.Workers)
+}
+
+const base = `apiVersion: rehearse.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: t
+`
+
+// TestMalformedScenarios: each bad scenario and the exact error it gets.
+func TestMalformedScenarios(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		sets []string
+		want string
+	}{
+		{"empty document", ``, nil, "t.yaml: empty document: want a Scenario (apiVersion rehearse.dev/v1alpha1)"},
+		{"not a mapping", "- a\n- b\n", nil, "t.yaml:1: want a mapping (apiVersion, kind, metadata, cluster, ...)"},
+		{"syntax error", base + "cluster: {workers: 2\n", nil, "t.yaml:4: did not find expected ',' or '}'"},
+		{"wrong apiVersion", strings.Replace(base, "v1alpha1", "v9", 1), nil, `t.yaml:1: apiVersion: "rehearse.dev/v9": want rehearse.dev/v1alpha1`},
+		{"wrong kind", strings.Replace(base, "kind: Scenario", "kind: Cluster", 1), nil, `t.yaml:2: kind: "Cluster": want Scenario`},
+		{"unknown top-level field", base + "clusters:\n  workers: 2\n", nil, `t.yaml:5: clusters: unknown field (did you mean "cluster"?); known: apiVersion, canary, checks, cluster, kind, load, metadata, notes, output, upgrade`},
+		{"unknown nested field", base + "load:\n  rat: 100\n", nil, `t.yaml:6: load.rat: unknown field (did you mean "rate"?); known: after, baseline, probes, rate, timeout`},
+		{"bad duration", base + "load:\n  baseline: 30 seconds\n", nil, `t.yaml:6: load.baseline: "30 seconds" is not a duration such as 30s or 2m`},
+		{"negative duration", base + "load:\n  after: -5s\n", nil, `t.yaml:6: load.after: "-5s" is negative`},
+		{"string for a number", base + "cluster:\n  workers: two\n", nil, `t.yaml:6: cluster.workers: "two" is not a whole number`},
+		{"list for a string", base + "upgrade:\n  target: [v1]\n", nil, `t.yaml:6: upgrade.target: want a single string`},
+		{"field given twice", base + "load:\n  rate: 1\n  rate: 2\n", nil, `t.yaml:7: load.rate: given twice`},
+		{"bad version", base + "cluster:\n  kubernetesVersion: 1.35\n", nil, `t.yaml:6: cluster.kubernetesVersion: "1.35" is not a Kubernetes version like v1.35.4`},
+		{"downgrade", base + "upgrade:\n  target: v1.34.4\n", nil, `t.yaml:6: upgrade.target: target v1.34.4 is not newer than the cluster's v1.35.4`},
+		{"two minors ahead", base + "upgrade:\n  target: v1.37.0\n", nil, `t.yaml:6: upgrade.target: target v1.37.0 is more than one minor version ahead of v1.35.4 (kubeadm upgrades one minor at a time: go to v1.36.x first)`},
+		{"unknown driver", base + "upgrade:\n  driver: helm\n", nil, `t.yaml:6: upgrade.driver: unknown driver "helm"; known: bluegreen, exec, kubeadm`},
+		{"settings of another driver", base + "upgrade:\n  driver: kubeadm\n  exec:\n    command: [x]\n", nil, `t.yaml:7: upgrade.exec: settings for driver exec, but the driver is kubeadm`},
+		{"exec without command", base + "cluster:\n  provider: existing\n  kubeconfig: k\nupgrade:\n  driver: exec\n", nil, `upgrade.exec.command: the exec driver needs the command that performs the upgrade`},
+		{"existing without kubeconfig", base + "cluster:\n  provider: existing\nupgrade:\n  driver: exec\n  exec:\n    command: [x]\n", nil, `t.yaml:5: cluster.kubeconfig: provider existing needs the kubeconfig of the cluster under test`},
+		{"kubeadm on existing", base + "cluster:\n  provider: existing\n  kubeconfig: k\n", nil, `upgrade.driver: "kubeadm" cannot upgrade an existing cluster: use exec with the command that upgrades it`},
+		{"both PDB kinds", base + "canary:\n  pdb:\n    maxUnavailable: 1\n    minAvailable: 1\n", nil, `t.yaml:6: canary.pdb: maxUnavailable and minAvailable together: a PodDisruptionBudget takes one`},
+		{"overlapping subnets", base + "cluster:\n  networking:\n    podSubnet: 10.0.0.0/8\n    serviceSubnet: 10.96.0.0/16\n", nil, `t.yaml:8: cluster.networking.serviceSubnet: 10.96.0.0/16 overlaps the pod subnet 10.0.0.0/8`},
+		{"bad CIDR", base + "cluster:\n  networking:\n    podSubnet: 10.244.0.0\n", nil, `t.yaml:7: cluster.networking.podSubnet: "10.244.0.0" is not a CIDR like 10.244.0.0/16`},
+		{"unknown CNI", base + "cluster:\n  cni: calico\n", nil, `t.yaml:6: cluster.cni: "calico": want one of flannel, kindnet, none`},
+		{"unknown proxy mode", base + "cluster:\n  networking:\n    kubeProxyMode: userspace\n", nil, `t.yaml:7: cluster.networking.kubeProxyMode: "userspace": want one of iptables, ipvs, nftables`},
+		{"zero replicas", base + "canary:\n  replicas: 0\n", nil, `t.yaml:6: canary.replicas: 0: the canary needs at least one replica`},
+		{"node port out of range", base + "canary:\n  nodePort: 8080\n", nil, `t.yaml:6: canary.nodePort: 8080 is outside the NodePort range 30000-32767 (0 lets Kubernetes choose)`},
+		{"unknown probe", base + "load:\n  probes: [reuse, udp]\n", nil, `t.yaml:6: load.probes[1]: unknown probe kind "udp"; known: reuse, fresh`},
+		{"rate too low for probes", base + "load:\n  rate: 1\n", nil, `t.yaml:6: load.rate: 1/s over 2 probe kinds is below 1/s each`},
+		{"unknown checklist", base + "checks:\n  checklist: openshift\n", nil, `t.yaml:6: checks.checklist: unknown checklist "openshift"; known: eks, gke, kind, kops (or a path to a file)`},
+		{"missing checklist file", base + "checks:\n  checklist: ./mine.yaml\n", nil, `t.yaml:6: checks.checklist: checklist file ./mine.yaml:`},
+		{"bad judge threshold", base + "checks:\n  judge:\n    maxP99Ratio: 0.5\n", nil, `t.yaml:6: checks.judge: maxP99Ratio: 0.5 must be at least 1`},
+		{"unknown output format", base + "output:\n  formats: [pdf]\n", nil, `t.yaml:6: output.formats[0]: unknown report format "pdf"; known: html, json, junit, markdown, text`},
+		{"bad --set path", base, []string{"load.rat=5"}, `--set load.rat=5: load.rat: unknown field (did you mean "rate"?); known: after, baseline, probes, rate, timeout`},
+		{"bad --set value", base, []string{"upgrade.target=v2.0.0"}, `--set upgrade.target=v2.0.0: upgrade.target: target v2.0.0 is more than one minor version ahead of v1.35.4`},
+		{"--set without =", base, []string{"load.rate"}, `--set load.rate: want path=value, e.g. upgrade.target=v1.36.3`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(tc.doc), tc.sets...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	require.GreaterOrEqual(t, len(tests), 12)
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	s, err := Load("examples/kind-bluegreen.yaml")
+	require.NoError(t, err)
+	b, err := Marshal(s)
+	require.NoError(t, err)
+	back, err := Parse("round-trip.yaml", b)
+	require.NoError(t, err, string(b))
+	assert.Equal(t, s, back)
+}
+
+func TestCheckSkew(t *testing.T) {
+	v := func(s string) Version { x, err := ParseVersion(s); require.NoError(t, err); return x }
+	assert.NoError(t, CheckSkew(v("v1.35.4"), v("v1.36.3")))
+	assert.NoError(t, CheckSkew(v("v1.35.4"), v("v1.35.5")))
+	assert.Error(t, CheckSkew(v("v1.35.4"), v("v1.35.4")))
+	assert.Error(t, CheckSkew(v("v1.35.4"), v("v2.0.0")))
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(DefaultYAML())
+	for _, p := range []string{"examples/kind-bluegreen.yaml", "examples/kops-flannel.yaml", "examples/exec-kops-preprod.yaml"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(base + "load:\n  baseline: &a 3s\n  after: *a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err == nil && s == nil {
+			t.Fatal("no scenario and no error")
+		}
+	})
+}
