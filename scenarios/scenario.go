@@ -74,10 +74,10 @@ type Networking struct {
 
 // Canary is the application under load.
 type Canary struct {
-	Replicas  int             `yaml:"replicas" json:"replicas"`
-	PDB       PDB             `yaml:"pdb" json:"pdb"`
-	NodePort  int             `yaml:"nodePort" json:"nodePort"`
-	Resources Resources       `yaml:"resources" json:"resources"`
+	Replicas  int       `yaml:"replicas" json:"replicas"`
+	PDB       PDB       `yaml:"pdb" json:"pdb"`
+	NodePort  int       `yaml:"nodePort" json:"nodePort"`
+	Resources Resources `yaml:"resources" json:"resources"`
 	// NodeSelector restricts the canary to matching nodes.
 	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
 }
@@ -173,12 +173,12 @@ type Checks struct {
 
 // Judge overrides the judge's thresholds; zero fields keep the defaults.
 type Judge struct {
-	MinSamples           int64    `yaml:"minSamples,omitempty" json:"minSamples,omitempty"`
-	MaxErrorRateIncrease *float64 `yaml:"maxErrorRateIncrease,omitempty" json:"maxErrorRateIncrease,omitempty"`
-	MaxP99Ratio          float64  `yaml:"maxP99Ratio,omitempty" json:"maxP99Ratio,omitempty"`
-	MinP99Increase       Duration `yaml:"minP99Increase,omitempty" json:"minP99Increase,omitempty"`
+	MinSamples           int64     `yaml:"minSamples,omitempty" json:"minSamples,omitempty"`
+	MaxErrorRateIncrease *float64  `yaml:"maxErrorRateIncrease,omitempty" json:"maxErrorRateIncrease,omitempty"`
+	MaxP99Ratio          float64   `yaml:"maxP99Ratio,omitempty" json:"maxP99Ratio,omitempty"`
+	MinP99Increase       Duration  `yaml:"minP99Increase,omitempty" json:"minP99Increase,omitempty"`
 	MaxOutage            *Duration `yaml:"maxOutage,omitempty" json:"maxOutage,omitempty"`
-	Alpha                float64  `yaml:"alpha,omitempty" json:"alpha,omitempty"`
+	Alpha                float64   `yaml:"alpha,omitempty" json:"alpha,omitempty"`
 }
 
 // Output says where a run's folder goes and what it holds.

@@ -5,7 +5,8 @@
 #      side with the vegeta CLI (built from the module) and wrk (Debian);
 #   3. peak memory (VmHWM) of a long run at 2000/s (MEMORY_DURATION, 10m);
 #   4. go test benchmarks of the per-result hot paths.
-# Figures only: nothing here asserts a time.
+# Figures only: nothing here asserts a time. PARTS picks the parts
+# (default: "accuracy ceiling memory go").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ ACC_DURATION=${ACC_DURATION:-20s}
 MEMORY_DURATION=${MEMORY_DURATION:-10m}
 CEILING_DURATION=${CEILING_DURATION:-10s}
 CEILING_CONNS=${CEILING_CONNS:-64}
+PARTS=${PARTS:-accuracy ceiling memory go}
 ADDR=127.0.0.1:18181
 OUT=$(mktemp -d)
 TOOLS=${TOOLS:-.cache/bench-tools}
@@ -29,6 +31,7 @@ summary() { # dir -> "target achieved sent missed late"
 	python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["accounting"]; print("%.1f %.2f %d %d %d %.1f" % (a["targetRate"], a["achievedRate"], a["sent"], a["missed"], a["late"], a["maxLagMs"]))' "$1/summary.json"
 }
 
+if [[ " $PARTS " == *" accuracy "* ]]; then
 echo "== rate accuracy (loopback, canary, both probe kinds, $ACC_DURATION)"
 printf "%-8s %-10s %-10s %-8s %-8s %-8s %-10s\n" target achieved error% sent missed late maxlag_ms
 for rate in ${ACC_RATES:-500 2000}; do
@@ -37,8 +40,10 @@ for rate in ${ACC_RATES:-500 2000}; do
 	err=$(python3 -c "print('%.2f' % (abs($achieved-$target)/$target*100))")
 	printf "%-8s %-10s %-10s %-8s %-8s %-8s %-10s\n" "$target" "$achieved" "$err" "$sent" "$missed" "$late" "$lag"
 done
+fi
 
 echo
+if [[ " $PARTS " == *" ceiling "* ]]; then
 echo "== ceiling on keep-alive connections ($CEILING_CONNS connections, $CEILING_DURATION)"
 mkdir -p "$TOOLS"
 if [[ ! -x "$TOOLS/vegeta" ]]; then
@@ -64,8 +69,10 @@ printf "%-22s %12s %10s\n" "rehearse load" "$ours" "1.00"
 printf "%-22s %12s %10s\n" "vegeta attack (CLI)" "$veg" "$(python3 -c "print('%.2f' % ($veg/$ours))")"
 printf "%-22s %12s %10s\n" "wrk" "$wrkrate" "$(python3 -c "print('%.2f' % (float('$wrkrate')/$ours))")"
 echo "vegeta's own CLI reads our results file: $("$TOOLS/vegeta" report <"$OUT/ceil/results.bin" | head -1 | tr -s ' ')"
+fi
 
 echo
+if [[ " $PARTS " == *" memory "* ]]; then
 echo "== peak memory at 2000/s for $MEMORY_DURATION (VmHWM of the rehearse load process)"
 "$BIN" load --quiet --target "http://$ADDR/" --rate 2000 --duration "$MEMORY_DURATION" --out "$OUT/mem" >/dev/null &
 lp=$!
@@ -83,7 +90,10 @@ n=${#samples[@]}
 echo "peak RSS: $((peak / 1024)) MB; RSS at 25%/50%/75%/end of run: $((${samples[$((n / 4))]:-0} / 1024)) / $((${samples[$((n / 2))]:-0} / 1024)) / $((${samples[$((3 * n / 4))]:-0} / 1024)) / $((${samples[$((n - 2))]:-0} / 1024)) MB"
 read -r target achieved sent missed late lag < <(summary "$OUT/mem")
 echo "that run: target $target/s achieved $achieved/s, sent $sent, missed $missed, late $late; results file $(du -h "$OUT/mem/results.bin" | cut -f1)"
+fi
 
 echo
+if [[ " $PARTS " == *" go "* ]]; then
 echo "== go benchmarks (per-result hot paths)"
 go test -run '^$' -bench . -benchmem ./loadgen/ ./report/ 2>&1 | grep -E '^(Benchmark|ok|FAIL)'
+fi
