@@ -106,7 +106,12 @@ a verdict with its reasons.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(
+		newDoctorCmd(streams),
+		newImagesCmd(streams),
+		newClusterCmd(streams),
 		newCanaryCmd(streams),
+		newCheckCmd(streams),
+		newProfileCmd(streams),
 		newLoadCmd(streams),
 		newCompareCmd(streams),
 		newReportCmd(streams),

@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rehearse/rehearse/rehearse/cluster"
+)
+
+type clusterOptions struct {
+	provider string
+	stateDir string
+	verbose  bool
+}
+
+func (o clusterOptions) newProvider(c *cobra.Command, streams Streams) (*cluster.Provider, error) {
+	if o.provider != "" && !contains(cluster.Engines(), o.provider) {
+		return nil, badInput(fmt.Errorf("unknown provider %q; known: %s", o.provider, strings.Join(cluster.Engines(), ", ")))
+	}
+	p, err := cluster.NewProvider(c.Context(), cluster.Options{
+		Engine: o.provider, Progress: streams.Err, StateDir: o.stateDir, Verbose: o.verbose,
+	})
+	if err != nil {
+		return nil, &ExitError{Code: ExitInfra, Err: err}
+	}
+	return p, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func newClusterCmd(streams Streams) *cobra.Command {
+	o := &clusterOptions{}
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Create, list and delete throwaway kind clusters",
+		Long: `Create, list and delete throwaway kind clusters on podman or Docker, from
+rehearse's offline node images. The engine is the first that runs privileged
+containers (podman, then Docker) unless --provider names one.
+
+Clusters are found by label, with no state file: kind's cluster label on every
+node container, and rehearse's io.rehearse.kubernetes label that node
+containers inherit from rehearse's node images.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.provider, "provider", "", "container engine: "+strings.Join(cluster.Engines(), ", ")+" (default: the first that runs privileged containers)")
+	pf.StringVar(&o.stateDir, "state-dir", cluster.DefaultStateDir(), "folder of the clusters' kubeconfigs")
+	pf.BoolVarP(&o.verbose, "verbose", "v", false, "show kind's debug messages")
+	cmd.AddCommand(
+		newClusterCreateCmd(streams, o),
+		newClusterDeleteCmd(streams, o),
+		newClusterListCmd(streams, o),
+		newClusterKubeconfigCmd(streams, o),
+	)
+	return cmd
+}
+
+func newClusterCreateCmd(streams Streams, o *clusterOptions) *cobra.Command {
+	s := cluster.Spec{
+		ControlPlanes: cluster.DefaultControlPlanes,
+		Workers:       cluster.DefaultWorkers,
+		CNI:           cluster.DefaultCNI,
+	}
+	co := cluster.CreateOptions{Wait: cluster.DefaultWait}
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a kind cluster and wait until every node and kube-system pod is Ready",
+		Long: `Create a kind cluster from a rehearse node image (default
+` + cluster.DefaultImageRepository + `:VERSION), install the CNI, and wait until every
+node and every kube-system pod is Ready. Progress goes to stderr; the path of
+the kubeconfig (mode 0600) to stdout. On failure or Ctrl-C the half-made
+cluster is deleted unless --retain.`,
+		Example: `  rehearse cluster create --name drill --kubernetes v1.35.4
+  rehearse cluster create --name big --kubernetes v1.35.4 --workers 3 --kube-proxy-mode nftables`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if s.Name == "" {
+				return badInput(errors.New("cluster create needs --name"))
+			}
+			if s.Kubernetes == "" && s.Image == "" {
+				return badInput(errors.New("cluster create needs --kubernetes (or --image)"))
+			}
+			if _, err := cluster.KindConfig(s, cluster.FactsOf(cluster.LocalHost{})); err != nil {
+				return badInput(err)
+			}
+			p, err := o.newProvider(c, streams)
+			if err != nil {
+				return err
+			}
+			created, err := p.Create(c.Context(), s, co)
+			if err != nil {
+				return &ExitError{Code: ExitInfra, Err: err}
+			}
+			_, err = fmt.Fprintln(streams.Out, created.Kubeconfig)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&s.Name, "name", "", "cluster name (node containers are NAME-control-plane, NAME-worker, ...)")
+	f.StringVar(&s.Kubernetes, "kubernetes", "", "Kubernetes version of the node image, e.g. v1.35.4")
+	f.StringVar(&s.Image, "image", "", "node image (default "+cluster.DefaultImageRepository+":VERSION)")
+	f.IntVar(&s.ControlPlanes, "control-planes", s.ControlPlanes, "number of control-plane nodes")
+	f.IntVar(&s.Workers, "workers", s.Workers, "number of worker nodes")
+	f.StringVar(&s.CNI, "cni", s.CNI, "CNI: "+strings.Join(cluster.CNINames(), ", "))
+	f.StringVar(&s.PodSubnet, "pod-subnet", "", "pod CIDR (default kind's 10.244.0.0/16)")
+	f.StringVar(&s.ServiceSubnet, "service-subnet", "", "service CIDR (default kind's 10.96.0.0/16)")
+	f.StringVar(&s.KubeProxyMode, "kube-proxy-mode", "", "kube-proxy mode: "+strings.Join(cluster.ProxyModeNames(), ", ")+" (default iptables)")
+	f.DurationVar(&co.Wait, "wait", co.Wait, "how long to wait for every node and kube-system pod to be Ready")
+	f.BoolVar(&co.Retain, "retain", false, "keep the cluster when creation fails or is interrupted")
+	return cmd
+}
+
+func newClusterDeleteCmd(streams Streams, o *clusterOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME...",
+		Short: "Delete rehearse clusters: node containers, volumes and kubeconfig",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return badInput(errors.New("cluster delete takes the NAME of at least one cluster"))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := o.newProvider(c, streams)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, name := range args {
+				t0 := time.Now()
+				if err := p.Delete(c.Context(), name); err != nil {
+					if errors.Is(err, cluster.ErrNotFound) {
+						err = badInput(err)
+					}
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(streams.Err, "deleted cluster %s in %s\n", name, time.Since(t0).Round(100*time.Millisecond))
+			}
+			if err := errors.Join(errs...); err != nil {
+				var ee *ExitError
+				if len(errs) == 1 && errors.As(errs[0], &ee) {
+					return ee
+				}
+				return &ExitError{Code: ExitInfra, Err: err}
+			}
+			return nil
+		},
+	}
+}
+
+func newClusterListCmd(streams Streams, o *clusterOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List rehearse clusters",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := o.newProvider(c, streams)
+			if err != nil {
+				return err
+			}
+			list, err := p.List(c.Context())
+			if err != nil {
+				return &ExitError{Code: ExitInfra, Err: err}
+			}
+			tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKUBERNETES\tNODES\tSTATE\tKUBECONFIG")
+			for _, in := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Name, in.Kubernetes, countsOf(in.Roles), countsOf(in.States), p.KubeconfigPath(in.Name))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func countsOf(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func newClusterKubeconfigCmd(streams Streams, o *clusterOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "kubeconfig NAME",
+		Short: "Print a rehearse cluster's kubeconfig",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return badInput(fmt.Errorf("cluster kubeconfig takes one NAME, got %d argument(s)", len(args)))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := o.newProvider(c, streams)
+			if err != nil {
+				return err
+			}
+			cfg, err := p.Kubeconfig(c.Context(), args[0])
+			if errors.Is(err, cluster.ErrNotFound) {
+				return badInput(err)
+			}
+			if err != nil {
+				return &ExitError{Code: ExitInfra, Err: err}
+			}
+			_, err = fmt.Fprint(streams.Out, cfg)
+			return err
+		},
+	}
+}

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/rehearse/rehearse/rehearse/kube"
+	"github.com/rehearse/rehearse/rehearse/profile"
+	"github.com/rehearse/rehearse/scenarios"
+)
+
+type profileOptions struct {
+	kubeconfig string
+	context    string
+	out        string
+	name       string
+	json       bool
+}
+
+func newProfileCmd(streams Streams) *cobra.Command {
+	o := profileOptions{}
+	cmd := &cobra.Command{
+		Use:   "profile --kubeconfig PROD -o FILE",
+		Short: "Read a cluster's shape, read-only, into a scenario that reproduces it on kind",
+		Long: `Read a production cluster strictly read-only (get, list and watch only: any
+other request is refused inside rehearse before it is sent) and write a
+scenario that reproduces its shape on kind: server version, control-plane and
+worker counts, CNI, pod and service CIDRs, kube-proxy mode, DNS provider and
+checklist flavor. Pre-flight findings (PodDisruptionBudgets that allow no
+disruption, single-replica Deployments behind a budget, deprecated APIs the
+API server saw requested) and whatever cannot be reproduced offline are
+written into the scenario's notes.`,
+		Example: `  rehearse profile --kubeconfig ~/.kube/prod --context prod-eu -o prod.yaml
+  rehearse run prod.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runProfile(c.Context(), streams, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to profile (default: $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&o.context, "context", "", "kubeconfig context (default: its current context)")
+	f.StringVarP(&o.out, "output", "o", "", "scenario file to write (default: print it)")
+	f.StringVar(&o.name, "name", "", "scenario name (default: from the output file name)")
+	f.BoolVar(&o.json, "json", false, "print the raw profile as JSON instead of a scenario")
+	return cmd
+}
+
+func runProfile(ctx context.Context, streams Streams, o profileOptions) error {
+	cfg, err := kube.Config(o.kubeconfig, o.context)
+	if err != nil {
+		return badInput(err)
+	}
+	ro, audit := kube.ReadOnly(cfg)
+	client, err := kubernetes.NewForConfig(ro)
+	if err != nil {
+		return badInput(fmt.Errorf("kubeconfig: %w", err))
+	}
+	if _, err := kube.Reach(ctx, client, cfg.Host, kube.DefaultReachTimeout); err != nil {
+		return badInput(err)
+	}
+	p, err := profile.Discover(ctx, client)
+	if refused := audit.Refused(); len(refused) > 0 {
+		// Never expected: Discover only reads. Say so loudly if it ever tried.
+		return errors.Join(err, fmt.Errorf("profile tried to write and was refused: %s", strings.Join(refused, "; ")))
+	}
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(streams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	name := o.name
+	if name == "" && o.out != "" {
+		name = strings.TrimSuffix(filepath.Base(o.out), filepath.Ext(o.out))
+	}
+	if name == "" {
+		name = "profiled"
+	}
+	body, err := scenarios.Marshal(p.Scenario(name))
+	if err != nil {
+		return err
+	}
+	var doc bytes.Buffer
+	fmt.Fprintf(&doc, "# Written by rehearse profile from %s (server %s).\n", cfg.Host, p.ServerVersion)
+	fmt.Fprintf(&doc, "# Read-only: %s. Review the notes before running it.\n", methodsSummary(audit.Methods()))
+	doc.Write(body)
+	if o.out == "" {
+		_, err := streams.Out.Write(doc.Bytes())
+		return err
+	}
+	if err := os.WriteFile(o.out, doc.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.Out, "profile of %s written to %s\n", cfg.Host, o.out)
+	fmt.Fprintf(streams.Out, "  version %s, %d control-plane + %d workers, CNI %s, pods %s, services %s, kube-proxy %s, DNS %s, checklist flavor %s\n",
+		p.KubernetesVersion, p.ControlPlanes, p.Workers, p.CNI, p.PodSubnet, p.ServiceSubnet, p.KubeProxyMode, p.DNS, p.Flavor)
+	for _, f := range p.Findings {
+		fmt.Fprintf(streams.Out, "  finding: %s: %s\n", f.Object, f.Message)
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(streams.Out, "  note: %s\n", n)
+	}
+	return nil
+}
+
+func methodsSummary(m map[string]int) string {
+	var parts []string
+	for _, k := range []string{"GET", "HEAD", "OPTIONS"} {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s requests", m[k], k))
+		}
+	}
+	if len(parts) == 0 {
+		return "no requests"
+	}
+	return strings.Join(parts, ", ") + ", nothing else"
+}

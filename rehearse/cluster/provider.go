@@ -1,0 +1,467 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
+)
+
+// Defaults of the provider and of creating a cluster.
+const (
+	DefaultWait = 5 * time.Minute
+	// TeardownTimeout bounds deleting a cluster after a failed or
+	// interrupted create.
+	TeardownTimeout = 3 * time.Minute
+	kindNetwork     = "kind"
+)
+
+// DefaultStateDir is where kubeconfigs are written:
+// $XDG_CACHE_HOME/rehearse/clusters (~/.cache/rehearse/clusters).
+func DefaultStateDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "rehearse", "clusters")
+}
+
+// Options configure a Provider.
+type Options struct {
+	// Engine is podman or docker; empty detects the first that runs
+	// privileged containers.
+	Engine string
+	// Host runs commands; nil is the local host.
+	Host Host
+	// Progress receives progress lines for people; nil discards them.
+	Progress io.Writer
+	// StateDir holds each cluster's kubeconfig; empty is DefaultStateDir.
+	StateDir string
+	// Verbose passes kind's debug messages to Progress.
+	Verbose bool
+}
+
+// Provider creates, lists and deletes rehearse's kind clusters.
+type Provider struct {
+	engine   string
+	host     Host
+	progress io.Writer
+	stateDir string
+	kind     *kindcluster.Provider
+}
+
+// NewProvider returns a provider on the given or detected engine.
+func NewProvider(ctx context.Context, o Options) (*Provider, error) {
+	p := &Provider{engine: o.Engine, host: o.Host, progress: o.Progress, stateDir: o.StateDir}
+	if p.host == nil {
+		p.host = LocalHost{}
+	}
+	if p.progress == nil {
+		p.progress = io.Discard
+	}
+	if p.stateDir == "" {
+		p.stateDir = DefaultStateDir()
+	}
+	if p.engine == "" {
+		e, err := DetectEngine(ctx, p.host)
+		if err != nil {
+			return nil, err
+		}
+		p.engine = e
+	}
+	var engineOpt kindcluster.ProviderOption
+	switch p.engine {
+	case EnginePodman:
+		engineOpt = kindcluster.ProviderWithPodman()
+	case EngineDocker:
+		engineOpt = kindcluster.ProviderWithDocker()
+	default:
+		return nil, fmt.Errorf("unknown provider %q; known: %s", p.engine, strings.Join(Engines(), ", "))
+	}
+	p.kind = kindcluster.NewProvider(engineOpt, kindcluster.ProviderWithLogger(newKindLogger(p.progress, o.Verbose)))
+	return p, nil
+}
+
+// Engine is the container engine in use.
+func (p *Provider) Engine() string { return p.engine }
+
+// KubeconfigPath is where a cluster's kubeconfig is written.
+func (p *Provider) KubeconfigPath(name string) string {
+	return filepath.Join(p.stateDir, name, "kubeconfig")
+}
+
+// CreateOptions tune Create.
+type CreateOptions struct {
+	// Wait bounds waiting for every node and kube-system pod to be Ready.
+	Wait time.Duration
+	// Retain keeps a cluster whose creation failed or was interrupted.
+	Retain bool
+}
+
+// Created describes a cluster Create made.
+type Created struct {
+	Name       string
+	Kubeconfig string
+	Steps      []Step
+}
+
+// Step is one timed step of creating a cluster.
+type Step struct {
+	Name     string
+	Duration time.Duration
+	Err      error
+}
+
+func (p *Provider) say(format string, args ...any) {
+	fmt.Fprintf(p.progress, format+"\n", args...)
+}
+
+// Create creates the cluster and waits until it is Ready. On failure or
+// when ctx is cancelled it deletes what it made, unless o.Retain.
+func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Created, error) {
+	if o.Wait <= 0 {
+		o.Wait = DefaultWait
+	}
+	cfg, err := KindConfig(s, FactsOf(p.host))
+	if err != nil {
+		return nil, err
+	}
+	image := s.NodeImageRef()
+	if _, err := p.host.Run(ctx, p.engine, "image", "inspect", "--format", "{{.Id}}", image); err != nil {
+		return nil, fmt.Errorf("node image %s not found in %s (rehearse doctor --kubernetes %s; build it: rehearse images build --kubernetes %s): %w",
+			image, p.engine, s.Kubernetes, s.Kubernetes, err)
+	}
+	if existing, err := p.kind.ListNodes(s.Name); err == nil && len(existing) > 0 {
+		return nil, fmt.Errorf("a cluster named %s already exists (%d nodes): delete it first (rehearse cluster delete %s)", s.Name, len(existing), s.Name)
+	}
+	kubeconfig := p.KubeconfigPath(s.Name)
+	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700); err != nil {
+		return nil, err
+	}
+	created := &Created{Name: s.Name, Kubeconfig: kubeconfig}
+
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"create nodes (kind)", func(ctx context.Context) error { return p.kindCreate(ctx, s.Name, cfg, kubeconfig) }},
+		{"write kubeconfig", func(context.Context) error { return p.writeKubeconfig(s.Name) }},
+	}
+	if s.CNI == CNIFlannel {
+		steps = append(steps, struct {
+			name string
+			run  func(context.Context) error
+		}{"install flannel", func(ctx context.Context) error { return p.applyFlannel(ctx, s) }})
+	}
+	steps = append(steps, struct {
+		name string
+		run  func(context.Context) error
+	}{"wait for Ready", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, o.Wait)
+		defer cancel()
+		return WaitReady(ctx, kubeconfig, s.ControlPlanes+s.Workers, p.progress)
+	}})
+
+	start := time.Now()
+	p.say("creating cluster %s: %d control plane(s), %d worker(s), CNI %s, image %s, on %s",
+		s.Name, s.ControlPlanes, s.Workers, s.CNI, image, p.engine)
+	for _, st := range steps {
+		t0 := time.Now()
+		p.say("• %s ...", st.name)
+		err := st.run(ctx)
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		created.Steps = append(created.Steps, Step{Name: st.name, Duration: time.Since(t0), Err: err})
+		if err != nil {
+			err = fmt.Errorf("create cluster %s: %s: %w", s.Name, st.name, err)
+			if ctx.Err() != nil {
+				err = fmt.Errorf("create cluster %s: interrupted during %s: %w", s.Name, st.name, ctx.Err())
+			}
+			return created, errors.Join(err, p.teardown(s.Name, o.Retain))
+		}
+		p.say("• %s: done in %s", st.name, time.Since(t0).Round(100*time.Millisecond))
+	}
+	p.say("cluster %s is Ready after %s; kubeconfig: %s", s.Name, time.Since(start).Round(100*time.Millisecond), kubeconfig)
+	return created, nil
+}
+
+func (p *Provider) teardown(name string, retain bool) error {
+	if retain {
+		p.say("keeping the half-made cluster %s (--retain); delete it with: rehearse cluster delete %s", name, name)
+		return nil
+	}
+	p.say("deleting the half-made cluster %s", name)
+	ctx, cancel := context.WithTimeout(context.Background(), TeardownTimeout)
+	defer cancel()
+	if err := p.deleteCluster(ctx, name); err != nil {
+		return fmt.Errorf("teardown: %w", err)
+	}
+	return nil
+}
+
+// kindCreate runs kind's create, which knows no context: when ctx ends the
+// nodes are deleted under it (which makes it fail fast) and it is waited for.
+func (p *Provider) kindCreate(ctx context.Context, name string, cfg *v1alpha4.Cluster, kubeconfig string) error {
+	done := make(chan error, 1)
+	go func() {
+		done <- p.kind.Create(name,
+			kindcluster.CreateWithV1Alpha4Config(cfg),
+			kindcluster.CreateWithRetain(true), // teardown is ours, for every step
+			kindcluster.CreateWithWaitForReady(0),
+			kindcluster.CreateWithKubeconfigPath(kubeconfig),
+			kindcluster.CreateWithDisplayUsage(false),
+			kindcluster.CreateWithDisplaySalutation(false),
+		)
+	}()
+	select {
+	case err := <-done:
+		return withOutput(err)
+	case <-ctx.Done():
+		p.say("interrupted: stopping kind's create of %s", name)
+		dctx, cancel := context.WithTimeout(context.Background(), TeardownTimeout)
+		defer cancel()
+		_ = p.deleteCluster(dctx, name)
+		select {
+		case <-done:
+		case <-dctx.Done():
+		}
+		return ctx.Err()
+	}
+}
+
+// withOutput adds the output of a failed command inside err (kind's errors
+// name the command only).
+func withOutput(err error) error {
+	if err == nil {
+		return nil
+	}
+	if re := kindexec.RunErrorForError(err); re != nil && len(bytes.TrimSpace(re.Output)) > 0 {
+		return fmt.Errorf("%w\n%s", err, tail(string(re.Output), 40))
+	}
+	return err
+}
+
+func tail(s string, lines int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(ls) > lines {
+		ls = append([]string{"..."}, ls[len(ls)-lines:]...)
+	}
+	return strings.Join(ls, "\n")
+}
+
+func (p *Provider) writeKubeconfig(name string) error {
+	cfg, err := p.kind.KubeConfig(name, false)
+	if err != nil {
+		return withOutput(err)
+	}
+	path := p.KubeconfigPath(name)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600) // the file may have existed with other bits
+}
+
+func (p *Provider) controlPlane(name string) (nodes.Node, error) {
+	all, err := p.kind.ListNodes(name)
+	if err != nil {
+		return nil, withOutput(err)
+	}
+	cps, err := nodeutils.ControlPlaneNodes(all)
+	if err != nil {
+		return nil, err
+	}
+	if len(cps) == 0 {
+		return nil, fmt.Errorf("cluster %s has no control-plane node", name)
+	}
+	return cps[0], nil
+}
+
+// applyFlannel applies the flannel manifest that the node image carries,
+// with kubectl inside the first control-plane node.
+func (p *Provider) applyFlannel(_ context.Context, s Spec) error {
+	cp, err := p.controlPlane(s.Name)
+	if err != nil {
+		return err
+	}
+	var manifest bytes.Buffer
+	if err := cp.Command("cat", FlannelManifest).SetStdout(&manifest).Run(); err != nil {
+		return fmt.Errorf("read %s from node %s (the node image must carry it): %w", FlannelManifest, cp, withOutput(err))
+	}
+	m, err := flannelForSubnet(manifest.String(), s.PodSubnet)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	cmd := cp.Command("kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "apply", "-f", "-").
+		SetStdin(strings.NewReader(m)).SetStdout(&out).SetStderr(&out)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl apply -f %s in node %s: %w: %s", FlannelManifest, cp, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// Info describes one rehearse cluster found on the engine.
+type Info struct {
+	Name       string
+	Kubernetes string
+	Nodes      []string
+	Roles      map[string]int
+	States     map[string]int
+}
+
+// nodeRow is one node container as the engine reports it.
+type nodeRow struct {
+	Container, Cluster, Kubernetes, Role, State string
+}
+
+// rehearseClusters groups node containers into clusters, keeping those whose
+// nodes carry the rehearse image label, sorted by name.
+func rehearseClusters(rows []nodeRow) []Info {
+	byName := map[string]*Info{}
+	ours := map[string]bool{}
+	for _, r := range rows {
+		if r.Cluster == "" {
+			continue
+		}
+		in := byName[r.Cluster]
+		if in == nil {
+			in = &Info{Name: r.Cluster, Roles: map[string]int{}, States: map[string]int{}}
+			byName[r.Cluster] = in
+		}
+		in.Nodes = append(in.Nodes, r.Container)
+		in.Roles[r.Role]++
+		in.States[r.State]++
+		if r.Kubernetes != "" {
+			ours[r.Cluster] = true
+			in.Kubernetes = r.Kubernetes
+		}
+	}
+	var out []Info
+	for name, in := range byName {
+		if ours[name] {
+			sort.Strings(in.Nodes)
+			out = append(out, *in)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func parseNodeRows(out string) []nodeRow {
+	var rows []nodeRow
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Split(strings.TrimSpace(l), "\t")
+		if len(f) < 5 {
+			continue
+		}
+		rows = append(rows, nodeRow{Container: strings.TrimPrefix(f[0], "/"), Cluster: f[1], Kubernetes: f[2], Role: f[3], State: f[4]})
+	}
+	return rows
+}
+
+// nodeRows lists every kind node container on the engine.
+func (p *Provider) nodeRows(ctx context.Context) ([]nodeRow, error) {
+	out, err := p.host.Run(ctx, p.engine, "ps", "-a", "--filter", "label="+KindClusterLabel, "--format", "{{.ID}}")
+	if err != nil {
+		return nil, err
+	}
+	ids := strings.Fields(out)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	format := fmt.Sprintf(`{{.Name}}	{{index .Config.Labels %q}}	{{index .Config.Labels %q}}	{{index .Config.Labels %q}}	{{.State.Status}}`,
+		KindClusterLabel, ImageLabel, KindRoleLabel)
+	out, err = p.host.Run(ctx, p.engine, append([]string{"inspect", "--format", format}, ids...)...)
+	if err != nil {
+		return nil, err
+	}
+	return parseNodeRows(out), nil
+}
+
+// List returns the rehearse clusters on the engine.
+func (p *Provider) List(ctx context.Context) ([]Info, error) {
+	rows, err := p.nodeRows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list clusters: %w", err)
+	}
+	return rehearseClusters(rows), nil
+}
+
+// ErrNotFound says no rehearse cluster has the name.
+var ErrNotFound = errors.New("no such rehearse cluster")
+
+// Delete deletes a rehearse cluster: its node containers and volumes, its
+// kubeconfig, and kind's network when no kind cluster is left on it.
+func (p *Provider) Delete(ctx context.Context, name string) error {
+	rows, err := p.nodeRows(ctx)
+	if err != nil {
+		return fmt.Errorf("delete cluster %s: %w", name, err)
+	}
+	found := false
+	for _, c := range rehearseClusters(rows) {
+		found = found || c.Name == name
+	}
+	if !found {
+		for _, r := range rows {
+			if r.Cluster == name {
+				return fmt.Errorf("delete cluster %s: its nodes lack the label %s, so rehearse did not create it: delete it with kind delete cluster --name %s", name, ImageLabel, name)
+			}
+		}
+		return fmt.Errorf("delete cluster %s: %w", name, ErrNotFound)
+	}
+	if err := p.deleteCluster(ctx, name); err != nil {
+		return fmt.Errorf("delete cluster %s: %w", name, err)
+	}
+	return nil
+}
+
+// deleteCluster deletes whatever kind made for the cluster, without
+// checking who made it.
+func (p *Provider) deleteCluster(ctx context.Context, name string) error {
+	var errs []error
+	if err := p.kind.Delete(name, p.KubeconfigPath(name)); err != nil {
+		errs = append(errs, withOutput(err))
+	}
+	if err := os.RemoveAll(filepath.Dir(p.KubeconfigPath(name))); err != nil {
+		errs = append(errs, err)
+	}
+	// kind's network is shared by all kind clusters and never removed by
+	// kind; remove it once the last one is gone.
+	if rows, err := p.nodeRows(ctx); err == nil && len(rows) == 0 {
+		if _, err := p.host.Run(ctx, p.engine, "network", "inspect", kindNetwork); err == nil {
+			if _, err := p.host.Run(ctx, p.engine, "network", "rm", kindNetwork); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Kubeconfig returns a rehearse cluster's kubeconfig (to reach it from the
+// host).
+func (p *Provider) Kubeconfig(ctx context.Context, name string) (string, error) {
+	list, err := p.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range list {
+		if c.Name == name {
+			cfg, err := p.kind.KubeConfig(name, false)
+			return cfg, withOutput(err)
+		}
+	}
+	return "", fmt.Errorf("kubeconfig of %s: %w", name, ErrNotFound)
+}

@@ -1,0 +1,57 @@
+package cluster
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func node(name string, ready corev1.ConditionStatus) corev1.Node {
+	return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready}}}}
+}
+
+func pod(name string, phase corev1.PodPhase, ready corev1.ConditionStatus) corev1.Pod {
+	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status: corev1.PodStatus{Phase: phase, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}}}
+}
+
+func TestReadiness(t *testing.T) {
+	tests := []struct {
+		name      string
+		nodes     []corev1.Node
+		pods      []corev1.Pod
+		wantNodes int
+		ready     bool
+		text      string
+	}{
+		{name: "all ready", wantNodes: 2,
+			nodes: []corev1.Node{node("cp", "True"), node("w", "True")},
+			pods:  []corev1.Pod{pod("etcd", corev1.PodRunning, "True"), pod("job", corev1.PodSucceeded, "False")},
+			ready: true, text: "nodes 2/2 Ready, kube-system pods 1/1 Ready"},
+		{name: "node not ready", wantNodes: 2,
+			nodes: []corev1.Node{node("cp", "True"), node("w", "False")},
+			pods:  []corev1.Pod{pod("etcd", corev1.PodRunning, "True")},
+			text:  "nodes 1/2 Ready, kube-system pods 1/1 Ready; waiting for node/w"},
+		{name: "node missing", wantNodes: 3,
+			nodes: []corev1.Node{node("cp", "True"), node("w", "True")},
+			pods:  []corev1.Pod{pod("etcd", corev1.PodRunning, "True")}},
+		{name: "pod pending", wantNodes: 1,
+			nodes: []corev1.Node{node("cp", "True")},
+			pods:  []corev1.Pod{pod("coredns-1", corev1.PodPending, "False"), pod("etcd", corev1.PodRunning, "True")},
+			text:  "nodes 1/1 Ready, kube-system pods 1/2 Ready; waiting for pod/coredns-1"},
+		{name: "no pods yet", wantNodes: 1, nodes: []corev1.Node{node("cp", "True")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := readiness(tc.nodes, tc.pods)
+			if r.Ready(tc.wantNodes) != tc.ready {
+				t.Errorf("Ready = %v, want %v (%s)", !tc.ready, tc.ready, r)
+			}
+			if tc.text != "" && r.String() != tc.text {
+				t.Errorf("got %q, want %q", r.String(), tc.text)
+			}
+		})
+	}
+}

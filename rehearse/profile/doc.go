@@ -1,0 +1,8 @@
+// Package profile reads the shape of a cluster, strictly read-only, and
+// writes a scenario that reproduces it on kind: server version, control-plane
+// and worker counts, CNI, pod and service CIDRs, kube-proxy mode, DNS
+// provider and the checklist flavor. It also reports pre-flight findings
+// (PodDisruptionBudgets that block drains, single-replica Deployments behind
+// a budget, deprecated APIs in use) and says plainly what cannot be
+// reproduced offline.
+package profile
