@@ -3,6 +3,7 @@ package checklist
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -120,8 +121,9 @@ type ItemResult struct {
 	// Version is the image tags of the component's main container (or, for
 	// version: kubelet and for nodes, the kubelet versions), comma-separated.
 	Version string `json:"version,omitempty"`
-	// Restarts is the sum of the restart counts of the item's containers
-	// (since the baseline, when there is one).
+	// Restarts is the sum of the restart counts of a component's
+	// containers (since the baseline, when there is one); 0 for nodes and
+	// pod sweeps.
 	Restarts int32  `json:"restarts"`
 	Optional bool   `json:"optional,omitempty"`
 	Message  string `json:"message"`
@@ -157,7 +159,7 @@ func restartKey(p *corev1.Pod, container string) string { return string(p.UID) +
 // RestartCounts reads the restart count of every container of every pod in
 // the cluster, to serve as Options.RestartBaseline later.
 func RestartCounts(ctx context.Context, client kubernetes.Interface) (Restarts, error) {
-	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, listOptions)
+	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, listOptions())
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
@@ -171,8 +173,8 @@ func RestartCounts(ctx context.Context, client kubernetes.Interface) (Restarts, 
 	return out, nil
 }
 
-// listOptions lets the API server answer from its watch cache.
-var listOptions = metav1.ListOptions{ResourceVersion: "0"}
+// listOptions let the API server answer from its watch cache.
+func listOptions() metav1.ListOptions { return metav1.ListOptions{ResourceVersion: "0"} }
 
 // snapshot is what one check reads from the cluster.
 type snapshot struct {
@@ -187,12 +189,12 @@ type snapshot struct {
 // the namespaces the list names.
 func fetch(ctx context.Context, client kubernetes.Interface, cl Checklist) (*snapshot, error) {
 	s := &snapshot{deployments: map[string]*appsv1.Deployment{}, daemonSets: map[string]*appsv1.DaemonSet{}}
-	nodes, err := client.CoreV1().Nodes().List(ctx, listOptions)
+	nodes, err := client.CoreV1().Nodes().List(ctx, listOptions())
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	s.nodes = nodes.Items
-	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, listOptions)
+	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, listOptions())
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
@@ -208,7 +210,7 @@ func fetch(ctx context.Context, client kubernetes.Interface, cl Checklist) (*sna
 		}
 	}
 	for _, ns := range sortedKeys(deployNS) {
-		list, err := client.AppsV1().Deployments(ns).List(ctx, listOptions)
+		list, err := client.AppsV1().Deployments(ns).List(ctx, listOptions())
 		if err != nil {
 			return nil, fmt.Errorf("list deployments in %s: %w", ns, err)
 		}
@@ -218,7 +220,7 @@ func fetch(ctx context.Context, client kubernetes.Interface, cl Checklist) (*sna
 		}
 	}
 	for _, ns := range sortedKeys(dsNS) {
-		list, err := client.AppsV1().DaemonSets(ns).List(ctx, listOptions)
+		list, err := client.AppsV1().DaemonSets(ns).List(ctx, listOptions())
 		if err != nil {
 			return nil, fmt.Errorf("list daemonsets in %s: %w", ns, err)
 		}
@@ -525,8 +527,7 @@ func checkComponent(c Component, f componentPods, groups map[string][]string, cl
 	if minReady != f.desired {
 		it.readyMsg += fmt.Sprintf(" (%d needed)", minReady)
 	}
-	var readyProblems []string
-	readyProblems = append(readyProblems, f.problems...)
+	readyProblems := slices.Clone(f.problems)
 	var notReady []string
 	for _, p := range f.pods {
 		if why := podProblem(p); why != "" {
@@ -540,7 +541,7 @@ func checkComponent(c Component, f componentPods, groups map[string][]string, cl
 		it.readyMsg += "; " + strings.Join(readyProblems, "; ")
 	}
 
-	problems := []string{}
+	var problems []string
 	if !it.readyOK {
 		problems = append(problems, it.readyMsg)
 	}

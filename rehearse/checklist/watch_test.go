@@ -201,20 +201,29 @@ func TestWatchRealTicker(t *testing.T) {
 	f := kindFixture()
 	client := f.client()
 	rec := timeline.NewRecorder(nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	type out struct {
+		r   Result
+		err error
+	}
+	done := make(chan out, 1)
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		n := f.node("kind-worker").DeepCopy()
-		n.Status.Conditions[0].Status = corev1.ConditionFalse
-		_ = client.Tracker().Update(nodesGVR, n, "")
+		r, err := Watch(ctx, client, mustBuiltin(t, "kind"), Options{Interval: 20 * time.Millisecond}, rec)
+		done <- out{r, err}
 	}()
-	r, err := Watch(ctx, client, mustBuiltin(t, "kind"), Options{Interval: 20 * time.Millisecond}, rec)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"node/kind-worker"}, failedNames(r))
+	n := f.node("kind-worker").DeepCopy()
+	n.Status.Conditions[0].Status = corev1.ConditionFalse
+	require.NoError(t, client.Tracker().Update(nodesGVR, n, ""))
+	require.Eventually(t, func() bool { return len(rec.Events()) > 0 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	o := <-done
+	require.NoError(t, o.err)
+	assert.Equal(t, []string{"node/kind-worker"}, failedNames(o.r))
 	events := rec.Events()
 	require.Len(t, events, 1)
 	assert.Equal(t, "not-ready", events[0].Kind)
+	assert.Equal(t, "node/kind-worker", events[0].Subject)
 }
 
 // TestReadOnly records every verb Check, Watch and RestartCounts use.
