@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/rehearse/rehearse/internal/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -30,9 +31,7 @@ const (
 // flannel, proves pod networking, DNS and NodePorts, then deletes the
 // cluster and checks nothing labelled is left.
 func TestIntegrationClusterCreate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration: creates a real 3-node kind cluster (a few minutes); run without -short")
-	}
+	testenv.RequireCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	host := LocalHost{}
