@@ -1,0 +1,186 @@
+package driver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rehearse/rehearse/rehearse/timeline"
+)
+
+// StepMarker starts a line that marks a timeline step in an exec driver's
+// output: "::rehearse-step NAME".
+const StepMarker = "::rehearse-step "
+
+// ExecSettings configure the exec driver.
+type ExecSettings struct {
+	// Command is the argv. With Shell, it is joined with spaces and run by
+	// /bin/sh -c.
+	Command []string
+	Shell   bool
+	Timeout time.Duration
+	Env     map[string]string
+	Dir     string
+}
+
+// Exec upgrades a cluster by running a command (kops rolling-update,
+// eksctl, terraform, a script) with KUBECONFIG pointing at it.
+type Exec struct {
+	s ExecSettings
+}
+
+var _ Driver = (*Exec)(nil)
+
+// NewExec makes the exec driver.
+func NewExec(s ExecSettings) (*Exec, error) {
+	if len(s.Command) == 0 {
+		return nil, errors.New("exec driver: command: empty")
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = 30 * time.Minute
+	}
+	return &Exec{s: s}, nil
+}
+
+func (e *Exec) argv() []string {
+	if e.s.Shell {
+		return []string{"/bin/sh", "-c", strings.Join(e.s.Command, " ")}
+	}
+	return e.s.Command
+}
+
+// Plan is one step: the command. Steps it marks appear as it runs.
+func (e *Exec) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
+	return &Plan{Driver: "exec", Target: target, Root: Group("exec", Serial, Action("run "+strings.Join(e.argv(), " "), ""))}, nil
+}
+
+// Upgrade runs the command; each "::rehearse-step NAME" line on its stdout
+// ends the previous marked step and starts NAME on the timeline.
+func (e *Exec) Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.Emitter) error {
+	ctx, cancel := context.WithTimeout(ctx, e.s.Timeout)
+	defer cancel()
+	argv := e.argv()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = e.s.Dir
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
+	keys := make([]string, 0, len(e.s.Env))
+	for k := range e.s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+e.s.Env[k])
+	}
+	// The command and everything it starts get SIGTERM on timeout or Ctrl-C,
+	// then SIGKILL after a grace period.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+
+	log := env.Log
+	if log == nil {
+		log = io.Discard
+	}
+	var tail tailBuffer
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	logw := &syncWriter{w: log}
+	cmd.Stderr = io.MultiWriter(logw, &tail)
+
+	leaf := plan.Leaves()[0]
+	return leaf.Run(emit, timeline.SourceDriver, func() error {
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
+		}
+		var marked *Step
+		endMarked := func(outcome string) {
+			if marked == nil {
+				return
+			}
+			marked.set(Done, "")
+			marked.Ended = time.Now()
+			emit.Emit(timeline.Event{Time: marked.Ended, Source: timeline.SourceDriver, Kind: "end", Subject: marked.Name, Outcome: outcome, Message: marked.Name})
+			marked = nil
+		}
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logw, line)
+			tail.Write([]byte(line + "\n"))
+			if name, ok := strings.CutPrefix(line, StepMarker); ok {
+				endMarked("ok")
+				name = strings.TrimSpace(name)
+				marked = Action(name, name)
+				marked.Status, marked.Started = Running, time.Now()
+				plan.Root.Children = append(plan.Root.Children, marked)
+				emit.Emit(timeline.Event{Time: marked.Started, Source: timeline.SourceDriver, Kind: "start", Subject: name, Message: name})
+			}
+		}
+		werr := cmd.Wait()
+		switch {
+		case werr == nil:
+			endMarked("ok")
+			return nil
+		case ctx.Err() == context.DeadlineExceeded:
+			endMarked("failed")
+			return fmt.Errorf("%s: timed out after %s; last output:\n%s", strings.Join(argv, " "), e.s.Timeout, tail.String())
+		default:
+			endMarked("failed")
+			return fmt.Errorf("%s: %w; last output:\n%s", strings.Join(argv, " "), werr, tail.String())
+		}
+	})
+}
+
+// syncWriter serialises writes of stdout and stderr lines into one log.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// tailBuffer keeps the last lines of output for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const tailBytes = 4096
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	if t.buf.Len() > 2*tailBytes {
+		b := t.buf.Bytes()[t.buf.Len()-tailBytes:]
+		t.buf = *bytes.NewBuffer(append([]byte(nil), b...))
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.buf.Bytes()
+	if len(b) > tailBytes {
+		b = b[len(b)-tailBytes:]
+	}
+	return strings.TrimRight(string(b), "\n")
+}
