@@ -66,14 +66,14 @@ const (
 // Step is one node of a plan tree: a group (with children and a strategy)
 // or a leaf action.
 type Step struct {
-	Name     string        `json:"name"`
-	Subject  string        `json:"subject,omitempty"`
-	Strategy Strategy      `json:"strategy,omitempty"`
-	Children []*Step       `json:"children,omitempty"`
-	Status   Status        `json:"status"`
-	Message  string        `json:"message,omitempty"`
-	Started  time.Time     `json:"started,omitzero"`
-	Ended    time.Time     `json:"ended,omitzero"`
+	Name     string    `json:"name"`
+	Subject  string    `json:"subject,omitempty"`
+	Strategy Strategy  `json:"strategy,omitempty"`
+	Children []*Step   `json:"children,omitempty"`
+	Status   Status    `json:"status"`
+	Message  string    `json:"message,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Ended    time.Time `json:"ended,omitzero"`
 	mu       sync.Mutex
 }
 

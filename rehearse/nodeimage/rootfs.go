@@ -73,6 +73,9 @@ func unmountUnder(dir string) {
 // tarDir writes dir's contents as a tarball (gzip when out ends in .gz),
 // leaving out the contents of /dev, /proc, /sys and /run.
 func (b *build) tarDir(ctx context.Context, dir, out string) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
 	tmp := out + ".tmp"
 	args := []string{"--numeric-owner", "--xattrs", "-C", dir,
 		"--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./run/*"}
