@@ -1,0 +1,111 @@
+package driver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/rehearse/rehearse/rehearse/timeline"
+)
+
+func pod(ns, name, node string, lbl map[string]string, mods ...func(*corev1.Pod)) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: lbl}, Spec: corev1.PodSpec{NodeName: node}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	for _, m := range mods {
+		m(p)
+	}
+	return p
+}
+
+// evictions makes the fake clientset honour evictions: a pod selected by a
+// budget with no disruptions allowed gets 429, any other is deleted.
+func evictions(c *fake.Clientset) {
+	c.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "eviction" {
+			return false, nil, nil
+		}
+		ev := a.(k8stesting.CreateAction).GetObject().(*policyv1.Eviction)
+		pdbs, _ := c.Tracker().List(policyv1.SchemeGroupVersion.WithResource("poddisruptionbudgets"), policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"), ev.Namespace)
+		obj, err := c.Tracker().Get(corev1.SchemeGroupVersion.WithResource("pods"), ev.Namespace, ev.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		p := obj.(*corev1.Pod)
+		for _, b := range pdbs.(*policyv1.PodDisruptionBudgetList).Items {
+			sel, _ := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+			if sel.Matches(labelsOf(p)) && b.Status.DisruptionsAllowed == 0 {
+				return true, nil, apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
+			}
+		}
+		return true, nil, c.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), ev.Namespace, ev.Name)
+	})
+}
+
+func labelsOf(p *corev1.Pod) labels.Set { return labels.Set(p.Labels) }
+
+func TestDrainEvictsButKeepsDaemonSetAndMirrorPods(t *testing.T) {
+	c := fake.NewClientset(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "w1"}},
+		pod("app", "web-1", "w1", map[string]string{"app": "web"}),
+		pod("app", "web-2", "w2", map[string]string{"app": "web"}),
+		pod("kube-system", "kube-proxy-x", "w1", nil, func(p *corev1.Pod) {
+			p.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: "kube-proxy"}}
+		}),
+		pod("kube-system", "etcd-w1", "w1", nil, func(p *corev1.Pod) { p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "x"} }),
+		pod("app", "job-done", "w1", nil, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }),
+	)
+	evictions(c)
+	ctx := context.Background()
+	require.NoError(t, Cordon(ctx, c, "w1", true))
+	n, _ := c.CoreV1().Nodes().Get(ctx, "w1", metav1.GetOptions{})
+	assert.True(t, n.Spec.Unschedulable)
+	require.NoError(t, Drain(ctx, c, "w1", DrainOptions{Timeout: 5 * time.Second, Poll: 10 * time.Millisecond}, timeline.Discard))
+	left, _ := c.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	var names []string
+	for _, p := range left.Items {
+		names = append(names, p.Name)
+	}
+	assert.ElementsMatch(t, []string{"web-2", "kube-proxy-x", "etcd-w1", "job-done"}, names)
+	require.NoError(t, Cordon(ctx, c, "w1", false))
+}
+
+func TestDrainBlockedByBudgetFailsAtTimeoutNamingIt(t *testing.T) {
+	one := intstr.FromInt32(1)
+	c := fake.NewClientset(
+		pod("default", "canary-abc", "w2", map[string]string{"app": "canary"}),
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "canary", Namespace: "default"},
+			Spec:   policyv1.PodDisruptionBudgetSpec{MinAvailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "canary"}}},
+			Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0}},
+	)
+	evictions(c)
+	rec := timeline.NewRecorder(nil)
+	// A fake clock: each read advances 4 s, so the 10 s timeout is hit in a few polls.
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { now = now.Add(4 * time.Second); return now }
+	err := Drain(context.Background(), c, "w2", DrainOptions{Timeout: 10 * time.Second, Poll: time.Millisecond, BlockedEvery: 5 * time.Second, Now: clock}, rec)
+	require.Error(t, err)
+	var be *BlockedError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, []string{"default/canary (minAvailable 1, 0 disruptions allowed)"}, be.Budgets)
+	assert.Equal(t, []string{"default/canary-abc"}, be.Pods)
+	assert.Contains(t, err.Error(), "drain w2: blocked for 8s by PodDisruptionBudget default/canary (minAvailable 1, 0 disruptions allowed) (pods: default/canary-abc)")
+	var blocked int
+	for _, e := range rec.Events() {
+		if e.Kind == "drain-blocked" {
+			blocked++
+			assert.Equal(t, "w2", e.Subject)
+		}
+	}
+	assert.GreaterOrEqual(t, blocked, 2, "a blocked drain is reported while it lasts")
+}
