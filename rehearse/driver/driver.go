@@ -17,11 +17,15 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/rehearse/rehearse/rehearse/timeline"
 )
 
 // Env is the cluster a driver works on.
 type Env struct {
+	// Client reaches the cluster's API.
+	Client kubernetes.Interface
 	// ClusterName is the kind cluster's name, when the cluster is one.
 	ClusterName string
 	// Kubeconfig is the path of the cluster's kubeconfig.
