@@ -1,8 +1,11 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +32,22 @@ type Report struct {
 	// Timeline holds events that happened during the recordings, in time
 	// order, for renderers that show them beside the traffic.
 	Timeline []Event `json:"timeline,omitempty"`
+	// Checks are outcomes from outside the traffic that count in the
+	// verdict: the upgrade itself, the final kube-system checklist.
+	Checks []Check `json:"checks,omitempty"`
+}
+
+// Check is a pass/fail/inconclusive outcome that is not a traffic rule.
+type Check struct {
+	Name    string  `json:"name"`
+	Outcome Outcome `json:"outcome"`
+	Message string  `json:"message"`
+}
+
+// AddCheck adds a check and settles the verdict and reasons again.
+func (r *Report) AddCheck(c Check) {
+	r.Checks = append(r.Checks, c)
+	r.settle()
 }
 
 // Event is a timestamped happening shown beside the traffic (a phase change,
@@ -101,25 +120,42 @@ func newReport(title string, runs []*Metrics, comps []Comparison, rules Rules) *
 		Comparisons:   comps,
 		Runs:          runs,
 	}
+	r.settle()
+	return r
+}
+
+// settle computes the verdict and its reasons from the comparisons and checks.
+func (r *Report) settle() {
 	var outs []Outcome
-	for _, c := range comps {
+	for _, c := range r.Comparisons {
+		outs = append(outs, c.Outcome)
+	}
+	for _, c := range r.Checks {
 		outs = append(outs, c.Outcome)
 	}
 	r.Verdict = Combine(outs...)
-	for _, c := range comps {
+	r.Reasons = nil
+	for _, c := range r.Checks {
+		if c.Outcome != Pass {
+			r.Reasons = append(r.Reasons, fmt.Sprintf("%s %s: %s", c.Name, c.Outcome, c.Message))
+		}
+	}
+	for _, c := range r.Comparisons {
 		for _, rr := range c.Rules {
 			if rr.Outcome != Pass {
 				r.Reasons = append(r.Reasons, fmt.Sprintf("%s vs %s: %s %s: %s", c.Candidate, c.Baseline, rr.Rule, rr.Outcome, rr.Message))
 			}
 		}
 	}
-	if r.Verdict == Pass {
-		r.Reasons = []string{fmt.Sprintf("all %d rules held in %d comparisons", len(comps)*4, len(comps))}
+	switch {
+	case len(r.Comparisons) == 0:
+		r.Reasons = append(r.Reasons, "nothing to compare: only one phase was recorded")
+	case r.Verdict == Pass:
+		r.Reasons = []string{fmt.Sprintf("all %d rules held in %d comparisons", len(r.Comparisons)*4, len(r.Comparisons))}
+		if len(r.Checks) > 0 {
+			r.Reasons[0] += fmt.Sprintf("; %d checks passed", len(r.Checks))
+		}
 	}
-	if len(comps) == 0 {
-		r.Reasons = []string{"nothing to compare: only one phase was recorded"}
-	}
-	return r
 }
 
 // ExitCode maps a verdict to the process exit code: 0 pass, 1 fail,
@@ -164,4 +200,39 @@ func RendererFor(name string) (Renderer, error) {
 		return r, nil
 	}
 	return nil, fmt.Errorf("unknown report format %q; known: %s", name, strings.Join(FormatNames(), ", "))
+}
+
+// Files are the report files a run folder holds, by format.
+var Files = map[string]string{
+	"json":     "report.json",
+	"html":     "report.html",
+	"markdown": "report.md",
+	"junit":    "junit.xml",
+	"text":     "report.txt",
+}
+
+// WriteFiles renders the report in each format into dir and returns the
+// paths written.
+func WriteFiles(dir string, r *Report, formats []string) ([]string, error) {
+	var written []string
+	for _, f := range formats {
+		render, err := RendererFor(f)
+		if err != nil {
+			return written, err
+		}
+		name, ok := Files[f]
+		if !ok {
+			name = "report." + f
+		}
+		var buf bytes.Buffer
+		if err := render(&buf, r); err != nil {
+			return written, fmt.Errorf("render %s: %w", f, err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			return written, err
+		}
+		written = append(written, path)
+	}
+	return written, nil
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,14 +11,6 @@ import (
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/report"
 )
-
-// reportFiles are the files `rehearse report` writes into a run folder.
-var reportFiles = map[string]string{
-	"json":     "report.json",
-	"html":     "report.html",
-	"markdown": "report.md",
-	"junit":    "junit.xml",
-}
 
 type reportOptions struct {
 	baseline string
@@ -74,10 +64,11 @@ func runReport(streams Streams, dir string, o reportOptions) error {
 	}
 	if !o.noWrite {
 		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			if err := writeReports(dir, rep); err != nil {
+			written, err := report.WriteFiles(dir, rep, []string{"json", "html", "markdown", "junit"})
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.Err, "reports written to %s: %s\n", dir, strings.Join(sortedValues(reportFiles), ", "))
+			fmt.Fprintf(streams.Err, "reports written: %s\n", strings.Join(written, ", "))
 		}
 	}
 	var buf bytes.Buffer
@@ -91,31 +82,4 @@ func runReport(streams Streams, dir string, o reportOptions) error {
 		return &ExitError{Code: code}
 	}
 	return nil
-}
-
-// writeReports renders the report in every file format into dir.
-func writeReports(dir string, rep *report.Report) error {
-	for format, name := range reportFiles {
-		render, err := report.RendererFor(format)
-		if err != nil {
-			return err
-		}
-		var buf bytes.Buffer
-		if err := render(&buf, rep); err != nil {
-			return fmt.Errorf("render %s: %w", format, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func sortedValues(m map[string]string) []string {
-	var out []string
-	for _, v := range m {
-		out = append(out, v)
-	}
-	sort.Strings(out)
-	return out
 }
