@@ -74,6 +74,10 @@ type Networking struct {
 
 // Canary is the application under load.
 type Canary struct {
+	// Image is the canary image. Empty: on kind, this build of rehearse,
+	// loaded into the nodes; an existing cluster needs an image it can pull
+	// (push the rehearse canary image to a registry it reaches).
+	Image     string    `yaml:"image,omitempty" json:"image,omitempty"`
 	Replicas  int       `yaml:"replicas" json:"replicas"`
 	PDB       PDB       `yaml:"pdb" json:"pdb"`
 	NodePort  int       `yaml:"nodePort" json:"nodePort"`

@@ -116,6 +116,9 @@ func (s *Scenario) validate(src *source) Errors {
 		if s.Upgrade.Driver != DriverExec {
 			add("upgrade.driver", "%q cannot upgrade an existing cluster: use exec with the command that upgrades it", s.Upgrade.Driver)
 		}
+		if s.Canary.Image == "" {
+			add("canary.image", "an existing cluster cannot be loaded with images: name a canary image it can pull (push the rehearse canary image to a registry it reaches)")
+		}
 	default:
 		add("cluster.provider", "%q: want kind or existing", c.Provider)
 	}

@@ -15,7 +15,7 @@ func newCanaryCmd(streams Streams) *cobra.Command {
 		Use:   "canary",
 		Short: "The canary application that load is sent to",
 	}
-	cmd.AddCommand(newCanaryServeCmd(streams))
+	cmd.AddCommand(newCanaryServeCmd(streams), newCanaryDeployCmd(streams), newCanaryDeleteCmd(streams))
 	return cmd
 }
 

@@ -106,6 +106,8 @@ a verdict with its reasons.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(
+		newRunCmd(streams),
+		newPlanCmd(streams),
 		newDoctorCmd(streams),
 		newImagesCmd(streams),
 		newClusterCmd(streams),

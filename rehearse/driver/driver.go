@@ -32,6 +32,35 @@ type Env struct {
 	Kubeconfig string
 	// Log receives the output of commands the driver runs.
 	Log io.Writer
+	// Shape, when there is no Client yet, describes the cluster to be, so
+	// that a plan can be shown before anything runs.
+	Shape *Shape
+}
+
+// Shape is a cluster's nodes and version, known before it exists.
+type Shape struct {
+	ControlPlanes []string
+	Workers       []string
+	Version       string
+}
+
+// KindShape is the shape of a kind cluster: kind names its nodes
+// NAME-control-plane, NAME-control-plane2, ..., NAME-worker, NAME-worker2, ...
+func KindShape(name, version string, controlPlanes, workers int) *Shape {
+	s := &Shape{Version: version}
+	suffix := func(i int) string {
+		if i == 0 {
+			return ""
+		}
+		return fmt.Sprint(i + 1)
+	}
+	for i := range controlPlanes {
+		s.ControlPlanes = append(s.ControlPlanes, name+"-control-plane"+suffix(i))
+	}
+	for i := range workers {
+		s.Workers = append(s.Workers, name+"-worker"+suffix(i))
+	}
+	return s
 }
 
 // Driver upgrades a cluster.

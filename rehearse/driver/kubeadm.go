@@ -138,15 +138,31 @@ func Validate(ctx context.Context, client kubernetes.Interface, target string) e
 // Plan lists every step, before anything changes; it fails on a target the
 // cluster cannot be upgraded to.
 func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
-	if env.Client == nil {
-		return nil, errors.New("kubeadm driver: no client for the cluster")
-	}
-	if err := Validate(ctx, env.Client, target); err != nil {
-		return nil, err
-	}
-	cn, err := listNodes(ctx, env.Client)
-	if err != nil {
-		return nil, err
+	var cn clusterNodes
+	switch {
+	case env.Client != nil:
+		if err := Validate(ctx, env.Client, target); err != nil {
+			return nil, err
+		}
+		var err error
+		if cn, err = listNodes(ctx, env.Client); err != nil {
+			return nil, err
+		}
+	case env.Shape != nil:
+		t, err := scenarios.ParseVersion(target)
+		if err != nil {
+			return nil, fmt.Errorf("target: %w", err)
+		}
+		cur, err := scenarios.ParseVersion(env.Shape.Version)
+		if err != nil {
+			return nil, fmt.Errorf("cluster version: %w", err)
+		}
+		if err := scenarios.CheckSkew(cur, t); err != nil {
+			return nil, err
+		}
+		cn = clusterNodes{controlPlanes: env.Shape.ControlPlanes, workers: env.Shape.Workers, version: env.Shape.Version}
+	default:
+		return nil, errors.New("kubeadm driver: no client for the cluster and no shape to plan from")
 	}
 	image := k.targetImage(target)
 	prep := Group("prepare", Serial, Action("stage binaries and images of "+target+" from "+image, ""))

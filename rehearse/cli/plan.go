@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/rehearse/rehearse/rehearse"
+	"github.com/rehearse/rehearse/rehearse/driver"
+	"github.com/rehearse/rehearse/rehearse/kube"
+	"github.com/rehearse/rehearse/scenarios"
+)
+
+type planOptions struct {
+	sets       []string
+	kubeconfig string
+	context    string
+}
+
+func newPlanCmd(streams Streams) *cobra.Command {
+	o := planOptions{}
+	cmd := &cobra.Command{
+		Use:   "plan [SCENARIO]",
+		Short: "Show the upgrade's steps as a tree before anything runs",
+		Long: `Show the steps the scenario's upgrade driver would take, as a tree with each
+group's strategy (serial or parallel) and each step's status. For a kind
+scenario the plan is made from the scenario's shape, before any cluster
+exists; with --kubeconfig it is made from a live cluster (read-only).`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return badInput(fmt.Errorf("plan takes at most one SCENARIO, got %d", len(args)))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return runPlan(c.Context(), streams, args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.sets, "set", nil, "override a scenario field, as path=value; repeatable")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "plan against this live cluster instead of the scenario's shape")
+	f.StringVar(&o.context, "context", "", "kubeconfig context")
+	return cmd
+}
+
+func runPlan(ctx context.Context, streams Streams, args []string, o planOptions) error {
+	sc, err := loadScenario(args, o.sets)
+	if err != nil {
+		return badInput(err)
+	}
+	drv, err := rehearse.DefaultDrivers().New(sc.Upgrade.Driver, planSettings(sc))
+	if err != nil {
+		return badInput(err)
+	}
+	env := driver.Env{}
+	switch {
+	case o.kubeconfig != "":
+		cfg, err := kube.Config(o.kubeconfig, o.context)
+		if err != nil {
+			return badInput(err)
+		}
+		ro, _ := kube.ReadOnly(cfg)
+		client, err := kubernetes.NewForConfig(ro)
+		if err != nil {
+			return badInput(err)
+		}
+		env.Client, env.Kubeconfig = client, o.kubeconfig
+	case sc.Cluster.Provider == scenarios.ProviderKind:
+		env.Shape = driver.KindShape("CLUSTER", sc.Cluster.KubernetesVersion, sc.Cluster.ControlPlanes, sc.Cluster.Workers)
+	default:
+		env.Kubeconfig = sc.Cluster.Kubeconfig
+	}
+	plan, err := drv.Plan(ctx, env, sc.Upgrade.Target)
+	if err != nil {
+		return badInput(err)
+	}
+	return plan.Render(streams.Out)
+}
+
+func planSettings(sc *scenarios.Scenario) any {
+	switch sc.Upgrade.Driver {
+	case scenarios.DriverKubeadm:
+		return sc.Upgrade.Kubeadm
+	case scenarios.DriverExec:
+		return sc.Upgrade.Exec
+	}
+	return sc.Upgrade.BlueGreen
+}

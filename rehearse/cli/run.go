@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rehearse/rehearse/rehearse"
+	"github.com/rehearse/rehearse/report"
+	"github.com/rehearse/rehearse/scenarios"
+)
+
+type runOptions struct {
+	keep   bool
+	out    string
+	sets   []string
+	quiet  bool
+	engine string
+}
+
+func newRunCmd(streams Streams) *cobra.Command {
+	o := runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run [SCENARIO]",
+		Short: "Rehearse an upgrade: cluster, canary, load, upgrade, checks, verdict",
+		Long: `Rehearse the upgrade a scenario describes (the embedded default when none is
+given: an in-place kubeadm minor upgrade of a 1+2 flannel kind cluster):
+provision the cluster, deploy the canary, record a baseline of load through
+every node's NodePort, upgrade with the load running, keep the load for the
+after window, check kube-system, judge the phases and write the report.
+
+Everything lands in a run folder: the scenario as run, results.bin,
+summary.json, timeline.jsonl, plan.txt, driver.log, checklist.json, the
+report in JSON, HTML, Markdown and JUnit, and the cluster's logs when
+anything failed. Ctrl-C at any phase deletes the cluster (unless --keep) and
+keeps and reports what was recorded ("rehearse report RUN_DIR" renders it
+again).
+
+Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 infrastructure error.`,
+		Example: `  rehearse run
+  rehearse run scenarios/examples/kind-bluegreen.yaml --keep
+  rehearse run --set upgrade.target=v1.36.3 --set load.rate=200`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return badInput(fmt.Errorf("run takes at most one SCENARIO, got %d", len(args)))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return runRun(c.Context(), streams, args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.keep, "keep", false, "keep the throwaway cluster after the rehearsal")
+	f.StringVar(&o.out, "out", "", "run folder (default: OUTPUT_DIR/NAME-TIME from the scenario)")
+	f.StringArrayVar(&o.sets, "set", nil, "override a scenario field, as path=value (e.g. load.rate=200); repeatable")
+	f.BoolVar(&o.quiet, "quiet", false, "no live progress on stderr (for CI)")
+	f.StringVar(&o.engine, "engine", "", "container engine for kind nodes: podman or docker (default: the first that works)")
+	return cmd
+}
+
+// loadScenario reads SCENARIO (or the embedded default) with overrides.
+func loadScenario(args, sets []string) (*scenarios.Scenario, error) {
+	if len(args) == 0 {
+		return scenarios.Default(sets...)
+	}
+	return scenarios.Load(args[0], sets...)
+}
+
+func runRun(ctx context.Context, streams Streams, args []string, o runOptions) error {
+	sc, err := loadScenario(args, o.sets)
+	if err != nil {
+		return badInput(err)
+	}
+	progress := streams.Err
+	if o.quiet {
+		progress = io.Discard
+	}
+	opts := rehearse.Options{
+		Dir:         o.out,
+		Keep:        o.keep,
+		Progress:    progress,
+		Provisioner: &rehearse.Provisioners{Engine: o.engine, Progress: progress},
+	}
+	if sc.Cluster.Provider == scenarios.ProviderKind && sc.Canary.Image == "" {
+		opts.Canary = rehearse.BuildCanaryImage(progress)
+	}
+	res, err := rehearse.Run(ctx, sc, opts)
+	if res != nil && res.Dir != "" {
+		fmt.Fprintf(streams.Err, "run folder: %s\n", res.Dir)
+	}
+	if res != nil && res.Report != nil {
+		if rerr := report.RenderText(streams.Out, res.Report); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if res != nil && res.Interrupted {
+		fmt.Fprintf(streams.Err, "interrupted: what was recorded is in %s (rehearse report %s)\n", res.Dir, res.Dir)
+	}
+	var infra *rehearse.InfraError
+	if errors.As(err, &infra) || (err != nil && (res == nil || res.Report == nil)) {
+		if res != nil && len(res.Reasons) > 0 {
+			fmt.Fprintf(streams.Err, "%s\n", strings.Join(res.Reasons, "\n"))
+		}
+		return &ExitError{Code: ExitInfra, Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	if code := report.ExitCode(res.Verdict); code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package rehearse
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/rehearse/rehearse/rehearse/cluster"
+	"github.com/rehearse/rehearse/rehearse/nodeimage"
+	"github.com/rehearse/rehearse/scenarios"
+)
+
+// Provisioners makes the clusters of scenarios: throwaway kind clusters
+// through the cluster provider, or existing clusters by kubeconfig.
+type Provisioners struct {
+	// Engine is podman or docker; empty detects it.
+	Engine string
+	// Progress receives progress lines for people.
+	Progress io.Writer
+	kind     *cluster.Provider
+}
+
+var _ Provisioner = (*Provisioners)(nil)
+
+func (p *Provisioners) provider(ctx context.Context) (*cluster.Provider, error) {
+	if p.kind != nil {
+		return p.kind, nil
+	}
+	kp, err := cluster.NewProvider(ctx, cluster.Options{Engine: p.Engine, Progress: p.Progress})
+	if err != nil {
+		return nil, err
+	}
+	p.kind = kp
+	return kp, nil
+}
+
+// Provision creates the scenario's kind cluster, or reaches the existing one.
+func (p *Provisioners) Provision(ctx context.Context, sc *scenarios.Scenario, name string) (*Cluster, error) {
+	c := sc.Cluster
+	if c.Provider == scenarios.ProviderExisting {
+		return &Cluster{Name: c.Context, Kubeconfig: c.Kubeconfig}, nil
+	}
+	kp, err := p.provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	created, err := kp.Create(ctx, cluster.Spec{
+		Name: name, Kubernetes: c.KubernetesVersion, ControlPlanes: c.ControlPlanes, Workers: c.Workers,
+		CNI: c.CNI, PodSubnet: c.Networking.PodSubnet, ServiceSubnet: c.Networking.ServiceSubnet, KubeProxyMode: c.Networking.KubeProxyMode,
+	}, cluster.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{Name: created.Name, Kubeconfig: created.Kubeconfig, Throwaway: true}, nil
+}
+
+// LoadImage loads an image archive into every node of a kind cluster.
+func (p *Provisioners) LoadImage(ctx context.Context, c *Cluster, archive string) error {
+	if !c.Throwaway {
+		return fmt.Errorf("cannot load images into the existing cluster %s: set canary.image to an image it can pull", c.Name)
+	}
+	kp, err := p.provider(ctx)
+	if err != nil {
+		return err
+	}
+	return kp.LoadImageArchive(ctx, c.Name, archive)
+}
+
+// ExportLogs writes a kind cluster's logs into dir.
+func (p *Provisioners) ExportLogs(ctx context.Context, c *Cluster, dir string) error {
+	if !c.Throwaway {
+		return nil
+	}
+	kp, err := p.provider(ctx)
+	if err != nil {
+		return err
+	}
+	return kp.ExportLogs(ctx, c.Name, dir)
+}
+
+// Teardown deletes a throwaway cluster.
+func (p *Provisioners) Teardown(ctx context.Context, c *Cluster) error {
+	if !c.Throwaway {
+		return nil
+	}
+	kp, err := p.provider(ctx)
+	if err != nil {
+		return err
+	}
+	return kp.Delete(ctx, c.Name)
+}
+
+// BuildCanaryImage returns a CanaryImager that packs the running rehearse
+// binary as the canary image.
+func BuildCanaryImage(progress io.Writer) CanaryImager {
+	return func(ctx context.Context) (string, string, error) {
+		res, err := nodeimage.BuildCanary(ctx, nodeimage.CanaryOptions{Options: nodeimage.Options{Progress: progress}, Version: Version()})
+		if err != nil {
+			return "", "", fmt.Errorf("canary image: %w", err)
+		}
+		return res.Image, res.Archive, nil
+	}
+}
