@@ -103,7 +103,7 @@ type Result struct {
 	// Interrupted tells the rehearsal was stopped (Ctrl-C) before the end.
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Phases are the phases that ran, with their outcome.
-	Phases []PhaseRecord `json:"phases"`
+	Phases []PhaseRecord  `json:"phases"`
 	Report *report.Report `json:"-"`
 }
 
@@ -491,6 +491,10 @@ func canaryOptions(c scenarios.Canary, image string) canary.DeployOptions {
 	}
 	if image == "" {
 		o.Image = nodeimage.CanaryImage(Version())
+	}
+	if c.DrainDelay != nil {
+		o.DrainDelay = c.DrainDelay.Duration
+		o.NoDrainDelay = c.DrainDelay.Duration == 0
 	}
 	if c.NodePort == 0 {
 		o.NodePort = canary.AllocateNodePort

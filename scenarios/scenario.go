@@ -82,6 +82,10 @@ type Canary struct {
 	PDB       PDB       `yaml:"pdb" json:"pdb"`
 	NodePort  int       `yaml:"nodePort" json:"nodePort"`
 	Resources Resources `yaml:"resources" json:"resources"`
+	// DrainDelay is how long a canary pod keeps serving, not ready, after
+	// SIGTERM (default 5s). 0s makes it stop at once, as a naive
+	// application does.
+	DrainDelay *Duration `yaml:"drainDelay,omitempty" json:"drainDelay,omitempty"`
 	// NodeSelector restricts the canary to matching nodes.
 	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
 }

@@ -138,6 +138,10 @@ type DeployOptions struct {
 	// DrainDelay is the canary's --drain-delay: how long it keeps serving,
 	// not ready, after SIGTERM. Zero means DefaultDrainDelay.
 	DrainDelay time.Duration
+	// NoDrainDelay makes the canary stop serving as soon as it gets
+	// SIGTERM, as a naive application does: the negative control of a
+	// rehearsal (DrainDelay is then ignored).
+	NoDrainDelay bool
 	// ShutdownTimeout is the canary's --shutdown-timeout. Zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -189,7 +193,9 @@ func (o DeployOptions) withDefaults() DeployOptions {
 			},
 		}
 	}
-	if o.DrainDelay == 0 {
+	if o.NoDrainDelay {
+		o.DrainDelay = 0
+	} else if o.DrainDelay == 0 {
 		o.DrainDelay = DefaultDrainDelay
 	}
 	if o.ShutdownTimeout == 0 {

@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rehearse/rehearse/internal/testenv"
+	"github.com/rehearse/rehearse/rehearse"
+	"github.com/rehearse/rehearse/rehearse/cluster"
+	"github.com/rehearse/rehearse/report"
+	"github.com/rehearse/rehearse/scenarios"
+)
+
+// requireSubstrate fails the test with the doctor's words when this machine
+// cannot run the scenario's clusters.
+func requireSubstrate(t *testing.T, versions ...string) {
+	t.Helper()
+	for _, v := range versions {
+		var out bytes.Buffer
+		res := cluster.NewDoctor(cluster.LocalHost{}, v).Run(context.Background(), false, func(r cluster.Result) { cluster.WriteResult(&out, r) })
+		if !cluster.Healthy(res) {
+			t.Fatalf("this machine cannot run the rehearsal (rehearse doctor --kubernetes %s):\n%s\nfix: make substrate (rehearse doctor --fix; rehearse images build --kubernetes %s)", v, out.String(), v)
+		}
+	}
+}
+
+type progressWriter struct{ t *testing.T }
+
+func (w progressWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func rehearseScenario(t *testing.T, sc *scenarios.Scenario) *rehearse.Result {
+	t.Helper()
+	requireSubstrate(t, sc.Cluster.KubernetesVersion, sc.Upgrade.Target)
+	dir := filepath.Join(runsDir(t), sc.Metadata.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
+	progress := progressWriter{t}
+	res, err := rehearse.Run(t.Context(), sc, rehearse.Options{
+		Dir:         dir,
+		Progress:    progress,
+		Provisioner: &rehearse.Provisioners{Progress: progress},
+		Canary:      rehearse.BuildCanaryImage(progress),
+	})
+	if err != nil {
+		t.Fatalf("rehearsal %s could not run: %v (run folder %s)", sc.Metadata.Name, err, dir)
+	}
+	var b bytes.Buffer
+	if res.Report != nil {
+		_ = report.RenderText(&b, res.Report)
+	}
+	t.Logf("run folder %s; verdict %s\n%s", res.Dir, res.Verdict, b.String())
+	return res
+}
+
+// runsDir keeps run folders where CI can publish them (REHEARSE_RUNS_DIR),
+// else in the test's temporary folder.
+func runsDir(t *testing.T) string {
+	if d := os.Getenv("REHEARSE_RUNS_DIR"); d != "" {
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestGateDefaultScenario is the upgrade gate on the embedded default
+// scenario: the in-place kubeadm minor upgrade must not hurt the canary.
+func TestGateDefaultScenario(t *testing.T) {
+	testenv.RequireCluster(t)
+	sc, err := scenarios.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := rehearseScenario(t, sc)
+	if res.Verdict != report.Pass {
+		t.Fatalf("the upgrade gate fails: verdict %s:\n- %s", res.Verdict, strings.Join(res.Reasons, "\n- "))
+	}
+}
+
+// TestGateNegativeControl proves the gate can fail: one replica, no PDB and
+// no graceful drain must fail, by the outage rule.
+func TestGateNegativeControl(t *testing.T) {
+	testenv.RequireCluster(t)
+	sc, err := scenarios.Load(filepath.Join("..", "scenarios", "examples", "negative-control.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := rehearseScenario(t, sc)
+	if res.Verdict != report.Fail {
+		t.Fatalf("the negative control did not fail: verdict %s:\n- %s", res.Verdict, strings.Join(res.Reasons, "\n- "))
+	}
+	named := false
+	for _, r := range res.Reasons {
+		if strings.Contains(r, report.RuleOutage+" fail") {
+			named = true
+		}
+	}
+	if !named {
+		t.Fatalf("the negative control failed, but not by the %s rule:\n- %s", report.RuleOutage, strings.Join(res.Reasons, "\n- "))
+	}
+}
+
+// TestGateExistingCluster rehearses the upgrade of an existing
+// pre-production cluster by a command (kops rolling-update, eksctl, a
+// script): REHEARSE_E2E_SCENARIO names an exec scenario for it.
+func TestGateExistingCluster(t *testing.T) {
+	path := os.Getenv("REHEARSE_E2E_SCENARIO")
+	if path == "" {
+		t.Skip("no pre-production cluster: set REHEARSE_E2E_SCENARIO to an exec scenario (see scenarios/examples/exec-kops-preprod.yaml)")
+	}
+	sc, err := scenarios.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	progress := progressWriter{t}
+	res, err := rehearse.Run(t.Context(), sc, rehearse.Options{Dir: filepath.Join(runsDir(t), sc.Metadata.Name), Progress: progress, Provisioner: &rehearse.Provisioners{Progress: progress}})
+	if err != nil {
+		t.Fatalf("rehearsal could not run: %v", err)
+	}
+	if res.Verdict != report.Pass {
+		t.Fatalf("the upgrade gate fails: verdict %s:\n- %s", res.Verdict, strings.Join(res.Reasons, "\n- "))
+	}
+}
