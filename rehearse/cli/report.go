@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rehearse/rehearse/loadgen"
+	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/report"
 )
 
@@ -53,14 +54,24 @@ func runReport(streams Streams, dir string, o reportOptions) error {
 	if err != nil {
 		return err
 	}
-	m, err := report.Load(dir, report.LoadOptions{})
-	if err != nil {
-		return badInput(err)
-	}
-	warnTruncated(streams, m)
-	rep, err := report.JudgeRun(m, o.baseline, rules)
-	if err != nil {
-		return badInput(err)
+	var rep *report.Report
+	if rehearse.IsRunFolder(dir) {
+		// A rehearsal's folder: timeline, upgrade and checklist join the
+		// verdict, judged with the scenario's thresholds.
+		rep, err = rehearse.Rereport(dir)
+		if err != nil {
+			return badInput(err)
+		}
+		warnTruncated(streams, rep.Runs...)
+	} else {
+		m, err := report.Load(dir, report.LoadOptions{})
+		if err != nil {
+			return badInput(err)
+		}
+		warnTruncated(streams, m)
+		if rep, err = report.JudgeRun(m, o.baseline, rules); err != nil {
+			return badInput(err)
+		}
 	}
 	if !o.noWrite {
 		if st, err := os.Stat(dir); err == nil && st.IsDir() {
