@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/rehearse/rehearse/rehearse/cluster"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
@@ -91,10 +93,18 @@ func (p *Provisioners) Teardown(ctx context.Context, c *Cluster) error {
 }
 
 // BuildCanaryImage returns a CanaryImager that packs the running rehearse
-// binary as the canary image.
+// binary as the canary image. Run from a test binary (go test ./e2e), it
+// compiles the canary from the module's source instead.
 func BuildCanaryImage(progress io.Writer) CanaryImager {
 	return func(ctx context.Context) (string, string, error) {
-		res, err := nodeimage.BuildCanary(ctx, nodeimage.CanaryOptions{Options: nodeimage.Options{Progress: progress}, Version: Version()})
+		src := ""
+		if exe, err := os.Executable(); err == nil && strings.HasSuffix(exe, ".test") {
+			wd, _ := os.Getwd()
+			if src = nodeimage.FindCanarySource(wd); src == "" {
+				return "", "", fmt.Errorf("canary image: running from %s, outside the rehearse module's source", exe)
+			}
+		}
+		res, err := nodeimage.BuildCanary(ctx, nodeimage.CanaryOptions{Options: nodeimage.Options{Progress: progress}, Version: Version(), Source: src})
 		if err != nil {
 			return "", "", fmt.Errorf("canary image: %w", err)
 		}
