@@ -11,4 +11,7 @@
 //
 // The phase and probe kind of a result travel in vegeta's Attack field as
 // "phase/probe" (see AttackName and SplitAttack); the target is the URL field.
+//
+// A HealthCheck keeps a Rotation equal to the targets that answer, the way a
+// load balancer in front of the nodes does, and records each change.
 package loadgen

@@ -18,9 +18,12 @@
 //     clients move to other endpoints, serving continues for the drain
 //     delay), then shuts down, letting requests in flight complete within a
 //     bounded time;
-//   - the pod identity, read from the environment the downward API fills.
+//   - the pod identity, read from the environment the downward API fills;
+//   - its place on a cluster: Manifests, Deploy and Delete put it there as a
+//     Deployment spread over the nodes, a NodePort Service and a
+//     PodDisruptionBudget, all labelled as rehearse's.
 //
-// It does not own flag parsing, the container image or the Kubernetes
-// manifests that deploy it; callers pass a Config (whose Validate errors
-// name the corresponding command-line flags) to Serve.
+// It does not own flag parsing or the container image (rehearse/nodeimage
+// builds it); callers pass a Config (whose Validate errors name the
+// corresponding command-line flags) to Serve.
 package canary
