@@ -76,6 +76,16 @@ func TestBadInputExitsTwo(t *testing.T) {
 	corrupt := filepath.Join(dir, "corrupt.bin")
 	require.NoError(t, os.WriteFile(corrupt, []byte("\x03\x01\x02 this is not a results file"), 0o644))
 	missing := filepath.Join(dir, "missing.bin")
+	badScenario := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(badScenario, []byte("apiVersion: rehearse.dev/v1alpha1\nkind: Scenario\nmetadata:\n  nam: x\n"), 0o644))
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: only, context: {cluster: c, user: u}}]
+current-context: only
+`), 0o600))
 
 	tests := []struct {
 		name string
@@ -98,6 +108,16 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"compare bad rule", []string{"compare", empty, empty, "--max-p99-ratio", "0.5"}, "maxP99Ratio"},
 		{"report missing folder", []string{"report", filepath.Join(dir, "nope")}, "nope"},
 		{"canary bad fail rate", []string{"canary", "serve", "--fail-rate", "1.5"}, "--fail-rate 1.5"},
+		{"canary deploy without kubeconfig", []string{"canary", "deploy"}, "--kubeconfig"},
+		{"canary deploy budget clash", []string{"canary", "deploy", "--kubeconfig", empty, "--no-pdb", "--max-unavailable", "1"}, "--no-pdb and --max-unavailable exclude each other"},
+		{"canary deploy no replicas", []string{"canary", "deploy", "--kubeconfig", empty, "--replicas", "0"}, "--replicas 0: must be at least 1"},
+		{"run missing scenario", []string{"run", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"run bad scenario", []string{"run", badScenario}, "bad.yaml:4: metadata.nam: unknown field"},
+		{"run bad set", []string{"run", "--set", "load.rate=-1"}, "--set load.rate=-1: load.rate: -1: want a positive number"},
+		{"plan skew", []string{"plan", "--set", "upgrade.target=v1.34.0"}, "upgrade.target: target v1.34.0 is not newer"},
+		{"profile unknown context", []string{"profile", "--kubeconfig", kubeconfig, "--context", "nope"}, `no context "nope"; contexts: only`},
+		{"profile unreachable", []string{"profile", "--kubeconfig", kubeconfig}, "API server https://127.0.0.1:1 does not answer"},
+		{"check unknown checklist", []string{"check", "--kubeconfig", kubeconfig, "--checklist", "openshift"}, `unknown checklist "openshift"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
