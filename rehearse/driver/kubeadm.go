@@ -388,7 +388,7 @@ func (k *Kubeadm) loadInto(ctx context.Context, node, dir string, log io.Writer)
 			return err
 		}
 	}
-	if err := k.exec(ctx, log, node, "ctr", "--namespace=k8s.io", "images", "import", "--label=io.cri-containerd.pinned=pinned", upgradeDir+"/images.tar"); err != nil {
+	if err := k.exec(ctx, log, node, "ctr", "--namespace=k8s.io", "images", "import", upgradeDir+"/images.tar"); err != nil {
 		return err
 	}
 	return k.exec(ctx, log, node, "rm", "-f", upgradeDir+"/images.tar")
