@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -98,7 +97,11 @@ func runImagesBuild(c *cobra.Command, streams Streams, o imagesBuildOptions) err
 		if err != nil {
 			return fmt.Errorf("canary image: %w", err)
 		}
-		fmt.Fprintf(streams.Out, "%s\tbuilt\tarchive %s\t%s\n", res.Image, res.Archive, res.Duration.Round(time.Second))
+		state := "built"
+		if res.Cached {
+			state = "up to date"
+		}
+		fmt.Fprintf(streams.Out, "%s\t%s\tarchive %s\t%s\n", res.Image, state, res.Archive, res.Duration.Round(time.Second))
 	}
 	return nil
 }
@@ -136,13 +139,4 @@ func newImagesListCmd(streams Streams) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&format, "output", "o", "table", "table or json")
 	return cmd
-}
-
-// DevImagesMain TEMPORARY-DEV: runs the images command alone.
-func DevImagesMain(ctx context.Context, args []string) int {
-	streams := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
-	root := &cobra.Command{Use: "rehearse", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newImagesCmd(streams))
-	root.SetArgs(args)
-	return exitCode(streams.Err, root.ExecuteContext(ctx))
 }

@@ -1,6 +1,7 @@
 package nodeimage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -31,6 +32,8 @@ type CanaryResult struct {
 	// `kind load image-archive` or ctr import into a node.
 	Archive  string        `json:"archive"`
 	Duration time.Duration `json:"duration"`
+	// Cached is true when podman already held this very image.
+	Cached bool `json:"cached"`
 }
 
 var badTagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
@@ -87,9 +90,18 @@ func BuildCanary(ctx context.Context, opts CanaryOptions) (*CanaryResult, error)
 		b.progress("canary: compiling %s", CanaryModule)
 		ld := "-s -w -X " + CanaryModule + "/rehearse.buildVersion=" + opts.Version
 		env := append(b.goEnv(false), "GOFLAGS=-mod=readonly -buildvcs=false")
+		fresh := exe + ".new"
 		if err := b.run.run(ctx, cmdSpec{Dir: opts.Source, Env: env}, b.goBin,
-			"build", "-trimpath", "-ldflags", ld, "-o", exe, "./cmd/rehearse"); err != nil {
+			"build", "-trimpath", "-ldflags", ld, "-o", fresh, "./cmd/rehearse"); err != nil {
 			return nil, fmt.Errorf("build canary: %w", err)
+		}
+		data, err := os.ReadFile(fresh)
+		os.Remove(fresh)
+		if err != nil {
+			return nil, err
+		}
+		if err := replaceIfChanged(exe, data); err != nil {
+			return nil, err
 		}
 	} else {
 		self, err := os.Executable()
@@ -100,7 +112,7 @@ func BuildCanary(ctx context.Context, opts CanaryOptions) (*CanaryResult, error)
 		if err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(exe, data, 0o755); err != nil {
+		if err := replaceIfChanged(exe, data); err != nil {
 			return nil, err
 		}
 	}
@@ -108,19 +120,52 @@ func BuildCanary(ctx context.Context, opts CanaryOptions) (*CanaryResult, error)
 	if err != nil {
 		return nil, err
 	}
-	archive, err := writeImageArchive(ctx, filepath.Join(b.cache, "images"), imageSpec{
+	spec := imageSpec{
 		Ref:        ref,
 		BaseLayer:  base,
 		Files:      []imageFile{{Src: exe, Dst: "/usr/local/bin/rehearse", Mode: 0o755}},
 		Entrypoint: []string{"/usr/local/bin/rehearse", "canary", "serve"},
 		Labels:     map[string]string{LabelCanary: opts.Version},
-	})
+	}
+	key, err := spec.archiveKey()
 	if err != nil {
 		return nil, err
 	}
-	if err := b.run.run(ctx, cmdSpec{}, Engine, "load", "-q", "-i", archive); err != nil {
-		return nil, fmt.Errorf("load canary image: %w", err)
+	// The image records the key of its inputs, so an unchanged canary is
+	// not loaded again.
+	spec.Labels[LabelCanaryArchive] = key
+	archive, err := writeImageArchive(ctx, filepath.Join(b.cache, "images"), spec)
+	if err != nil {
+		return nil, err
 	}
-	b.progress("canary image %s (archive %s)", ref, archive)
-	return &CanaryResult{Image: ref.String(), Archive: archive, Duration: time.Since(start)}, nil
+	cached := false
+	if labels, ok := b.imageLabels(ctx, ref.String()); ok && labels[LabelCanaryArchive] == key {
+		b.progress("canary image %s is up to date", ref)
+		cached = true
+	} else {
+		oldID, _ := b.run.output(ctx, cmdSpec{}, Engine, "image", "inspect", "--format", "{{.Id}}", ref.String())
+		if err := b.run.run(ctx, cmdSpec{}, Engine, "load", "-q", "-i", archive); err != nil {
+			return nil, fmt.Errorf("load canary image: %w", err)
+		}
+		if oldID = strings.TrimSpace(oldID); oldID != "" {
+			// The image this one replaces, unless a container still uses it.
+			_ = b.run.run(ctx, cmdSpec{}, Engine, "rmi", oldID)
+		}
+		b.progress("canary image %s loaded (archive %s)", ref, archive)
+	}
+	return &CanaryResult{Image: ref.String(), Archive: archive, Duration: time.Since(start), Cached: cached}, nil
+}
+
+// replaceIfChanged writes data to path unless path holds it already, so an
+// unchanged binary keeps its modification time (and its archives stay
+// cached).
+func replaceIfChanged(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -22,6 +22,20 @@
 //     every archive imported with ctr, and committed as
 //     localhost/rehearse/node:<version>.
 //
+// Inside the node image, /kind/manifests/flannel.yaml is the patched flannel
+// manifest, and /kind/manifests/default-cni.yaml the same manifest as kind's
+// default CNI (kind templates the cluster's pod subnet into it), so a kind
+// cluster without disableDefaultCNI gets flannel. /kind/rehearse/images.json
+// lists every image imported into the node's containerd.
+//
+// When a registry answers (probed with a short timeout) and FromSource is not
+// set, kind's published kindest/node image is pulled and labelled instead.
+//
+// BuildCanary writes the canary image (the rehearse binary, entrypoint
+// `rehearse canary serve`) as an archive and loads it into podman; it is not
+// part of node images, so a changed canary never rebuilds them: load it into a
+// cluster's nodes with kind's image-archive loader.
+//
 // Every node image carries the labels io.rehearse.kubernetes and
 // io.rehearse.recipe (a hash of every input of the build): List finds images
 // by label, and a build whose recipe hash matches the existing image's is a

@@ -3,6 +3,7 @@ package nodeimage
 import (
 	"context"
 	"encoding/json"
+	"github.com/rehearse/rehearse/internal/testenv"
 	"os"
 	"os/exec"
 	"strings"
@@ -23,12 +24,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 // REHEARSE_CACHE or ~/.cache/rehearse), then checks every expected image is in
 // the node's containerd and that a second build is a cache hit.
 func TestIntegrationBuildNodeImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped under -short: builds a node image from source (about 25 minutes cold)")
-	}
+	// A cold build takes about 25 minutes: it runs with the cluster tests,
+	// after make substrate has built (and cached) the images.
+	testenv.RequireCluster(t)
 	if os.Geteuid() != 0 {
 		if _, err := exec.LookPath("podman"); err != nil {
-			t.Skip("skipped: needs podman, or root to install it")
+			t.Fatal("needs podman, or root to install it (rehearse doctor --fix)")
 		}
 	}
 	const version = "v1.35.4"

@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// LabelBuild marks the temporary containers of a build.
-const LabelBuild = "io.rehearse.build"
+// buildContainerPrefix names the temporary containers of a build. They
+// carry no label: a committed image would pass it on to every node.
+const buildContainerPrefix = "rehearse-build-"
 
 // nodeBaseRepository holds the node root file systems without Kubernetes.
 const nodeBaseRepository = "localhost/rehearse/node-base"
@@ -142,10 +143,10 @@ func (b *build) assemble(ctx context.Context, p parts, archives []archive) (imag
 		return nil, err
 	}
 	defer os.RemoveAll(stage)
-	name := fmt.Sprintf("rehearse-build-%s-%d", strings.ReplaceAll(b.version.String(), ".", "-"), time.Now().UnixNano()%1e9)
+	name := fmt.Sprintf(buildContainerPrefix+"%s-%d", strings.ReplaceAll(b.version.String(), ".", "-"), time.Now().UnixNano()%1e9)
 	b.progress("assembling the node in container %s", name)
 	err = b.run.run(ctx, cmdSpec{}, Engine, append(RuntimeArgs(), "run", "-d", "--privileged",
-		"--name", name, "--label", LabelBuild+"="+b.version.String(),
+		"--name", name,
 		"-v", stage+":/mnt/rehearse-stage:ro",
 		"-v", filepath.Join(b.cache, "images")+":/mnt/rehearse-images:ro",
 		"--entrypoint", "sleep", p.nodeBase, "infinity")...)
@@ -198,9 +199,17 @@ echo "containerd did not start:"; cat /tmp/containerd-build.log; exit 1`); err !
 			return nil, fmt.Errorf("image %s missing from the node's containerd after import (has %s)", a.Ref, strings.Join(images, ", "))
 		}
 	}
-	if err := exec("bash", "-c", `pkill -x containerd || true
-for i in $(seq 1 80); do pgrep -x containerd >/dev/null || break; sleep 0.25; done
-if pgrep -x containerd >/dev/null; then echo "containerd did not stop"; exit 1; fi
+	// sleep, PID 1 of the build container, reaps no child: a stopped
+	// containerd stays a zombie, which does not count.
+	if err := exec("bash", "-c", `alive() {
+  for p in $(pgrep -x containerd); do
+    grep -qE '^State:\s+Z' /proc/$p/status 2>/dev/null || return 0
+  done
+  return 1
+}
+pkill -x containerd || true
+for i in $(seq 1 120); do alive || break; sleep 0.25; done
+if alive; then echo "containerd did not stop"; ps -ef; exit 1; fi
 rm -rf /tmp/containerd-build.log /run/containerd /var/lib/containerd/tmpmounts`); err != nil {
 		return nil, err
 	}
@@ -220,8 +229,13 @@ rm -rf /tmp/containerd-build.log /run/containerd /var/lib/containerd/tmpmounts`)
 		args = append(args, "--change", fmt.Sprintf("LABEL %s=%s", l[0], l[1]))
 	}
 	args = append(args, name, b.version.NodeImage())
+	oldID, _ := b.run.output(ctx, cmdSpec{}, Engine, "image", "inspect", "--format", "{{.Id}}", b.version.NodeImage())
 	if err := b.run.run(ctx, cmdSpec{}, Engine, args...); err != nil {
 		return nil, fmt.Errorf("commit node image: %w", err)
+	}
+	if oldID = strings.TrimSpace(oldID); oldID != "" {
+		// The image this build replaces, unless a container still uses it.
+		_ = b.run.run(ctx, cmdSpec{}, Engine, "rmi", oldID)
 	}
 	return images, nil
 }

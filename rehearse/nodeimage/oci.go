@@ -71,7 +71,7 @@ func (s imageSpec) archiveKey() (string, error) {
 		Rev    int
 		Spec   imageSpec
 		Stamps []stamp
-	}{recipeRevision, s, stamps}), nil
+	}{partsRevision, s, stamps}), nil
 }
 
 // archiveName is a file name for an image archive.

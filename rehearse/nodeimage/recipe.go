@@ -9,7 +9,12 @@ import (
 
 // recipeRevision changes whenever the way a node image is put together
 // changes, so that images built the old way are rebuilt.
-const recipeRevision = 1
+const recipeRevision = 2
+
+// partsRevision changes whenever the way a part (binaries, a root file
+// system, an image archive) is made changes, so that cached parts made the
+// old way are made again.
+const partsRevision = 1
 
 // Recipe is every input of a node image build. Two builds with equal recipes
 // produce equivalent images.
@@ -66,7 +71,7 @@ func (r Recipe) component(name, detail string) string {
 		Go, Name     string
 		Detail       string
 		Debian, Kind string
-	}{r.Revision, r.Go, name, detail, r.Debian, r.Kind})
+	}{partsRevision, r.Go, name, detail, r.Debian, r.Kind})
 }
 
 func shortHash(v any) string {

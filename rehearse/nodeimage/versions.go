@@ -37,6 +37,9 @@ const (
 	LabelSource     = "io.rehearse.source"
 	LabelKind       = "io.rehearse.kind"
 	LabelCanary     = "io.rehearse.canary"
+	// LabelCanaryArchive is the cache key of the archive a canary image was
+	// loaded from.
+	LabelCanaryArchive = "io.rehearse.canary.archive"
 )
 
 // Where things live inside a node image.
