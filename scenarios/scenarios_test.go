@@ -18,6 +18,9 @@ func TestDefaultScenarioIsTheDefaults(t *testing.T) {
 	ref := &source{sets: map[string]string{}}
 	want.settleDefaults(ref)
 	want.Metadata = s.Metadata
+	// The default scenario judges latency loosely (CPU shared with the control plane).
+	assert.Equal(t, 250*time.Millisecond, s.Checks.Judge.MinP99Increase.Duration)
+	want.Checks.Judge = s.Checks.Judge
 	assert.Equal(t, want, s, "default.yaml and Defaults() must say the same")
 	assert.Equal(t, "kind-inplace-minor", s.Metadata.Name)
 	assert.Equal(t, 1, *s.Canary.PDB.MaxUnavailable)

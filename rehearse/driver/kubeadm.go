@@ -224,6 +224,15 @@ func (k *Kubeadm) Upgrade(ctx context.Context, env Env, plan *Plan, emit timelin
 	}); err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
+	if len(cps.Children) > 0 {
+		admin, err := k.s.Runner.Exec(ctx, cps.Children[0].Name, "cat", "/etc/kubernetes/admin.conf")
+		if err != nil {
+			return fmt.Errorf("prepare: read the admin kubeconfig: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(stage, "admin.conf"), []byte(admin), 0o600); err != nil {
+			return err
+		}
+	}
 	if err := runParallel(prep.Children[1].Children, func(s *Step) error {
 		return s.Run(emit, timeline.SourceDriver, func() error { return k.loadInto(ctx, s.Subject, stage, log) })
 	}); err != nil {
@@ -286,8 +295,11 @@ func (k *Kubeadm) upgradeNode(ctx context.Context, env Env, g *Step, target stri
 					"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")
 			}
 		case s.Name == "kubeadm upgrade node":
+			// A node's own credentials may not read kubeadm's ConfigMaps on
+			// newer releases (the Node authorizer): use the admin
+			// kubeconfig staged with the binaries, removed afterwards.
 			fn = func() error {
-				return k.exec(ctx, log, node, "kubeadm", "upgrade", "node",
+				return k.exec(ctx, log, node, "kubeadm", "upgrade", "node", "--kubeconfig", upgradeDir+"/admin.conf",
 					"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")
 			}
 		case s.Name == "cordon":
@@ -312,7 +324,8 @@ func (k *Kubeadm) upgradeNode(ctx context.Context, env Env, g *Step, target stri
 			return fmt.Errorf("upgrade node %s: %s: %w", node, s.Name, err)
 		}
 	}
-	return nil
+	// The staged files, the admin kubeconfig among them, leave the node.
+	return k.exec(ctx, log, node, "rm", "-rf", upgradeDir)
 }
 
 func (k *Kubeadm) exec(ctx context.Context, log io.Writer, node string, argv ...string) error {
@@ -383,7 +396,10 @@ func (k *Kubeadm) loadInto(ctx context.Context, node, dir string, log io.Writer)
 	if _, err := r.Exec(ctx, node, "mkdir", "-p", upgradeDir); err != nil {
 		return err
 	}
-	for _, f := range []string{"images.tar", "kubeadm", "kubelet", "kubectl"} {
+	for _, f := range []string{"images.tar", "kubeadm", "kubelet", "kubectl", "admin.conf"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil && f == "admin.conf" {
+			continue
+		}
 		if _, err := r.Engine(ctx, "cp", filepath.Join(dir, f), node+":"+upgradeDir+"/"+f); err != nil {
 			return err
 		}
