@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/rehearse/rehearse/rehearse.buildVersion=$(VERSION)
 
 KUBERNETES ?= v1.35.4 v1.36.3
 
-.PHONY: all build deps unit test test-cluster substrate bench run vet clean
+.PHONY: all build deps unit test test-cluster substrate bench run drill vet clean
 
 all: build
 
@@ -25,9 +25,12 @@ vet:
 unit:
 	$(GO) test -short ./...
 
-# test runs everything: unit tests, real-traffic tests and the browser test.
-test: deps vet
+# test runs everything: unit, real-traffic and browser tests, then, on the
+# provisioned substrate, the cluster tests and the upgrade gate one package at
+# a time (each makes real kind clusters).
+test: deps vet substrate
 	$(GO) test -count=1 -timeout 30m ./...
+	REHEARSE_CLUSTER_TESTS=1 $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./rehearse/... ./e2e
 
 # substrate makes this machine able to run kind clusters offline: podman and
 # its settings (rehearse doctor --fix) and the node images of KUBERNETES,
@@ -36,17 +39,22 @@ substrate: build
 	$(BIN) doctor --fix
 	$(BIN) images build $(addprefix --kubernetes ,$(KUBERNETES))
 
-# test-cluster runs the tests that need real kind clusters.
+# test-cluster runs only the tests that need real kind clusters.
 test-cluster: substrate
-	REHEARSE_CLUSTER_TESTS=1 $(GO) test -count=1 -timeout 80m -run 'Integration' ./rehearse/...
+	REHEARSE_CLUSTER_TESTS=1 $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./rehearse/... ./e2e
 
 # bench prints loadgen accuracy, memory and ceiling figures (see scripts/bench.sh).
 bench: build
 	./scripts/install-deps.sh --bench
 	./scripts/bench.sh
 
-# run is a full local drill: canary, phased load, judged report.
-run: build deps
+# run rehearses the embedded default scenario on a throwaway kind cluster.
+run: deps substrate
+	$(BIN) run
+
+# drill is a one-minute local drill with no cluster: canary, phased load with
+# a graceful restart, judged report.
+drill: build deps
 	./scripts/run-local.sh
 
 clean:

@@ -169,6 +169,8 @@ type run struct {
 	mu      sync.Mutex
 	current string // the phase in force, for progress
 	step    string // the upgrade step in progress
+	// restarts are the restart counts when the upgrade ended.
+	restarts checklist.Restarts
 }
 
 // Run rehearses the scenario: preflight, provision, canary, baseline,
@@ -359,7 +361,7 @@ func (r *run) rehearse(ctx context.Context) error {
 		return r.stopped(ctx, PhaseCanary, err)
 	}
 
-	restarts, _ := checklist.RestartCounts(ctx, client)
+	r.restarts, _ = checklist.RestartCounts(ctx, client)
 	upgradeErr, loadErr := r.underLoad(ctx, drv, env, plan, deployed, client, cl)
 	if loadErr != nil {
 		failed = true
@@ -372,7 +374,7 @@ func (r *run) rehearse(ctx context.Context) error {
 	var checkErr error
 	if ctx.Err() == nil {
 		_ = r.phase(PhaseVerify, func() error {
-			final, checkErr = checklist.Check(ctx, client, cl, checklist.Options{ExpectVersion: sc.Upgrade.Target, RestartBaseline: restarts})
+			final, checkErr = checklist.Check(ctx, client, cl, checklist.Options{ExpectVersion: sc.Upgrade.Target, RestartBaseline: r.restarts})
 			if checkErr != nil {
 				return checkErr
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,6 +30,9 @@ func (r *run) underLoad(ctx context.Context, drv driver.Driver, env driver.Env, 
 	targets := deployed.Targets()
 	if len(targets) == 0 {
 		return nil, errors.New("the canary has no node to reach it through")
+	}
+	if err := r.phase("warm-up", func() error { return warmUp(ctx, targets, warmUpTimeout) }); err != nil {
+		return nil, err
 	}
 	rot := loadgen.NewRotation(targets)
 	var probes []loadgen.Probe
@@ -114,6 +119,11 @@ func (r *run) underLoad(ctx context.Context, drv driver.Driver, env driver.Env, 
 		return upgradeErr, finish()
 	}
 
+	// Restarts during the upgrade are on the timeline; the final check
+	// counts only those after it (a component that keeps restarting).
+	if rs, err := checklist.RestartCounts(ctx, client); err == nil {
+		r.restarts = rs
+	}
 	switchTo(PhaseAfter)
 	_ = r.phase(PhaseAfter, func() error { return wait(sc.Load.After.Duration) })
 	return upgradeErr, finish()
@@ -170,4 +180,45 @@ func (r *run) progress(ctx context.Context, atk *loadgen.Attack, done chan<- str
 			r.say("%s", line)
 		}
 	}
+}
+
+// warmUpTimeout bounds waiting for every node port to reach the canary.
+const warmUpTimeout = 2 * time.Minute
+
+// warmUp waits until every target answers its health check three times in a
+// row: a Service's node ports take a moment to route to new endpoints, and
+// the baseline must not record that as failures.
+func warmUp(ctx context.Context, targets []string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, t := range targets {
+		u, err := url.Parse(t)
+		if err != nil {
+			return err
+		}
+		u.Path = "/healthz"
+		ok, last := 0, ""
+		for ok < 3 {
+			resp, err := client.Get(u.String())
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ok++
+				} else {
+					ok, last = 0, resp.Status
+				}
+			} else {
+				ok, last = 0, err.Error()
+			}
+			if ok < 3 {
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("the canary does not answer through %s within %s (last: %s)", t, timeout, last)
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -50,9 +50,9 @@ type Finding struct {
 
 // Finding kinds.
 const (
-	FindingBlockingPDB       = "blocking-pdb"
-	FindingSingleReplicaPDB  = "single-replica-behind-pdb"
-	FindingDeprecatedAPI     = "deprecated-api"
+	FindingBlockingPDB      = "blocking-pdb"
+	FindingSingleReplicaPDB = "single-replica-behind-pdb"
+	FindingDeprecatedAPI    = "deprecated-api"
 )
 
 // Discover reads the cluster through client. It only gets, lists and reads
