@@ -157,11 +157,34 @@ func (s *Step) set(st Status, msg string) {
 	s.Status, s.Message = st, msg
 }
 
-// State returns the step's status and message.
+// State returns the step's status and message. A group that never ran as
+// a step of its own takes its status from its children: failed if one
+// failed, running if one runs, done when all are done.
 func (s *Step) State() (Status, string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Status, s.Message
+	st, msg, kids := s.Status, s.Message, s.Children
+	s.mu.Unlock()
+	if len(kids) == 0 || st != Pending {
+		return st, msg
+	}
+	done := 0
+	for _, c := range kids {
+		switch cs, _ := c.State(); cs {
+		case Failed:
+			return Failed, ""
+		case Running:
+			st = Running
+		case Done, Skipped:
+			done++
+		}
+	}
+	if done == len(kids) {
+		return Done, ""
+	}
+	if done > 0 {
+		return Running, ""
+	}
+	return st, ""
 }
 
 // Leaves returns the plan's leaf steps in order.

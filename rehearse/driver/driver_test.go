@@ -90,11 +90,11 @@ func TestPlanRender(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, p.Render(&b))
 	want := `kubeadm upgrade to v1.36.3
-[ ] upgrade  [serial]
-├─ [ ] control plane  [serial]
+[!] upgrade  [serial]
+├─ [x] control plane  [serial]
 │  └─ [x] kubeadm upgrade apply v1.36.3 (kind-control-plane)
-└─ [ ] workers (maxUnavailable 1)  [serial]
-   ├─ [ ] kind-worker  [serial]
+└─ [!] workers (maxUnavailable 1)  [serial]
+   ├─ [!] kind-worker  [serial]
    │  ├─ [!] cordon (kind-worker): drain blocked
    │  └─ [ ] drain (kind-worker)
    └─ [ ] kind-worker2  [serial]
