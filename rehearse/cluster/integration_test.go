@@ -23,6 +23,8 @@ import (
 
 const (
 	itKubernetes = "v1.35.4"
+	// itKubernetesNext is the version rehearsals upgrade to.
+	itKubernetesNext = "v1.36.3"
 	itToolsImage = "localhost/rehearse/itest-busybox:1"
 	itNodePort   = 31080
 )
@@ -32,6 +34,12 @@ const (
 // cluster and checks nothing labelled is left.
 func TestIntegrationClusterCreate(t *testing.T) {
 	testenv.RequireCluster(t)
+	for _, v := range []string{itKubernetes, itKubernetesNext} {
+		t.Run(v, func(t *testing.T) { testClusterCreate(t, v) })
+	}
+}
+
+func testClusterCreate(t *testing.T, itKubernetes string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	host := LocalHost{}
