@@ -43,9 +43,12 @@ func Rereport(dir string) (*report.Report, error) {
 		if p.Name != PhaseUpgrade {
 			continue
 		}
-		if p.Outcome == "ok" {
+		switch {
+		case p.Outcome == "ok":
 			upgrade.Outcome, upgrade.Message = report.Pass, fmt.Sprintf("%s upgrade to %s finished", sc.Upgrade.Driver, sc.Upgrade.Target)
-		} else {
+		case run.Interrupted:
+			upgrade.Message = "interrupted before the upgrade finished"
+		default:
 			upgrade.Outcome, upgrade.Message = report.Fail, p.Error
 		}
 	}

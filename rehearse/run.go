@@ -396,10 +396,10 @@ func (r *run) rehearse(ctx context.Context) error {
 			return err
 		}
 		switch {
-		case upgradeErr != nil:
-			rep.AddCheck(report.Check{Name: "upgrade", Outcome: report.Fail, Message: upgradeErr.Error()})
 		case ctx.Err() != nil:
 			rep.AddCheck(report.Check{Name: "upgrade", Outcome: report.Inconclusive, Message: "interrupted before the upgrade finished"})
+		case upgradeErr != nil:
+			rep.AddCheck(report.Check{Name: "upgrade", Outcome: report.Fail, Message: upgradeErr.Error()})
 		default:
 			rep.AddCheck(report.Check{Name: "upgrade", Outcome: report.Pass, Message: fmt.Sprintf("%s upgrade to %s finished", sc.Upgrade.Driver, sc.Upgrade.Target)})
 		}
