@@ -1081,7 +1081,7 @@ func (b *htmlBuilder) bandsAndEvents(ri int, m *Metrics, legend *plot.Legend) (p
 	var em eventMarks
 	lo, hi := b.runSpan(ri)
 	for i, e := range b.r.Timeline {
-		if e.Time.Before(lo) || e.Time.After(hi) {
+		if e.Time.Before(lo) || e.Time.After(hi) || !markedOnPlots(e) {
 			continue
 		}
 		em.xs = append(em.xs, e.Time.Sub(origin).Seconds())
@@ -1686,3 +1686,16 @@ var htmlPage = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <figcaption><strong>{{.Title}}</strong>{{.Caption}}</figcaption>
 {{if .SVG}}{{.SVG}}{{else}}<p class="note">{{.Note}}</p>{{end}}
 </figure>{{end}}`))
+
+// markedOnPlots tells which events are drawn over the traffic: what the
+// upgrade did and what the rotation did. Phases are bands already, and the
+// checklist's transitions (many during an upgrade) stay in the table.
+func markedOnPlots(e Event) bool {
+	switch e.Source {
+	case "phase", "checklist", "loadgen":
+		return false
+	case "driver":
+		return e.Kind != "end"
+	}
+	return true
+}
