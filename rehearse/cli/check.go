@@ -3,20 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/rehearse/checklist"
+	"github.com/rehearse/rehearse/rehearse/kube"
 )
 
 // reachTimeout bounds the first request that shows the API server answers.
@@ -113,53 +110,17 @@ func runCheck(ctx context.Context, streams Streams, o checkOptions) error {
 // connect builds a client from a kubeconfig and context, and makes sure the
 // API server answers. Every error names the file, the context or the server.
 func connect(ctx context.Context, kubeconfig, contextName string) (kubernetes.Interface, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	where := "kubeconfig"
-	if kubeconfig != "" {
-		if _, err := os.Stat(kubeconfig); err != nil {
-			return nil, fmt.Errorf("--kubeconfig: %w", err)
-		}
-		rules.ExplicitPath = kubeconfig
-		where = "kubeconfig " + kubeconfig
-	}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: contextName})
-	raw, err := cc.RawConfig()
+	cfg, err := kube.Config(kubeconfig, contextName)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	known := make([]string, 0, len(raw.Contexts))
-	for name := range raw.Contexts {
-		known = append(known, name)
-	}
-	sort.Strings(known)
-	name := contextName
-	if name == "" {
-		name = raw.CurrentContext
-	}
-	switch {
-	case len(known) == 0:
-		return nil, fmt.Errorf("%s: no contexts; create a cluster (rehearse cluster create) or pass --kubeconfig", where)
-	case name == "":
-		return nil, fmt.Errorf("%s: no current context; pass --context (known: %s)", where, strings.Join(known, ", "))
-	case raw.Contexts[name] == nil:
-		return nil, fmt.Errorf("%s: context %q not found; known: %s", where, name, strings.Join(known, ", "))
-	}
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("%s, context %s: %w", where, name, err)
+		return nil, err
 	}
 	cfg.UserAgent = "rehearse/" + rehearse.Version()
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s, context %s: %w", where, name, err)
+		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, reachTimeout)
-	defer cancel()
-	if _, err := discovery.ToServerVersionInterfaceWithContext(client.Discovery()).ServerVersionWithContext(rctx); err != nil {
-		if errors.Is(rctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s", reachTimeout)
-		}
-		return nil, fmt.Errorf("API server %s (context %s) unreachable: %w", cfg.Host, name, err)
+	if _, err := kube.Reach(ctx, client, cfg.Host, reachTimeout); err != nil {
+		return nil, err
 	}
 	return client, nil
 }

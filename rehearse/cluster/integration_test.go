@@ -25,8 +25,8 @@ const (
 	itKubernetes = "v1.35.4"
 	// itKubernetesNext is the version rehearsals upgrade to.
 	itKubernetesNext = "v1.36.3"
-	itToolsImage = "localhost/rehearse/itest-busybox:1"
-	itNodePort   = 31080
+	itToolsImage     = "localhost/rehearse/itest-busybox:1"
+	itNodePort       = 31080
 )
 
 // TestIntegrationClusterCreate creates 1 control plane and 2 workers with

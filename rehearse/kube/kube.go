@@ -6,6 +6,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -32,15 +34,22 @@ func Config(kubeconfig, contextName string) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", describe(kubeconfig), err)
 	}
-	if contextName != "" {
-		if _, ok := raw.Contexts[contextName]; !ok {
-			var names []string
-			for n := range raw.Contexts {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			return nil, fmt.Errorf("kubeconfig %s: no context %q; contexts: %s", describe(kubeconfig), contextName, strings.Join(names, ", "))
-		}
+	var names []string
+	for n := range raw.Contexts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	name := contextName
+	if name == "" {
+		name = raw.CurrentContext
+	}
+	switch {
+	case len(names) == 0:
+		return nil, fmt.Errorf("kubeconfig %s: no contexts; create a cluster (rehearse cluster create) or pass --kubeconfig", describe(kubeconfig))
+	case name == "":
+		return nil, fmt.Errorf("kubeconfig %s: no current context; pass --context (contexts: %s)", describe(kubeconfig), strings.Join(names, ", "))
+	case raw.Contexts[name] == nil:
+		return nil, fmt.Errorf("kubeconfig %s: no context %q; contexts: %s", describe(kubeconfig), name, strings.Join(names, ", "))
 	}
 	cc := clientcmd.NewNonInteractiveClientConfig(*raw, contextName, &clientcmd.ConfigOverrides{}, rules)
 	cfg, err := cc.ClientConfig()
@@ -64,28 +73,14 @@ func Reach(ctx context.Context, client kubernetes.Interface, host string, timeou
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	type res struct {
-		v   string
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		v, err := client.Discovery().ServerVersion()
-		if err != nil {
-			ch <- res{err: err}
-			return
+	v, err := discovery.ToServerVersionInterfaceWithContext(client.Discovery()).ServerVersionWithContext(ctx)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", fmt.Errorf("API server %s does not answer within %s", host, timeout)
 		}
-		ch <- res{v: v.GitVersion}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return "", fmt.Errorf("API server %s does not answer: %w", host, r.err)
-		}
-		return r.v, nil
-	case <-ctx.Done():
-		return "", fmt.Errorf("API server %s does not answer within %s", host, timeout)
+		return "", fmt.Errorf("API server %s does not answer: %w", host, err)
 	}
+	return v.GitVersion, nil
 }
 
 // ReadOnly returns a copy of cfg whose requests can only read: any method
