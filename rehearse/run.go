@@ -146,7 +146,8 @@ func DefaultDrivers() driver.Registry {
 	}
 }
 
-func driverSettings(u scenarios.Upgrade) any {
+// DriverSettings are the scenario settings of the upgrade's driver.
+func DriverSettings(u scenarios.Upgrade) any {
 	switch u.Driver {
 	case scenarios.DriverKubeadm:
 		return u.Kubeadm
@@ -264,7 +265,7 @@ func (r *run) writeRun() error {
 
 func (r *run) rehearse(ctx context.Context) error {
 	sc := r.sc
-	drv, err := r.o.Drivers.New(sc.Upgrade.Driver, driverSettings(sc.Upgrade))
+	drv, err := r.o.Drivers.New(sc.Upgrade.Driver, DriverSettings(sc.Upgrade))
 	if err != nil {
 		return &InfraError{Phase: PhasePreflight, Err: err}
 	}

@@ -50,7 +50,7 @@ func runPlan(ctx context.Context, streams Streams, args []string, o planOptions)
 	if err != nil {
 		return badInput(err)
 	}
-	drv, err := rehearse.DefaultDrivers().New(sc.Upgrade.Driver, planSettings(sc))
+	drv, err := rehearse.DefaultDrivers().New(sc.Upgrade.Driver, rehearse.DriverSettings(sc.Upgrade))
 	if err != nil {
 		return badInput(err)
 	}
@@ -77,14 +77,4 @@ func runPlan(ctx context.Context, streams Streams, args []string, o planOptions)
 		return badInput(err)
 	}
 	return plan.Render(streams.Out)
-}
-
-func planSettings(sc *scenarios.Scenario) any {
-	switch sc.Upgrade.Driver {
-	case scenarios.DriverKubeadm:
-		return sc.Upgrade.Kubeadm
-	case scenarios.DriverExec:
-		return sc.Upgrade.Exec
-	}
-	return sc.Upgrade.BlueGreen
 }
