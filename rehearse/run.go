@@ -136,6 +136,13 @@ func DefaultDrivers() driver.Registry {
 			}
 			return driver.NewKubeadm(driver.KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration})
 		},
+		scenarios.DriverBlueGreen: func(settings any) (driver.Driver, error) {
+			s, _ := settings.(*scenarios.BlueGreen)
+			if s == nil {
+				s = &scenarios.BlueGreen{}
+			}
+			return driver.NewBlueGreen(driver.BlueGreenSettings{Settle: s.Settle.Duration, Rollback: s.Rollback, Namespaces: s.Namespaces})
+		},
 		scenarios.DriverExec: func(settings any) (driver.Driver, error) {
 			s, _ := settings.(*scenarios.Exec)
 			if s == nil {
@@ -172,6 +179,14 @@ type run struct {
 	step    string // the upgrade step in progress
 	// restarts are the restart counts when the upgrade ended.
 	restarts checklist.Restarts
+	// live is the cluster under test and client reaches it; a blue-green
+	// swap changes them.
+	live   *Cluster
+	client kubernetes.Interface
+	// clusters are every cluster the rehearsal holds, deleted at teardown.
+	clusters []*Cluster
+	// canaryArchive is the canary image loaded into the clusters.
+	canaryArchive string
 }
 
 // Run rehearses the scenario: preflight, provision, canary, baseline,
@@ -274,10 +289,10 @@ func (r *run) rehearse(ctx context.Context) error {
 		return &InfraError{Phase: PhasePreflight, Err: err}
 	}
 
-	var cluster *Cluster
 	var failed bool
 	defer func() {
-		if cluster == nil {
+		all := r.allClusters()
+		if len(all) == 0 {
 			return
 		}
 		// Teardown runs whatever happened, with a context of its own.
@@ -285,25 +300,52 @@ func (r *run) rehearse(ctx context.Context) error {
 		defer cancel()
 		if failed || ctx.Err() != nil {
 			_ = r.phase("collect logs", func() error {
-				return r.o.Provisioner.ExportLogs(tctx, cluster, filepath.Join(r.dir, LogsDir))
+				var errs []error
+				for i, c := range all {
+					dir := filepath.Join(r.dir, LogsDir)
+					if i > 0 {
+						dir = filepath.Join(dir, c.Name)
+					}
+					errs = append(errs, r.o.Provisioner.ExportLogs(tctx, c, dir))
+				}
+				return errors.Join(errs...)
 			})
 		}
-		if !cluster.Throwaway {
+		var throwaway []*Cluster
+		for _, c := range all {
+			if c.Throwaway {
+				throwaway = append(throwaway, c)
+			}
+		}
+		if len(throwaway) == 0 {
 			return
 		}
 		if r.o.Keep || sc.Cluster.Keep {
-			r.say("keeping cluster %s (kubeconfig %s)", cluster.Name, cluster.Kubeconfig)
+			for _, c := range throwaway {
+				r.say("keeping cluster %s (kubeconfig %s)", c.Name, c.Kubeconfig)
+			}
 			return
 		}
-		if err := r.phase(PhaseTeardown, func() error { return r.o.Provisioner.Teardown(tctx, cluster) }); err != nil {
+		if err := r.phase(PhaseTeardown, func() error {
+			var errs []error
+			for _, c := range throwaway {
+				errs = append(errs, r.o.Provisioner.Teardown(tctx, c))
+			}
+			return errors.Join(errs...)
+		}); err != nil {
 			r.res.Reasons = append(r.res.Reasons, "teardown failed: "+err.Error())
 		}
 	}()
 
 	name := clusterName(sc.Metadata.Name, r.now())
+	var cluster *Cluster
 	if err := r.phase(PhaseProvision, func() error {
 		var err error
 		cluster, err = r.o.Provisioner.Provision(ctx, sc, name)
+		if cluster != nil {
+			r.addCluster(cluster)
+			r.setLive(cluster, nil)
+		}
 		return err
 	}); err != nil {
 		failed = true
@@ -314,14 +356,16 @@ func (r *run) rehearse(ctx context.Context) error {
 		failed = true
 		return &InfraError{Phase: PhaseProvision, Err: err}
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		failed = true
 		return &InfraError{Phase: PhaseProvision, Err: err}
 	}
+	var client kubernetes.Interface = cs
+	r.setLive(cluster, client)
 
 	// Preflight on the cluster: the plan must be possible before anything changes.
-	env := driver.Env{ClusterName: cluster.Name, Kubeconfig: cluster.Kubeconfig, Client: client}
+	env := driver.Env{ClusterName: cluster.Name, Kubeconfig: cluster.Kubeconfig, Client: client, Fleet: fleet{r}}
 	var plan *driver.Plan
 	if err := r.phase(PhasePreflight, func() error {
 		var err error
@@ -351,7 +395,7 @@ func (r *run) rehearse(ctx context.Context) error {
 			if err := r.o.Provisioner.LoadImage(ctx, cluster, archive); err != nil {
 				return err
 			}
-			image = img
+			image, r.canaryArchive = img, archive
 		}
 		opts := canaryOptions(sc.Canary, image)
 		var err error
@@ -371,6 +415,8 @@ func (r *run) rehearse(ctx context.Context) error {
 		failed = true
 	}
 
+	// A blue-green swap leaves another cluster under test.
+	client = r.liveClient()
 	var final checklist.Result
 	var checkErr error
 	if ctx.Err() == nil {
@@ -495,6 +541,7 @@ func canaryOptions(c scenarios.Canary, image string) canary.DeployOptions {
 	if image == "" {
 		o.Image = nodeimage.CanaryImage(Version())
 	}
+	o.StartupDelay = c.StartupDelay.Duration
 	if c.DrainDelay != nil {
 		o.DrainDelay = c.DrainDelay.Duration
 		o.NoDrainDelay = c.DrainDelay.Duration == 0

@@ -51,8 +51,10 @@ func (r *run) underLoad(ctx context.Context, drv driver.Driver, env driver.Env, 
 
 	loadCtx, stopLoad := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLoad()
-	health := loadgen.HealthCheck{Candidates: targets, Emitter: r.tl}
-	go func() { _ = health.Run(loadCtx, rot) }()
+	traffic := newLiveTraffic(loadCtx, rot, r.tl, deployed)
+	traffic.start(targets)
+	defer traffic.stop()
+	env.Traffic = traffic
 
 	type outcome struct {
 		acc loadgen.Accounting
@@ -120,7 +122,9 @@ func (r *run) underLoad(ctx context.Context, drv driver.Driver, env driver.Env, 
 	}
 
 	// Restarts during the upgrade are on the timeline; the final check
-	// counts only those after it (a component that keeps restarting).
+	// counts only those after it (a component that keeps restarting). A
+	// blue-green swap leaves another cluster under test.
+	client = r.liveClient()
 	if rs, err := checklist.RestartCounts(ctx, client); err == nil {
 		r.restarts = rs
 	}

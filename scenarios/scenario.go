@@ -86,6 +86,10 @@ type Canary struct {
 	// SIGTERM (default 5s). 0s makes it stop at once, as a naive
 	// application does.
 	DrainDelay *Duration `yaml:"drainDelay,omitempty" json:"drainDelay,omitempty"`
+	// StartupDelay keeps a new canary pod not ready for this long after it
+	// starts, like an application warming its caches (default 0s): a pod
+	// moved by a drain then takes that long to serve again.
+	StartupDelay Duration `yaml:"startupDelay,omitempty" json:"startupDelay,omitempty"`
 	// NodeSelector restricts the canary to matching nodes.
 	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
 }

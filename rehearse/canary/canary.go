@@ -64,6 +64,10 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown after the drain delay;
 	// requests still running when it expires are cut off.
 	ShutdownTimeout time.Duration
+	// StartupDelay keeps /readyz answering 503 for this long after the
+	// server starts, like an application that warms caches before it takes
+	// traffic: a replacement pod then needs that long to join the Service.
+	StartupDelay time.Duration
 	// Version is the reported application version (the build version).
 	Version string
 	// Identity describes the pod answering; see IdentityFromEnv.
@@ -136,6 +140,7 @@ func (c Config) Validate() error {
 	nonNegative("fail-after", c.FailAfter)
 	nonNegative("drain-delay", c.DrainDelay)
 	nonNegative("shutdown-timeout", c.ShutdownTimeout)
+	nonNegative("startup-delay", c.StartupDelay)
 	return errors.Join(errs...)
 }
 
@@ -304,6 +309,10 @@ func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	if s.Draining() {
 		s.closeIfDraining(w.Header())
 		writeText(w, http.StatusServiceUnavailable, "draining")
+		return
+	}
+	if s.now().Sub(s.start) < s.cfg.StartupDelay {
+		writeText(w, http.StatusServiceUnavailable, "starting")
 		return
 	}
 	writeText(w, http.StatusOK, "ready")

@@ -418,6 +418,31 @@ func TestFailAfter(t *testing.T) {
 	}
 }
 
+func TestStartupDelay(t *testing.T) {
+	tests := []struct {
+		name     string
+		delay    time.Duration
+		elapsed  time.Duration
+		wantCode int
+		wantBody string
+	}{
+		{name: "warming up", delay: 10 * time.Second, elapsed: 9 * time.Second, wantCode: http.StatusServiceUnavailable, wantBody: "starting"},
+		{name: "warm", delay: 10 * time.Second, elapsed: 10 * time.Second, wantCode: http.StatusOK, wantBody: "ready"},
+		{name: "no delay", elapsed: 0, wantCode: http.StatusOK, wantBody: "ready"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, s := Handler(Config{StartupDelay: tt.delay})
+			s.now = func() time.Time { return s.start.Add(tt.elapsed) }
+			rec := record(s, http.MethodGet, "/readyz")
+			assert.Equal(t, tt.wantCode, rec.Code)
+			assert.Contains(t, rec.Body.String(), tt.wantBody)
+			assert.Equal(t, http.StatusOK, record(s, http.MethodGet, "/").Code, "a warming canary still answers /")
+		})
+	}
+	assert.ErrorContains(t, Config{StartupDelay: -time.Second}.Validate(), "--startup-delay -1s")
+}
+
 func TestFailAfterRealClock(t *testing.T) {
 	const failAfter = 300 * time.Millisecond
 	r := startServe(t, Config{Addr: "127.0.0.1:0", FailAfter: failAfter})

@@ -142,6 +142,9 @@ type DeployOptions struct {
 	// SIGTERM, as a naive application does: the negative control of a
 	// rehearsal (DrainDelay is then ignored).
 	NoDrainDelay bool
+	// StartupDelay is the canary's --startup-delay: how long a new pod stays
+	// not ready after it starts, like an application warming up.
+	StartupDelay time.Duration
 	// ShutdownTimeout is the canary's --shutdown-timeout. Zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -275,6 +278,7 @@ func (o DeployOptions) validate(needImage bool) error {
 	}{
 		{"drain delay", o.DrainDelay},
 		{"shutdown timeout", o.ShutdownTimeout},
+		{"startup delay", o.StartupDelay},
 		{"termination grace period", o.TerminationGracePeriod},
 		{"timeout", o.Timeout},
 	} {
@@ -371,18 +375,26 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path},
 		}}
 	}
-	httpProbe := func(path string, period, failures int32) *corev1.Probe {
+	httpProbe := func(path string, period, timeout, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Path: path, Port: intstr.FromString(portName), Scheme: corev1.URISchemeHTTP,
 			}},
 			PeriodSeconds:    period,
-			TimeoutSeconds:   1,
+			TimeoutSeconds:   timeout,
 			SuccessThreshold: 1,
 			FailureThreshold: failures,
 		}
 	}
 
+	args := []string{
+		"--addr", ":" + strconv.Itoa(ContainerPort),
+		"--drain-delay", o.DrainDelay.String(),
+		"--shutdown-timeout", o.ShutdownTimeout.String(),
+	}
+	if o.StartupDelay > 0 {
+		args = append(args, "--startup-delay", o.StartupDelay.String())
+	}
 	dep := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace, Labels: lbls},
@@ -430,11 +442,7 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 						// The command is explicit, so the pod does not depend
 						// on the image's entrypoint.
 						Command: []string{Executable, "canary", "serve"},
-						Args: []string{
-							"--addr", ":" + strconv.Itoa(ContainerPort),
-							"--drain-delay", o.DrainDelay.String(),
-							"--shutdown-timeout", o.ShutdownTimeout.String(),
-						},
+						Args:    args,
 						Ports: []corev1.ContainerPort{{
 							Name: portName, ContainerPort: ContainerPort, Protocol: corev1.ProtocolTCP,
 						}},
@@ -444,10 +452,13 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 							fieldEnv(EnvPodNamespace, "metadata.namespace"),
 							fieldEnv(EnvPodIP, "status.podIP"),
 						},
-						// Readiness reacts within a second: the endpoint
-						// leaves the Service as soon as the canary drains.
-						ReadinessProbe: httpProbe("/readyz", 1, 1),
-						LivenessProbe:  httpProbe("/healthz", 5, 3),
+						// Readiness reacts within two to three seconds, well
+						// inside the drain delay, yet one slow probe on a
+						// busy node does not pull a healthy pod out of the
+						// Service. A terminating pod leaves the Service at
+						// once anyway while other endpoints are ready.
+						ReadinessProbe: httpProbe("/readyz", 1, 2, 2),
+						LivenessProbe:  httpProbe("/healthz", 5, 2, 3),
 						Resources:      o.Resources,
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: ptr.To(false),
@@ -597,6 +608,39 @@ func Deploy(ctx context.Context, client kubernetes.Interface, opts DeployOptions
 	if err != nil {
 		return nil, err
 	}
+	return observe(ctx, client, o, pods)
+}
+
+// Observe describes a canary already on the cluster (deployed by Deploy or
+// copied from another cluster): its node port, its Ready pods and the
+// cluster's nodes. Only Namespace and Name of opts are used.
+func Observe(ctx context.Context, client kubernetes.Interface, opts DeployOptions) (*Deployed, error) {
+	o := opts.withDefaults()
+	pods, err := client.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(selectorLabels(o.Name)).String()})
+	if err != nil {
+		return nil, fmt.Errorf("canary %s/%s: list pods: %w", o.Namespace, o.Name, err)
+	}
+	var ready []corev1.Pod
+	for _, p := range pods.Items {
+		if podReady(&p) && p.DeletionTimestamp == nil {
+			ready = append(ready, p)
+		}
+	}
+	dep, err := client.AppsV1().Deployments(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("canary %s/%s: get deployment: %w", o.Namespace, o.Name, err)
+	}
+	if len(dep.Spec.Template.Spec.Containers) > 0 {
+		o.Image = dep.Spec.Template.Spec.Containers[0].Image
+	}
+	if dep.Spec.Replicas != nil {
+		o.Replicas = *dep.Spec.Replicas
+	}
+	return observe(ctx, client, o, ready)
+}
+
+func observe(ctx context.Context, client kubernetes.Interface, o DeployOptions, pods []corev1.Pod) (*Deployed, error) {
+	ref := o.Namespace + "/" + o.Name
 	svc, err := client.CoreV1().Services(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("canary %s: get service: %w", ref, err)

@@ -80,7 +80,10 @@ func TestManifestsDefaults(t *testing.T) {
 	}, env)
 	assert.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path)
 	assert.Equal(t, int32(1), c.ReadinessProbe.PeriodSeconds)
-	assert.Equal(t, int32(1), c.ReadinessProbe.FailureThreshold)
+	assert.Equal(t, int32(2), c.ReadinessProbe.FailureThreshold)
+	assert.Equal(t, int32(2), c.ReadinessProbe.TimeoutSeconds)
+	// Readiness must fail well inside the drain delay.
+	assert.Less(t, time.Duration(c.ReadinessProbe.PeriodSeconds*c.ReadinessProbe.FailureThreshold+c.ReadinessProbe.TimeoutSeconds)*time.Second, DefaultDrainDelay)
 	assert.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path)
 	assert.True(t, c.Resources.Requests.Cpu().Equal(resource.MustParse("10m")))
 	assert.True(t, c.Resources.Requests.Memory().Equal(resource.MustParse("16Mi")))

@@ -55,6 +55,7 @@ inject latency and failures for drills and tests.`,
 	f.DurationVar(&cfg.FailAfter, "fail-after", 0, "start failing only after this long (all requests when --fail-rate is 0)")
 	f.DurationVar(&cfg.DrainDelay, "drain-delay", cfg.DrainDelay, "how long to keep serving after SIGTERM, not ready")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "bound for finishing in-flight requests after the drain")
+	f.DurationVar(&cfg.StartupDelay, "startup-delay", 0, "answer /readyz 503 for this long after start, like an application warming up")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed for injected jitter and failures (0: random)")
 	return cmd
 }

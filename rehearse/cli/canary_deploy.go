@@ -60,6 +60,7 @@ type canaryDeployFlags struct {
 	noControlPlane        bool
 	externalTrafficPolicy string
 	drainDelay            time.Duration
+	startupDelay          time.Duration
 }
 
 func newCanaryDeployCmd(streams Streams) *cobra.Command {
@@ -117,6 +118,7 @@ Exit status: 0 ready, 2 bad input (flags, kubeconfig, unreachable API server),
 	f.StringVar(&o.externalTrafficPolicy, "external-traffic-policy", o.externalTrafficPolicy,
 		"Cluster (any node forwards to any pod) or Local (a node forwards only to its own pods)")
 	f.DurationVar(&o.drainDelay, "drain-delay", o.drainDelay, "how long a stopping canary keeps serving, not ready")
+	f.DurationVar(&o.startupDelay, "startup-delay", 0, "how long a new canary pod stays not ready, like an application warming up")
 	return cmd
 }
 
@@ -202,6 +204,7 @@ func (o canaryDeployFlags) options(changed func(string) bool) (canary.DeployOpti
 		NodeSelector:          selector,
 		NoControlPlane:        o.noControlPlane,
 		DrainDelay:            o.drainDelay,
+		StartupDelay:          o.startupDelay,
 		Timeout:               o.timeout,
 	}
 	if err := opts.Validate(); err != nil {

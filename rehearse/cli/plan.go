@@ -69,6 +69,7 @@ func runPlan(ctx context.Context, streams Streams, args []string, o planOptions)
 		env.Client, env.Kubeconfig = client, o.kubeconfig
 	case sc.Cluster.Provider == scenarios.ProviderKind:
 		env.Shape = driver.KindShape("CLUSTER", sc.Cluster.KubernetesVersion, sc.Cluster.ControlPlanes, sc.Cluster.Workers)
+		env.ClusterName = "CLUSTER"
 	default:
 		env.Kubeconfig = sc.Cluster.Kubeconfig
 	}

@@ -3,9 +3,13 @@ package driver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +34,10 @@ const (
 // Cordon marks a node unschedulable (or schedulable again).
 func Cordon(ctx context.Context, client kubernetes.Interface, node string, unschedulable bool) error {
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"unschedulable": unschedulable}})
-	if _, err := client.CoreV1().Nodes().Patch(ctx, node, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if err := retryTransient(ctx, DefaultRetryFor, func() error {
+		_, err := client.CoreV1().Nodes().Patch(ctx, node, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		return err
+	}); err != nil {
 		verb := "cordon"
 		if !unschedulable {
 			verb = "uncordon"
@@ -90,10 +97,18 @@ func Drain(ctx context.Context, client kubernetes.Interface, node string, o Drai
 	evicted := map[string]bool{}
 	for {
 		pods, err := podsToEvict(ctx, client, node)
-		if err != nil {
+		switch {
+		case err != nil && transient(err) && o.Now().Before(deadline):
+			// The apiserver restarts during an upgrade: try again.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("drain %s: %w", node, ctx.Err())
+			case <-time.After(o.Poll):
+			}
+			continue
+		case err != nil:
 			return fmt.Errorf("drain %s: %w", node, err)
-		}
-		if len(pods) == 0 {
+		case len(pods) == 0:
 			return nil
 		}
 		blocked := map[string][]string{} // budget -> pods
@@ -106,6 +121,8 @@ func Drain(ctx context.Context, client kubernetes.Interface, node string, o Drai
 			switch {
 			case err == nil, apierrors.IsNotFound(err):
 				evicted[key] = true
+			case transient(err) && !apierrors.IsTooManyRequests(err):
+				// Tried again at the next poll, until the deadline.
 			case apierrors.IsTooManyRequests(err):
 				budgets := budgetsFor(ctx, client, &p)
 				if len(budgets) == 0 {
@@ -234,4 +251,52 @@ func budgetsFor(ctx context.Context, client kubernetes.Interface, p *corev1.Pod)
 func firstLineOf(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
+}
+
+// DefaultRetryFor bounds retrying an API call that failed for a transient
+// reason.
+const DefaultRetryFor = time.Minute
+
+// transient tells an error worth retrying: the apiserver restarting during an
+// upgrade (connection refused or reset, a cut response), overloaded or
+// timing out.
+func transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) {
+		return true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset", "unexpected error when reading response body", "http2: client connection lost", "TLS handshake timeout", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// retryTransient runs fn until it succeeds, fails for a lasting reason, or
+// has failed transiently for longer than d.
+func retryTransient(ctx context.Context, d time.Duration, fn func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := fn()
+		if err == nil || !transient(err) || !time.Now().Before(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }

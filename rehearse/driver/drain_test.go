@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -108,4 +109,42 @@ func TestDrainBlockedByBudgetFailsAtTimeoutNamingIt(t *testing.T) {
 		}
 	}
 	assert.GreaterOrEqual(t, blocked, 2, "a blocked drain is reported while it lasts")
+}
+
+// The apiserver restarts during an upgrade: a cordon that meets a reset
+// connection tries again; a lasting error is returned at once.
+func TestCordonRetriesTransientErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		failures  int
+		err       error
+		wantErr   string
+		wantCalls int
+	}{
+		{name: "reset once", failures: 1, err: errors.New("unexpected error when reading response body. Please retry. Original error: read tcp: connection reset by peer"), wantCalls: 2},
+		{name: "lasting error", failures: 5, err: apierrors.NewForbidden(corev1.Resource("nodes"), "n1", errors.New("no")), wantErr: "forbidden", wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}})
+			calls := 0
+			c.PrependReactor("patch", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+				calls++
+				if calls <= tt.failures {
+					return true, nil, tt.err
+				}
+				return false, nil, nil
+			})
+			err := Cordon(context.Background(), c, "n1", true)
+			assert.Equal(t, tt.wantCalls, calls)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			n, err := c.CoreV1().Nodes().Get(context.Background(), "n1", metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.True(t, n.Spec.Unschedulable)
+		})
+	}
 }

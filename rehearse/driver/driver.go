@@ -35,6 +35,11 @@ type Env struct {
 	// Shape, when there is no Client yet, describes the cluster to be, so
 	// that a plan can be shown before anything runs.
 	Shape *Shape
+	// Fleet makes and removes clusters (blue-green); nil when the
+	// rehearsal cannot make clusters.
+	Fleet Fleet
+	// Traffic is the live load's entry points (blue-green switches them).
+	Traffic Traffic
 }
 
 // Shape is a cluster's nodes and version, known before it exists.

@@ -1,0 +1,550 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Annotations the copy drops because the source cluster's machinery set them.
+const (
+	lastAppliedAnnotation        = "kubectl.kubernetes.io/last-applied-configuration"
+	deploymentRevisionAnnotation = "deployment.kubernetes.io/revision"
+	rootCAConfigMap              = "kube-root-ca.crt"
+	defaultServiceAccount        = "default"
+)
+
+// CopySelection picks what a blue-green swap copies from A to B.
+type CopySelection struct {
+	// Namespaces are copied whole (the namespace object and the kinds below in it).
+	Namespaces []string
+	// LabelSelector, when set, restricts the copied objects (not the namespaces) to matching ones.
+	LabelSelector string
+}
+
+// CopyReport says what was copied and what was left out, and why.
+type CopyReport struct {
+	Copied  []string // "kind namespace/name", e.g. "Deployment rehearse-canary/canary"
+	Skipped []string // "kind namespace/name: reason"
+}
+
+// CopyWorkloads recreates on `to` the selected objects of `from`: Namespaces, ConfigMaps, Secrets,
+// Services, Deployments, StatefulSets, DaemonSets, PodDisruptionBudgets (policy/v1), ServiceAccounts.
+//
+// Server-set fields are stripped (resourceVersion, uid, creationTimestamp, generation, managedFields,
+// selfLink, ownerReferences, status, deletionTimestamp; Services lose clusterIP/clusterIPs/healthCheckNodePort
+// but keep their nodePorts; Deployments lose the "deployment.kubernetes.io/revision" annotation;
+// objects lose the "kubectl.kubernetes.io/last-applied-configuration" annotation). A headless Service
+// keeps its clusterIP "None", which is part of its spec rather than an allocation.
+//
+// Skipped, with a reason in the report: the "kube-root-ca.crt" ConfigMap, Secrets of type
+// kubernetes.io/service-account-token, the "default" ServiceAccount.
+//
+// An object that already exists on `to` is updated (Get then Update with its resourceVersion), so the copy
+// can run twice. Namespaces are created first, then ConfigMaps/Secrets/ServiceAccounts, then Services,
+// PDBs, then workloads. Errors name the object; every object is attempted, errors are joined.
+// Namespaces are reported as "Namespace name".
+func CopyWorkloads(ctx context.Context, from, to kubernetes.Interface, sel CopySelection) (CopyReport, error) {
+	if _, err := labels.Parse(sel.LabelSelector); err != nil {
+		return CopyReport{}, fmt.Errorf("copy workloads: label selector %q: %w", sel.LabelSelector, err)
+	}
+	r := &copyRun{from: from, to: to, list: metav1.ListOptions{LabelSelector: sel.LabelSelector}}
+	namespaces := uniqueSorted(sel.Namespaces)
+
+	for _, ns := range namespaces {
+		copyNamespace(ctx, r, ns)
+	}
+	for _, kind := range copyOrder() {
+		for _, ns := range namespaces {
+			kind(ctx, r, ns)
+		}
+	}
+	return r.report, errors.Join(r.errs...)
+}
+
+// copyRun carries one CopyWorkloads call's clients, list options and results.
+type copyRun struct {
+	from, to kubernetes.Interface
+	list     metav1.ListOptions
+	report   CopyReport
+	errs     []error
+}
+
+func (r *copyRun) copied(ref string) { r.report.Copied = append(r.report.Copied, ref) }
+
+func (r *copyRun) skipped(ref, reason string) {
+	r.report.Skipped = append(r.report.Skipped, ref+": "+reason)
+}
+
+func (r *copyRun) fail(err error) { r.errs = append(r.errs, err) }
+
+// copyClient is the part of a typed client the copy writes through.
+type copyClient[T metav1.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// copyKind describes how one kind is read from the source, cleaned and written to the target.
+type copyKind[T metav1.Object] struct {
+	kind string
+	// list reads the kind's objects in a namespace of the source.
+	list func(ctx context.Context, c kubernetes.Interface, ns string, opts metav1.ListOptions) ([]T, error)
+	// client writes the kind in a namespace of the target.
+	client func(c kubernetes.Interface, ns string) copyClient[T]
+	// skip returns why an object is not copied, or "" to copy it.
+	skip func(T) string
+	// clean strips the kind's server-set fields, past the common metadata.
+	clean func(T)
+	// keep carries fields of the object already on the target into the update.
+	keep func(obj, existing T)
+}
+
+// copyStep copies one kind in one namespace.
+type copyStep func(ctx context.Context, r *copyRun, ns string)
+
+// copyOrder lists the namespaced kinds in the order they are created: configuration first, then
+// Services, then budgets, then the workloads that use all of them.
+func copyOrder() []copyStep {
+	return []copyStep{
+		copyKind[*corev1.ConfigMap]{
+			kind: "ConfigMap",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*corev1.ConfigMap, error) {
+				l, err := c.CoreV1().ConfigMaps(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*corev1.ConfigMap] {
+				return c.CoreV1().ConfigMaps(ns)
+			},
+			skip: func(cm *corev1.ConfigMap) string {
+				if cm.Name == rootCAConfigMap {
+					return "published by the cluster in every namespace"
+				}
+				return ""
+			},
+		}.step,
+		copyKind[*corev1.Secret]{
+			kind: "Secret",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*corev1.Secret, error) {
+				l, err := c.CoreV1().Secrets(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*corev1.Secret] { return c.CoreV1().Secrets(ns) },
+			skip: func(s *corev1.Secret) string {
+				if s.Type == corev1.SecretTypeServiceAccountToken {
+					return "service account token, issued by the target cluster"
+				}
+				return ""
+			},
+		}.step,
+		copyKind[*corev1.ServiceAccount]{
+			kind: "ServiceAccount",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*corev1.ServiceAccount, error) {
+				l, err := c.CoreV1().ServiceAccounts(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*corev1.ServiceAccount] {
+				return c.CoreV1().ServiceAccounts(ns)
+			},
+			skip: func(sa *corev1.ServiceAccount) string {
+				if sa.Name == defaultServiceAccount {
+					return "created by the cluster in every namespace"
+				}
+				return ""
+			},
+		}.step,
+		copyKind[*corev1.Service]{
+			kind: "Service",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*corev1.Service, error) {
+				l, err := c.CoreV1().Services(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*corev1.Service] { return c.CoreV1().Services(ns) },
+			clean:  cleanService,
+			keep:   keepServiceAllocations,
+		}.step,
+		copyKind[*policyv1.PodDisruptionBudget]{
+			kind: "PodDisruptionBudget",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*policyv1.PodDisruptionBudget, error) {
+				l, err := c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*policyv1.PodDisruptionBudget] {
+				return c.PolicyV1().PodDisruptionBudgets(ns)
+			},
+			clean: func(p *policyv1.PodDisruptionBudget) { p.Status = policyv1.PodDisruptionBudgetStatus{} },
+		}.step,
+		copyKind[*appsv1.Deployment]{
+			kind: "Deployment",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*appsv1.Deployment, error) {
+				l, err := c.AppsV1().Deployments(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*appsv1.Deployment] {
+				return c.AppsV1().Deployments(ns)
+			},
+			clean: func(d *appsv1.Deployment) {
+				d.Status = appsv1.DeploymentStatus{}
+				dropAnnotation(d, deploymentRevisionAnnotation)
+			},
+		}.step,
+		copyKind[*appsv1.StatefulSet]{
+			kind: "StatefulSet",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*appsv1.StatefulSet, error) {
+				l, err := c.AppsV1().StatefulSets(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*appsv1.StatefulSet] {
+				return c.AppsV1().StatefulSets(ns)
+			},
+			clean: func(s *appsv1.StatefulSet) {
+				s.Status = appsv1.StatefulSetStatus{}
+				for i := range s.Spec.VolumeClaimTemplates {
+					s.Spec.VolumeClaimTemplates[i].Status = corev1.PersistentVolumeClaimStatus{}
+				}
+			},
+		}.step,
+		copyKind[*appsv1.DaemonSet]{
+			kind: "DaemonSet",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*appsv1.DaemonSet, error) {
+				l, err := c.AppsV1().DaemonSets(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*appsv1.DaemonSet] {
+				return c.AppsV1().DaemonSets(ns)
+			},
+			clean: func(d *appsv1.DaemonSet) { d.Status = appsv1.DaemonSetStatus{} },
+		}.step,
+	}
+}
+
+// copyNamespace copies the namespace object itself; the label selector does not apply to it.
+func copyNamespace(ctx context.Context, r *copyRun, name string) {
+	k := copyKind[*corev1.Namespace]{
+		kind:   "Namespace",
+		client: func(c kubernetes.Interface, _ string) copyClient[*corev1.Namespace] { return c.CoreV1().Namespaces() },
+		clean:  func(n *corev1.Namespace) { n.Status = corev1.NamespaceStatus{} },
+	}
+	ns, err := r.from.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		r.fail(fmt.Errorf("%s: get from source: %w", objectRef(k.kind, "", name), err))
+		return
+	}
+	k.copyOne(ctx, r, ns)
+}
+
+// step lists the kind in ns on the source and copies every object, in name order.
+func (k copyKind[T]) step(ctx context.Context, r *copyRun, ns string) {
+	objs, err := k.list(ctx, r.from, ns, r.list)
+	if err != nil {
+		r.fail(fmt.Errorf("list %ss in %s on source: %w", k.kind, ns, err))
+		return
+	}
+	sort.Slice(objs, func(i, j int) bool { return objs[i].GetName() < objs[j].GetName() })
+	for _, obj := range objs {
+		k.copyOne(ctx, r, obj)
+	}
+}
+
+// copyOne cleans obj and creates it on the target, or updates the object already there.
+func (k copyKind[T]) copyOne(ctx context.Context, r *copyRun, obj T) {
+	ref := objectRef(k.kind, obj.GetNamespace(), obj.GetName())
+	if k.skip != nil {
+		if reason := k.skip(obj); reason != "" {
+			r.skipped(ref, reason)
+			return
+		}
+	}
+	stripServerMeta(obj)
+	if k.clean != nil {
+		k.clean(obj)
+	}
+
+	c := k.client(r.to, obj.GetNamespace())
+	existing, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		if _, err := c.Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+			r.fail(fmt.Errorf("%s: create on target: %w", ref, err))
+			return
+		}
+	case err != nil:
+		r.fail(fmt.Errorf("%s: get from target: %w", ref, err))
+		return
+	default:
+		obj.SetResourceVersion(existing.GetResourceVersion())
+		if k.keep != nil {
+			k.keep(obj, existing)
+		}
+		if _, err := c.Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
+			r.fail(fmt.Errorf("%s: update on target: %w", ref, err))
+			return
+		}
+	}
+	r.copied(ref)
+}
+
+// stripServerMeta clears the metadata the source's API server and controllers set.
+func stripServerMeta(o metav1.Object) {
+	o.SetResourceVersion("")
+	o.SetUID("")
+	o.SetCreationTimestamp(metav1.Time{})
+	o.SetGeneration(0)
+	o.SetManagedFields(nil)
+	o.SetSelfLink("")
+	o.SetOwnerReferences(nil)
+	o.SetDeletionTimestamp(nil)
+	o.SetDeletionGracePeriodSeconds(nil)
+	dropAnnotation(o, lastAppliedAnnotation)
+}
+
+// dropAnnotation removes key, leaving no empty annotation map behind.
+func dropAnnotation(o metav1.Object, key string) {
+	a := o.GetAnnotations()
+	if _, ok := a[key]; !ok {
+		return
+	}
+	delete(a, key)
+	if len(a) == 0 {
+		a = nil
+	}
+	o.SetAnnotations(a)
+}
+
+// cleanService drops the addresses the source cluster allocated; node ports are kept so clients
+// reaching the Service through a node keep working after the swap. A headless Service keeps "None".
+func cleanService(s *corev1.Service) {
+	s.Status = corev1.ServiceStatus{}
+	s.Spec.HealthCheckNodePort = 0
+	if s.Spec.ClusterIP == corev1.ClusterIPNone {
+		s.Spec.ClusterIPs = []string{corev1.ClusterIPNone}
+		return
+	}
+	s.Spec.ClusterIP = ""
+	s.Spec.ClusterIPs = nil
+}
+
+// keepServiceAllocations carries the target's own allocations into an update, as the cluster IP
+// cannot change once set.
+func keepServiceAllocations(s, existing *corev1.Service) {
+	if s.Spec.Type == corev1.ServiceTypeExternalName || s.Spec.ClusterIP != "" {
+		return
+	}
+	s.Spec.ClusterIP = existing.Spec.ClusterIP
+	s.Spec.ClusterIPs = existing.Spec.ClusterIPs
+	if s.Spec.HealthCheckNodePort == 0 {
+		s.Spec.HealthCheckNodePort = existing.Spec.HealthCheckNodePort
+	}
+}
+
+// objectRef names an object the way reports and errors do: "kind namespace/name", or "kind name"
+// for a cluster-scoped object.
+func objectRef(kind, ns, name string) string {
+	if ns == "" {
+		return kind + " " + name
+	}
+	return kind + " " + ns + "/" + name
+}
+
+func pointersTo[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
+func uniqueSorted(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	var out []string
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WaitWorkloadsReady waits until every Deployment, StatefulSet and DaemonSet in the namespaces on c has
+// all its replicas updated, ready and available (observedGeneration caught up), polling every `every`,
+// and returns an error naming what is not ready (with ready/desired counts) when ctx ends.
+// A non-positive `every` polls every second.
+func WaitWorkloadsReady(ctx context.Context, c kubernetes.Interface, namespaces []string, every time.Duration) error {
+	if every <= 0 {
+		every = time.Second
+	}
+	namespaces = uniqueSorted(namespaces)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		pending := workloadsNotReady(ctx, c, namespaces)
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("workloads not ready: %s: %w", strings.Join(pending, "; "), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// workloadsNotReady describes every workload in namespaces that is not ready yet, and every
+// namespace that could not be read.
+func workloadsNotReady(ctx context.Context, c kubernetes.Interface, namespaces []string) []string {
+	var out []string
+	for _, ns := range namespaces {
+		deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			out = append(out, fmt.Sprintf("list Deployments in %s: %v", ns, err))
+		} else {
+			for i := range deps.Items {
+				if why := deploymentNotReady(&deps.Items[i]); why != "" {
+					out = append(out, why)
+				}
+			}
+		}
+		sets, err := c.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			out = append(out, fmt.Sprintf("list StatefulSets in %s: %v", ns, err))
+		} else {
+			for i := range sets.Items {
+				if why := statefulSetNotReady(&sets.Items[i]); why != "" {
+					out = append(out, why)
+				}
+			}
+		}
+		daemons, err := c.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			out = append(out, fmt.Sprintf("list DaemonSets in %s: %v", ns, err))
+		} else {
+			for i := range daemons.Items {
+				if why := daemonSetNotReady(&daemons.Items[i]); why != "" {
+					out = append(out, why)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// rolloutCounts is a workload's progress towards its desired replicas.
+type rolloutCounts struct {
+	desired, updated, ready, available int32
+	// wantUpdated is how many replicas must run the current template.
+	wantUpdated int32
+	// extra counts replicas beyond the updated ones still running (old pods of a Deployment).
+	extra                          int32
+	generation, observedGeneration int64
+}
+
+// notReady returns "" when the counts say the workload is ready, else what is missing, naming ref.
+func (c rolloutCounts) notReady(ref string) string {
+	if c.observedGeneration >= c.generation && c.updated >= c.wantUpdated && c.ready >= c.desired &&
+		c.available >= c.desired && c.extra <= 0 {
+		return ""
+	}
+	why := fmt.Sprintf("%s: ready %d/%d, updated %d/%d, available %d/%d",
+		ref, c.ready, c.desired, c.updated, c.wantUpdated, c.available, c.desired)
+	if c.extra > 0 {
+		why += fmt.Sprintf(", %d old replicas", c.extra)
+	}
+	if c.observedGeneration < c.generation {
+		why += fmt.Sprintf(", generation %d not observed (at %d)", c.generation, c.observedGeneration)
+	}
+	return why
+}
+
+func replicasOrOne(r *int32) int32 {
+	if r == nil {
+		return 1
+	}
+	return *r
+}
+
+func deploymentNotReady(d *appsv1.Deployment) string {
+	s := d.Status
+	return rolloutCounts{
+		desired:            replicasOrOne(d.Spec.Replicas),
+		wantUpdated:        replicasOrOne(d.Spec.Replicas),
+		updated:            s.UpdatedReplicas,
+		ready:              s.ReadyReplicas,
+		available:          s.AvailableReplicas,
+		extra:              s.Replicas - s.UpdatedReplicas,
+		generation:         d.Generation,
+		observedGeneration: s.ObservedGeneration,
+	}.notReady(objectRef("Deployment", d.Namespace, d.Name))
+}
+
+func statefulSetNotReady(ss *appsv1.StatefulSet) string {
+	s := ss.Status
+	desired := replicasOrOne(ss.Spec.Replicas)
+	c := rolloutCounts{
+		desired:            desired,
+		wantUpdated:        desired,
+		updated:            s.UpdatedReplicas,
+		ready:              s.ReadyReplicas,
+		available:          s.AvailableReplicas,
+		generation:         ss.Generation,
+		observedGeneration: s.ObservedGeneration,
+	}
+	switch u := ss.Spec.UpdateStrategy; {
+	case u.Type == appsv1.OnDeleteStatefulSetStrategyType:
+		// Pods are replaced only when deleted; there is no rollout to wait for.
+		c.wantUpdated = 0
+	case u.RollingUpdate != nil && u.RollingUpdate.Partition != nil && *u.RollingUpdate.Partition > 0:
+		// Only the ordinals at or above the partition are updated.
+		c.wantUpdated = max(desired-*u.RollingUpdate.Partition, 0)
+	}
+	return c.notReady(objectRef("StatefulSet", ss.Namespace, ss.Name))
+}
+
+func daemonSetNotReady(d *appsv1.DaemonSet) string {
+	s := d.Status
+	return rolloutCounts{
+		desired:            s.DesiredNumberScheduled,
+		wantUpdated:        s.DesiredNumberScheduled,
+		updated:            s.UpdatedNumberScheduled,
+		ready:              s.NumberReady,
+		available:          s.NumberAvailable,
+		generation:         d.Generation,
+		observedGeneration: s.ObservedGeneration,
+	}.notReady(objectRef("DaemonSet", d.Namespace, d.Name))
+}
