@@ -78,8 +78,12 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 		t.Fatalf("canary pods on %d nodes, want one on each of 3: %+v", len(nodesWithPods), dep.Pods)
 	}
 
-	// 20 s at 200/s through the rotation.
+	// 20 s at 200/s through the rotation, once every node port routes to
+	// the canary (kube-proxy programs a new Service within a moment).
 	targets := dep.Targets()
+	if err := loadgen.WarmUp(ctx, targets, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	rot := loadgen.NewRotation(targets)
 	lctx, lcancel := context.WithCancel(ctx)
 	go func() { _ = loadgen.HealthCheck{Candidates: targets}.Run(lctx, rot) }()

@@ -399,3 +399,42 @@ func (t *healthTracker) observe(results []checkResult) ([]string, []timeline.Eve
 	}
 	return members, events, true
 }
+
+// WarmUp waits until every target answers its health check (GET
+// DefaultHealthPath) three times in a row: a Service's node ports take a
+// moment to route to new endpoints on every node, and a recording must not
+// count that as failures.
+func WarmUp(ctx context.Context, targets []string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, t := range targets {
+		u, err := url.Parse(t)
+		if err != nil {
+			return err
+		}
+		u.Path = DefaultHealthPath
+		ok, last := 0, ""
+		for ok < 3 {
+			resp, err := client.Get(u.String())
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ok++
+				} else {
+					ok, last = 0, resp.Status
+				}
+			} else {
+				ok, last = 0, err.Error()
+			}
+			if ok < 3 {
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("the canary does not answer through %s within %s (last: %s)", t, timeout, last)
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}
+	}
+	return nil
+}

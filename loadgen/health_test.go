@@ -507,3 +507,29 @@ func TestHealthCheckDuringAttack(t *testing.T) {
 	assert.Equal(t, nodes["node-b"].Requests+int64(failedB), targets[b.url].Requests)
 	assert.Equal(t, ph.Requests, int64(len(all)))
 }
+
+func TestWarmUp(t *testing.T) {
+	var calls atomic.Int32
+	// Fails its first four health checks, as a node port not yet routed.
+	late := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != loadgen.DefaultHealthPath {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if calls.Add(1) <= 4 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer late.Close()
+	require.NoError(t, loadgen.WarmUp(context.Background(), []string{late.URL + "/"}, 10*time.Second))
+	assert.Equal(t, int32(7), calls.Load(), "four failures, then three successes in a row")
+
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	defer down.Close()
+	err := loadgen.WarmUp(context.Background(), []string{late.URL + "/", down.URL + "/"}, 700*time.Millisecond)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), down.URL)
+	assert.Contains(t, err.Error(), "502 Bad Gateway")
+}

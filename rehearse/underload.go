@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,7 +29,7 @@ func (r *run) underLoad(ctx context.Context, drv driver.Driver, env driver.Env, 
 	if len(targets) == 0 {
 		return nil, errors.New("the canary has no node to reach it through")
 	}
-	if err := r.phase("warm-up", func() error { return warmUp(ctx, targets, warmUpTimeout) }); err != nil {
+	if err := r.phase("warm-up", func() error { return loadgen.WarmUp(ctx, targets, warmUpTimeout) }); err != nil {
 		return nil, err
 	}
 	rot := loadgen.NewRotation(targets)
@@ -188,41 +186,3 @@ func (r *run) progress(ctx context.Context, atk *loadgen.Attack, done chan<- str
 
 // warmUpTimeout bounds waiting for every node port to reach the canary.
 const warmUpTimeout = 2 * time.Minute
-
-// warmUp waits until every target answers its health check three times in a
-// row: a Service's node ports take a moment to route to new endpoints, and
-// the baseline must not record that as failures.
-func warmUp(ctx context.Context, targets []string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for _, t := range targets {
-		u, err := url.Parse(t)
-		if err != nil {
-			return err
-		}
-		u.Path = "/healthz"
-		ok, last := 0, ""
-		for ok < 3 {
-			resp, err := client.Get(u.String())
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					ok++
-				} else {
-					ok, last = 0, resp.Status
-				}
-			} else {
-				ok, last = 0, err.Error()
-			}
-			if ok < 3 {
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("the canary does not answer through %s within %s (last: %s)", t, timeout, last)
-				case <-time.After(200 * time.Millisecond):
-				}
-			}
-		}
-	}
-	return nil
-}
