@@ -217,3 +217,31 @@ func TestExitCodeOfPlainErrorIsInfra(t *testing.T) {
 	assert.Empty(t, b.String(), "a verdict already said why")
 	assert.Equal(t, ExitBadInput, exitCode(&b, fmt.Errorf("wrap: %w", badInput(errors.New("x")))))
 }
+
+// rehearse plan shows each driver's tree before anything runs.
+func TestPlanTrees(t *testing.T) {
+	tests := []struct {
+		scenario string
+		want     []string
+	}{
+		{"", []string{"kubeadm upgrade to v1.36.3", "CLUSTER-control-plane", "kubeadm upgrade apply v1.36.3", "batch CLUSTER-worker", "drain", "uncordon"}},
+		{"kind-bluegreen.yaml", []string{"blue-green swap from v1.35.4 to v1.36.3", "create cluster CLUSTER-b at v1.36.3", "smoke test (pre-live)",
+			"switch traffic CLUSTER → CLUSTER-b", "rollback rehearsal", "switch traffic CLUSTER-b → CLUSTER", "delete cluster CLUSTER"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.scenario, func(t *testing.T) {
+			args := []string{"plan"}
+			if tc.scenario != "" {
+				args = append(args, filepath.Join("..", "..", "scenarios", "examples", tc.scenario))
+			}
+			r := run(t, context.Background(), args...)
+			require.Equal(t, 0, r.code, "stderr: %s", r.err)
+			rest := r.out
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				require.GreaterOrEqual(t, i, 0, "%q missing from the plan, or out of order:\n%s", w, r.out)
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
