@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 )
 
@@ -99,7 +100,7 @@ func NewBlueGreen(s BlueGreenSettings) (*BlueGreen, error) {
 const (
 	bgCreate   = "create cluster"
 	bgCopy     = "copy workloads"
-	bgWait     = "wait for workloads"
+	bgWait     = "wait for workloads and node ports"
 	bgSmoke    = "smoke test (pre-live)"
 	bgSwitch   = "switch traffic"
 	bgSettle   = "settle"
@@ -210,8 +211,12 @@ func (b *BlueGreen) Upgrade(ctx context.Context, env Env, plan *Plan, emit timel
 					return err
 				}
 				var err error
-				gEntries, err = env.Traffic.EntryPoints(ctx, g)
-				return err
+				if gEntries, err = env.Traffic.EntryPoints(ctx, g); err != nil {
+					return err
+				}
+				// Every node's kube-proxy must route the node port before
+				// the smoke test judges B.
+				return loadgen.WarmUp(wctx, gEntries, b.s.ReadyTimeout)
 			}
 		case strings.HasPrefix(s.Name, bgSmoke):
 			fn = func() error { return smoke(ctx, gEntries, b.s.SmokeRequests, log) }

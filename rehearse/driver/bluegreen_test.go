@@ -91,7 +91,7 @@ func TestBlueGreenPlan(t *testing.T) {
 	assert.Equal(t, []string{
 		"create cluster blue-b at v1.36.3",
 		"copy workloads blue → blue-b",
-		"wait for workloads on blue-b",
+		"wait for workloads and node ports on blue-b",
 		"smoke test (pre-live) through blue-b's node ports",
 		"switch traffic blue → blue-b",
 		"settle 10s on blue-b",
@@ -116,7 +116,13 @@ func TestBlueGreenPlan(t *testing.T) {
 
 func TestBlueGreenUpgrade(t *testing.T) {
 	serve := func(code int) *httptest.Server {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }))
+		// Health checks pass; the application answers code.
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" {
+				return
+			}
+			w.WriteHeader(code)
+		}))
 		t.Cleanup(s.Close)
 		return s
 	}
