@@ -159,6 +159,18 @@ func testClusterCreate(t *testing.T, itKubernetes string) {
 		}
 	}
 
+	// The logs of a failed rehearsal: every node's kubelet log and a note
+	// on what could not be collected.
+	logs := t.TempDir()
+	if err := p.ExportLogs(ctx, name, logs); err != nil {
+		t.Errorf("export logs: %v", err)
+	}
+	for _, n := range nodeList.Items {
+		if fi, err := os.Stat(filepath.Join(logs, n.Name, "kubelet.log")); err != nil || fi.Size() == 0 {
+			t.Errorf("no kubelet log of %s in the exported logs: %v", n.Name, err)
+		}
+	}
+
 	t1 := time.Now()
 	if err := p.Delete(ctx, name); err != nil {
 		t.Fatal(err)
