@@ -259,13 +259,17 @@ const DefaultRetryFor = time.Minute
 
 // transient tells an error worth retrying: the apiserver restarting during an
 // upgrade (connection refused or reset, a cut response), overloaded or
-// timing out.
+// timing out. Forbidden counts too: right after kubeadm upgrade apply
+// restarts the apiserver and reapplies its RBAC bindings, the cluster admin
+// was seen refused a pod list for a moment. Retries are bounded, so a
+// lasting refusal is still reported.
 func transient(err error) bool {
 	if err == nil {
 		return false
 	}
 	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) {
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsForbidden(err) ||
+		apierrors.IsUnauthorized(err) {
 		return true
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {

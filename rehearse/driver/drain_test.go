@@ -122,7 +122,8 @@ func TestCordonRetriesTransientErrors(t *testing.T) {
 		wantCalls int
 	}{
 		{name: "reset once", failures: 1, err: errors.New("unexpected error when reading response body. Please retry. Original error: read tcp: connection reset by peer"), wantCalls: 2},
-		{name: "lasting error", failures: 5, err: apierrors.NewForbidden(corev1.Resource("nodes"), "n1", errors.New("no")), wantErr: "forbidden", wantCalls: 1},
+		{name: "refused while RBAC settles", failures: 2, err: apierrors.NewForbidden(corev1.Resource("nodes"), "n1", errors.New("no")), wantCalls: 3},
+		{name: "lasting error", failures: 5, err: apierrors.NewNotFound(corev1.Resource("nodes"), "n1"), wantErr: "not found", wantCalls: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,4 +148,26 @@ func TestCordonRetriesTransientErrors(t *testing.T) {
 			assert.True(t, n.Spec.Unschedulable)
 		})
 	}
+}
+
+// A drain whose pod list is refused while the apiserver restarts tries
+// again until its deadline.
+func TestDrainRetriesTransientListErrors(t *testing.T) {
+	c := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}})
+	lists := 0
+	c.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		lists++
+		if lists <= 2 {
+			return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New("RBAC not settled"))
+		}
+		return false, nil, nil
+	})
+	err := Drain(context.Background(), c, "n1", DrainOptions{Timeout: 5 * time.Second, Poll: 10 * time.Millisecond}, timeline.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 3, lists)
+
+	lists = -100 // refused for longer than the drain may take
+	err = Drain(context.Background(), c, "n1", DrainOptions{Timeout: 50 * time.Millisecond, Poll: 10 * time.Millisecond}, timeline.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "RBAC not settled")
 }
