@@ -27,10 +27,11 @@ unit:
 
 # test runs everything: unit, real-traffic and browser tests, then, on the
 # provisioned substrate, the cluster tests and the upgrade gate one package at
-# a time (each makes real kind clusters).
+# a time (each makes real kind clusters). The gate's run folders stay in
+# runs/test for a look after a failure.
 test: deps vet substrate
 	$(GO) test -count=1 -timeout 30m ./...
-	REHEARSE_CLUSTER_TESTS=1 $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./rehearse/... ./e2e
+	REHEARSE_CLUSTER_TESTS=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./rehearse/... ./e2e
 
 # substrate makes this machine able to run kind clusters offline: podman and
 # its settings (rehearse doctor --fix) and the node images of KUBERNETES,

@@ -181,6 +181,9 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 			first = "kubeadm upgrade apply " + target
 		}
 		steps = append(steps, Action(first, n))
+		if i == 0 {
+			steps = append(steps, Action(settleStep, n))
+		}
 		steps = append(steps, nodeSteps(n, target)...)
 		cps.Children = append(cps.Children, Group(n, Serial, steps...))
 	}
@@ -196,6 +199,12 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 	}
 	return &Plan{Driver: "kubeadm", Target: target, Root: Group("kubeadm upgrade from "+cn.version+" to "+target, Serial, prep, cps, workers)}, nil
 }
+
+// settleStep waits, after kubeadm upgrade apply, for the apiserver to answer
+// steadily and for kube-system's DaemonSets and Deployments (kube-proxy, the
+// CNI, DNS) to finish rolling out, before any node is drained: a node whose
+// kube-proxy is restarting while endpoints move routes to pods that are gone.
+const settleStep = "wait for kube-system to settle"
 
 func nodeSteps(n, target string) []*Step {
 	return []*Step{
@@ -297,11 +306,15 @@ func (k *Kubeadm) upgradeNode(ctx context.Context, env Env, g *Step, target stri
 		case s.Name == "kubeadm upgrade node":
 			// A node's own credentials may not read kubeadm's ConfigMaps on
 			// newer releases (the Node authorizer): use the admin
-			// kubeconfig staged with the binaries, removed afterwards.
+			// kubeconfig staged with the binaries, removed afterwards. The
+			// command is idempotent: tried again when the apiserver, still
+			// restarting, cut it short.
 			fn = func() error {
-				return k.exec(ctx, log, node, "kubeadm", "upgrade", "node", "--kubeconfig", upgradeDir+"/admin.conf",
+				return k.execRetry(ctx, log, node, "kubeadm", "upgrade", "node", "--kubeconfig", upgradeDir+"/admin.conf",
 					"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")
 			}
+		case s.Name == settleStep:
+			fn = func() error { return Settle(ctx, env.Client, k.s.ReadyTimeout, log) }
 		case s.Name == "cordon":
 			fn = func() error { return Cordon(ctx, env.Client, node, true) }
 		case s.Name == "drain":
@@ -333,6 +346,89 @@ func (k *Kubeadm) exec(ctx context.Context, log io.Writer, node string, argv ...
 	out, err := k.s.Runner.Exec(ctx, node, argv...)
 	io.WriteString(log, out)
 	return err
+}
+
+// execAttempts bounds tries of an idempotent command cut short by a
+// restarting apiserver.
+const execAttempts = 3
+
+// execRetry runs an idempotent command, trying again after a pause when its
+// output tells of an apiserver that did not answer.
+func (k *Kubeadm) execRetry(ctx context.Context, log io.Writer, node string, argv ...string) error {
+	var err error
+	for attempt := 1; attempt <= execAttempts; attempt++ {
+		fmt.Fprintf(log, "$ [%s] %s\n", node, strings.Join(argv, " "))
+		var out string
+		out, err = k.s.Runner.Exec(ctx, node, argv...)
+		io.WriteString(log, out)
+		if err == nil || !apiserverFlake(out+err.Error()) || attempt == execAttempts {
+			return err
+		}
+		fmt.Fprintf(log, "the apiserver did not answer; trying again in 10s (attempt %d of %d)\n", attempt+1, execAttempts)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return err
+}
+
+// apiserverFlake tells command output that failed because the apiserver did
+// not answer, not because of what was asked.
+func apiserverFlake(out string) bool {
+	for _, s := range []string{"context deadline exceeded", "unexpected EOF", "connection refused", "connection reset", "TLS handshake timeout", "http2: client connection lost"} {
+		if strings.Contains(out, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Settle waits until the apiserver answers /readyz five times in a row and
+// kube-system's DaemonSets and Deployments are rolled out, at most timeout.
+func Settle(ctx context.Context, client kubernetes.Interface, timeout time.Duration, log io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ok, last := 0, ""
+	for ok < 5 {
+		body, err := readyz(ctx, client)
+		if err == nil && strings.TrimSpace(string(body)) == "ok" {
+			ok++
+		} else {
+			ok = 0
+			if err != nil {
+				last = err.Error()
+			} else {
+				last = string(body)
+			}
+		}
+		if ok < 5 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the apiserver did not answer /readyz steadily within %s (last: %s)", timeout, firstLineOf(last))
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	fmt.Fprintf(log, "the apiserver answers /readyz steadily\n")
+	if err := WaitWorkloadsReady(ctx, client, []string{"kube-system", "kube-flannel"}, 2*time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "kube-system is rolled out\n")
+	return nil
+}
+
+// readyz asks the apiserver's /readyz; a client with no REST access (a
+// fake) is asked its version instead.
+func readyz(ctx context.Context, client kubernetes.Interface) ([]byte, error) {
+	if rc := client.Discovery().RESTClient(); rc != nil {
+		return rc.Get().AbsPath("/readyz").DoRaw(ctx)
+	}
+	if _, err := client.Discovery().ServerVersion(); err != nil {
+		return nil, err
+	}
+	return []byte("ok"), nil
 }
 
 // stageTarget takes the target's kubeadm, kubelet and kubectl and every
