@@ -12,14 +12,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/internal/testenv"
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse/canary"
 	"github.com/rehearse/rehearse/rehearse/checklist"
-	"github.com/rehearse/rehearse/rehearse/cluster"
-	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
@@ -38,24 +35,8 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	progress := progressWriter{t}
-	p, err := cluster.NewProvider(ctx, cluster.Options{Progress: progress, StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "rh-drill-" + time.Now().Format("150405")
-	created, err := p.Create(ctx, cluster.Spec{Name: name, Kubernetes: version, ControlPlanes: 1, Workers: 2, CNI: cluster.CNIFlannel}, cluster.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = p.Delete(context.WithoutCancel(ctx), name) }()
-	cfg, err := kube.Config(created.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc := newTestCluster(ctx, t, "rh-drill-", version, 2)
+	p, name, client := tc.Provider, tc.Name, tc.Client
 
 	// The canary, on every node.
 	wd, _ := os.Getwd()

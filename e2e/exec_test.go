@@ -8,12 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/internal/testenv"
-	"github.com/rehearse/rehearse/rehearse/cluster"
 	"github.com/rehearse/rehearse/rehearse/driver"
-	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 )
 
@@ -34,28 +31,8 @@ func TestIntegrationExecUpgradesOneWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	progress := progressWriter{t}
-	p, err := cluster.NewProvider(ctx, cluster.Options{Progress: progress, StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "rh-exec-" + time.Now().Format("150405")
-	created, err := p.Create(ctx, cluster.Spec{Name: name, Kubernetes: from, ControlPlanes: 1, Workers: 1, CNI: cluster.CNIFlannel}, cluster.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Delete(context.Background(), name); err != nil {
-			t.Errorf("delete cluster %s: %v", name, err)
-		}
-	})
-	cfg, err := kube.Config(created.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc := newTestCluster(ctx, t, "rh-exec-", from, 1)
+	p, name, client, created := tc.Provider, tc.Name, tc.Client, tc.Created
 	worker := name + "-worker"
 
 	d, err := driver.NewExec(driver.ExecSettings{

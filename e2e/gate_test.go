@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/rehearse/rehearse/internal/testenv"
 	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/rehearse/cluster"
+	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
 )
@@ -27,6 +30,44 @@ func requireSubstrate(t *testing.T, versions ...string) {
 			t.Fatalf("this machine cannot run the rehearsal (rehearse doctor --kubernetes %s):\n%s\nfix: make substrate (rehearse doctor --fix; rehearse images build --kubernetes %s)", v, out.String(), v)
 		}
 	}
+}
+
+// testCluster is a real kind cluster made for one test and deleted when the
+// test ends.
+type testCluster struct {
+	Provider *cluster.Provider
+	Name     string
+	Client   kubernetes.Interface
+	Created  *cluster.Created
+}
+
+// newTestCluster creates a flannel cluster named prefix-HHMMSS at version
+// with one control plane and the given workers.
+func newTestCluster(ctx context.Context, t *testing.T, prefix, version string, workers int) *testCluster {
+	t.Helper()
+	p, err := cluster.NewProvider(ctx, cluster.Options{Progress: progressWriter{t}, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := prefix + time.Now().Format("150405")
+	created, err := p.Create(ctx, cluster.Spec{Name: name, Kubernetes: version, ControlPlanes: 1, Workers: workers, CNI: cluster.CNIFlannel}, cluster.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Delete(context.Background(), name); err != nil {
+			t.Errorf("delete cluster %s: %v", name, err)
+		}
+	})
+	cfg, err := kube.Config(created.Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testCluster{Provider: p, Name: name, Client: client, Created: created}
 }
 
 type progressWriter struct{ t *testing.T }

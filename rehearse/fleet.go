@@ -46,7 +46,7 @@ func (f fleet) Create(ctx context.Context, name, version string) (*driver.Cluste
 			return nil, fmt.Errorf("load the canary image into %s: %w", name, err)
 		}
 	}
-	client, err := clientFor(c)
+	client, err := clientFor(c, "")
 	if err != nil {
 		return nil, err
 	}
@@ -79,8 +79,9 @@ func (f fleet) SetLive(c *driver.ClusterRef) {
 	}
 }
 
-func clientFor(c *Cluster) (kubernetes.Interface, error) {
-	cfg, err := kube.Config(c.Kubeconfig, "")
+// clientFor reaches a cluster through its kubeconfig and context.
+func clientFor(c *Cluster, kubeContext string) (kubernetes.Interface, error) {
+	cfg, err := kube.Config(c.Kubeconfig, kubeContext)
 	if err != nil {
 		return nil, err
 	}

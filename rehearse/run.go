@@ -17,7 +17,6 @@ import (
 	"github.com/rehearse/rehearse/rehearse/canary"
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/driver"
-	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
@@ -351,17 +350,11 @@ func (r *run) rehearse(ctx context.Context) error {
 		failed = true
 		return r.stopped(ctx, PhaseProvision, err)
 	}
-	cfg, err := kube.Config(cluster.Kubeconfig, sc.Cluster.Context)
+	client, err := clientFor(cluster, sc.Cluster.Context)
 	if err != nil {
 		failed = true
 		return &InfraError{Phase: PhaseProvision, Err: err}
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		failed = true
-		return &InfraError{Phase: PhaseProvision, Err: err}
-	}
-	var client kubernetes.Interface = cs
 	r.setLive(cluster, client)
 
 	// Preflight on the cluster: the plan must be possible before anything changes.
