@@ -47,6 +47,9 @@ func TestGateBlueGreen(t *testing.T) {
 		t.Fatalf("want 3 traffic switches (A→B, B→A, A→B) on the timeline, got %d: %+v", len(switches), switches)
 	}
 	a, b := switchEnds(t, switches[0].Message)
+	if !strings.HasPrefix(a, "rh-") || b != a+"-b" {
+		t.Errorf("the first switch went %s → %s, want the rehearsal's cluster → the same name plus -b", a, b)
+	}
 	for i, want := range [][2]string{{a, b}, {b, a}, {a, b}} {
 		from, to := switchEnds(t, switches[i].Message)
 		if from != want[0] || to != want[1] {

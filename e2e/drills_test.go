@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse/canary"
 	"github.com/rehearse/rehearse/rehearse/checklist"
+	"github.com/rehearse/rehearse/rehearse/cli"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
@@ -131,6 +133,17 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	if r := check(); r.Outcome != checklist.Pass {
 		t.Fatalf("healthy cluster fails the checklist: %v", failing(r))
 	}
+	// The same through the command line, which reads through the
+	// read-only guard: a write would be refused and fail the command.
+	checkCLI := func() (string, error) {
+		var out, errb strings.Builder
+		err := cli.Run(ctx, cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errb},
+			[]string{"check", "--kubeconfig", tc.Created.Kubeconfig, "--checklist", "kind", "--expect-version", version})
+		return out.String() + errb.String(), err
+	}
+	if out, err := checkCLI(); err != nil || !strings.Contains(out, "CHECKLIST kind: PASS") {
+		t.Fatalf("rehearse check on a healthy cluster: %v\n%s", err, out)
+	}
 
 	scale := func(n int32) {
 		patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
@@ -141,6 +154,11 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	scale(0)
 	r := waitFor("coredns at 0 named", time.Minute, func(r checklist.Result) bool { return names(r, "coredns") })
 	t.Logf("coredns scaled to 0: failing %v", failing(r))
+	out, err := checkCLI()
+	var exit *cli.ExitError
+	if !errors.As(err, &exit) || exit.Code != cli.ExitFail || !strings.Contains(out, "coredns") {
+		t.Fatalf("rehearse check with coredns at 0: want exit %d naming coredns, got %v\n%s", cli.ExitFail, err, out)
+	}
 	scale(2)
 	waitFor("healthy again after coredns", 2*time.Minute, func(r checklist.Result) bool { return r.Outcome == checklist.Pass })
 

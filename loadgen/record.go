@@ -16,8 +16,9 @@ import (
 // ResultsFile is the name of the results file in a run folder.
 const ResultsFile = "results.bin"
 
-// FlushInterval bounds how long a recorded result may sit in memory before it
-// reaches the file, and so how much a killed writer can lose.
+// FlushInterval bounds how long recorded results sit in memory while results
+// keep arriving (an open-loop attack delivers them continuously), and so how
+// much a killed writer can lose; Close flushes the rest.
 const FlushInterval = time.Second
 
 // Recorder is a Sink that streams results to a writer in vegeta's gob

@@ -1,16 +1,11 @@
 package loadgen
 
 import (
-	"errors"
 	"net/http"
 	"sync"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
-
-// ErrNoTargets is returned by a rotation's targeter when every target is out
-// of rotation; the request is recorded as failed with this error.
-var ErrNoTargets = errors.New("no target in rotation")
 
 // Rotation is the set of targets requests go to, round-robin. It may change
 // while an attack runs, the way a load balancer takes a node out of service
@@ -52,7 +47,8 @@ func (r *Rotation) pick() (string, bool) {
 }
 
 // targeter returns a vegeta targeter that walks the rotation. An empty
-// rotation yields a failed request rather than stopping the attack.
+// rotation yields a failed request (to the unresolvable host
+// rotation.invalid) rather than stopping the attack.
 func (r *Rotation) targeter() vegeta.Targeter {
 	return func(t *vegeta.Target) error {
 		u, ok := r.pick()

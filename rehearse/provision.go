@@ -2,6 +2,7 @@ package rehearse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,6 +57,15 @@ func (p *Provisioners) Provision(ctx context.Context, sc *scenarios.Scenario, na
 	return &Cluster{Name: created.Name, Kubeconfig: created.Kubeconfig, Throwaway: true}, nil
 }
 
+// EngineInUse is the container engine running the kind clusters' nodes, once
+// a cluster was made; empty before.
+func (p *Provisioners) EngineInUse() string {
+	if p.kind == nil {
+		return ""
+	}
+	return p.kind.Engine()
+}
+
 // LoadImage loads an image archive into every node of a kind cluster.
 func (p *Provisioners) LoadImage(ctx context.Context, c *Cluster, archive string) error {
 	if !c.Throwaway {
@@ -77,7 +87,12 @@ func (p *Provisioners) ExportLogs(ctx context.Context, c *Cluster, dir string) e
 	if err != nil {
 		return err
 	}
-	return kp.ExportLogs(ctx, c.Name, dir)
+	err = kp.ExportLogs(ctx, c.Name, dir)
+	if errors.Is(err, cluster.ErrNotFound) {
+		// A cluster whose creation failed was already removed.
+		return nil
+	}
+	return err
 }
 
 // Teardown deletes a throwaway cluster.
@@ -89,7 +104,10 @@ func (p *Provisioners) Teardown(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		return err
 	}
-	return kp.Delete(ctx, c.Name)
+	if err := kp.Delete(ctx, c.Name); err != nil && !errors.Is(err, cluster.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // BuildCanaryImage returns a CanaryImager that packs the running rehearse

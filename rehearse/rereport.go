@@ -38,21 +38,7 @@ func Rereport(dir string) (*report.Report, error) {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, RunFile), err)
 		}
 	}
-	upgrade := report.Check{Name: "upgrade", Outcome: report.Inconclusive, Message: "the upgrade did not run to its end"}
-	for _, p := range run.Phases {
-		if p.Name != PhaseUpgrade {
-			continue
-		}
-		switch {
-		case p.Outcome == "ok":
-			upgrade.Outcome, upgrade.Message = report.Pass, fmt.Sprintf("%s upgrade to %s finished", sc.Upgrade.Driver, sc.Upgrade.Target)
-		case run.Interrupted:
-			upgrade.Message = "interrupted before the upgrade finished"
-		default:
-			upgrade.Outcome, upgrade.Message = report.Fail, p.Error
-		}
-	}
-	rep.AddCheck(upgrade)
+	rep.AddCheck(upgradeCheck(sc, run.Phases, run.Interrupted))
 	b, err := os.ReadFile(filepath.Join(dir, ChecklistFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):

@@ -49,6 +49,9 @@ const (
 // DefaultTeardownTimeout bounds deleting the throwaway cluster.
 const DefaultTeardownTimeout = 3 * time.Minute
 
+// DefaultLogsTimeout bounds exporting the clusters' logs after a failure.
+const DefaultLogsTimeout = 2 * time.Minute
+
 // Cluster is a cluster under test, made by a Provisioner.
 type Cluster struct {
 	Name       string
@@ -261,8 +264,15 @@ func (r *run) phase(name string, fn func() error) error {
 	return err
 }
 
+// writeScenario writes the scenario as run. A profile's shape is already in
+// it, so the copy stands alone: re-reporting never needs the profile file.
 func (r *run) writeScenario() error {
-	b, err := scenarios.Marshal(r.sc)
+	sc := *r.sc
+	if sc.Cluster.FromProfile != "" {
+		sc.Notes = append(append([]string(nil), sc.Notes...), "cluster shape read from the profile "+sc.Cluster.FromProfile)
+		sc.Cluster.FromProfile = ""
+	}
+	b, err := scenarios.Marshal(&sc)
 	if err != nil {
 		return err
 	}
@@ -277,7 +287,7 @@ func (r *run) writeRun() error {
 	return os.WriteFile(filepath.Join(r.dir, RunFile), append(b, '\n'), 0o644)
 }
 
-func (r *run) rehearse(ctx context.Context) error {
+func (r *run) rehearse(ctx context.Context) (err error) {
 	sc := r.sc
 	drv, err := r.o.Drivers.New(sc.Upgrade.Driver, DriverSettings(sc.Upgrade))
 	if err != nil {
@@ -290,49 +300,9 @@ func (r *run) rehearse(ctx context.Context) error {
 
 	var failed bool
 	defer func() {
-		all := r.allClusters()
-		if len(all) == 0 {
-			return
-		}
-		// Teardown runs whatever happened, with a context of its own.
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTeardownTimeout)
-		defer cancel()
-		if failed || ctx.Err() != nil {
-			_ = r.phase("collect logs", func() error {
-				var errs []error
-				for i, c := range all {
-					dir := filepath.Join(r.dir, LogsDir)
-					if i > 0 {
-						dir = filepath.Join(dir, c.Name)
-					}
-					errs = append(errs, r.o.Provisioner.ExportLogs(tctx, c, dir))
-				}
-				return errors.Join(errs...)
-			})
-		}
-		var throwaway []*Cluster
-		for _, c := range all {
-			if c.Throwaway {
-				throwaway = append(throwaway, c)
-			}
-		}
-		if len(throwaway) == 0 {
-			return
-		}
-		if r.o.Keep || sc.Cluster.Keep {
-			for _, c := range throwaway {
-				r.say("keeping cluster %s (kubeconfig %s)", c.Name, c.Kubeconfig)
-			}
-			return
-		}
-		if err := r.phase(PhaseTeardown, func() error {
-			var errs []error
-			for _, c := range throwaway {
-				errs = append(errs, r.o.Provisioner.Teardown(tctx, c))
-			}
-			return errors.Join(errs...)
-		}); err != nil {
-			r.res.Reasons = append(r.res.Reasons, "teardown failed: "+err.Error())
+		if terr := r.teardown(ctx, failed || err != nil || r.res.Verdict == report.Fail); terr != nil {
+			r.res.Reasons = append(r.res.Reasons, "teardown failed: "+terr.Error())
+			err = errors.Join(err, &InfraError{Phase: PhaseTeardown, Err: terr})
 		}
 	}()
 
@@ -359,6 +329,9 @@ func (r *run) rehearse(ctx context.Context) error {
 
 	// Preflight on the cluster: the plan must be possible before anything changes.
 	env := driver.Env{ClusterName: cluster.Name, Kubeconfig: cluster.Kubeconfig, Client: client, Fleet: fleet{r}}
+	if e, ok := r.o.Provisioner.(interface{ EngineInUse() string }); ok {
+		env.Engine = e.EngineInUse()
+	}
 	var plan *driver.Plan
 	if err := r.phase(PhasePreflight, func() error {
 		var err error
@@ -416,6 +389,7 @@ func (r *run) rehearse(ctx context.Context) error {
 		_ = r.phase(PhaseVerify, func() error {
 			final, checkErr = checklist.Check(ctx, client, cl, checklist.Options{ExpectVersion: sc.Upgrade.Target, RestartBaseline: r.restarts})
 			if checkErr != nil {
+				failed = true
 				return checkErr
 			}
 			b, _ := json.MarshalIndent(final, "", "  ")
@@ -435,14 +409,7 @@ func (r *run) rehearse(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case ctx.Err() != nil:
-			rep.AddCheck(report.Check{Name: "upgrade", Outcome: report.Inconclusive, Message: "interrupted before the upgrade finished"})
-		case upgradeErr != nil:
-			rep.AddCheck(report.Check{Name: "upgrade", Outcome: report.Fail, Message: upgradeErr.Error()})
-		default:
-			rep.AddCheck(report.Check{Name: "upgrade", Outcome: report.Pass, Message: fmt.Sprintf("%s upgrade to %s finished", sc.Upgrade.Driver, sc.Upgrade.Target)})
-		}
+		rep.AddCheck(upgradeCheck(sc, r.res.Phases, ctx.Err() != nil))
 		if ctx.Err() == nil {
 			rep.AddCheck(checklistCheck(final, checkErr))
 		}
@@ -464,6 +431,56 @@ func (r *run) rehearse(ctx context.Context) error {
 	return nil
 }
 
+// teardown collects the clusters' logs when anything failed or the run was
+// interrupted, then deletes every throwaway cluster unless asked to keep
+// them. Both run with contexts of their own, so an interrupted run still
+// cleans up, and a log export that hangs cannot use up the deletion's time.
+func (r *run) teardown(ctx context.Context, failed bool) error {
+	all := r.allClusters()
+	if len(all) == 0 {
+		return nil
+	}
+	if failed || ctx.Err() != nil {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultLogsTimeout)
+		_ = r.phase("collect logs", func() error {
+			var errs []error
+			for i, c := range all {
+				dir := filepath.Join(r.dir, LogsDir)
+				if i > 0 {
+					dir = filepath.Join(dir, c.Name)
+				}
+				errs = append(errs, r.o.Provisioner.ExportLogs(lctx, c, dir))
+			}
+			return errors.Join(errs...)
+		})
+		cancel()
+	}
+	var throwaway []*Cluster
+	for _, c := range all {
+		if c.Throwaway {
+			throwaway = append(throwaway, c)
+		}
+	}
+	if len(throwaway) == 0 {
+		return nil
+	}
+	if r.o.Keep || r.sc.Cluster.Keep {
+		for _, c := range throwaway {
+			r.say("keeping cluster %s (kubeconfig %s)", c.Name, c.Kubeconfig)
+		}
+		return nil
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTeardownTimeout)
+	defer cancel()
+	return r.phase(PhaseTeardown, func() error {
+		var errs []error
+		for _, c := range throwaway {
+			errs = append(errs, r.o.Provisioner.Teardown(tctx, c))
+		}
+		return errors.Join(errs...)
+	})
+}
+
 // stopped turns a phase failure into the run's error; an interruption is
 // not an infrastructure failure but is reported as one (nothing was judged).
 func (r *run) stopped(ctx context.Context, phase string, err error) error {
@@ -473,6 +490,27 @@ func (r *run) stopped(ctx context.Context, phase string, err error) error {
 		r.res.Reasons = append(r.res.Reasons, "interrupted during "+phase)
 	}
 	return &InfraError{Phase: phase, Err: err}
+}
+
+// upgradeCheck is the upgrade's own outcome, from the upgrade phase as
+// recorded: passed when it ended ok (even if the run was interrupted later),
+// inconclusive when it was interrupted or never ran to its end.
+func upgradeCheck(sc *scenarios.Scenario, phases []PhaseRecord, interrupted bool) report.Check {
+	c := report.Check{Name: "upgrade", Outcome: report.Inconclusive, Message: "the upgrade did not run to its end"}
+	for _, p := range phases {
+		if p.Name != PhaseUpgrade {
+			continue
+		}
+		switch {
+		case p.Outcome == "ok":
+			c.Outcome, c.Message = report.Pass, fmt.Sprintf("%s upgrade to %s finished", sc.Upgrade.Driver, sc.Upgrade.Target)
+		case interrupted:
+			c.Message = "interrupted before the upgrade finished"
+		default:
+			c.Outcome, c.Message = report.Fail, p.Error
+		}
+	}
+	return c
 }
 
 func checklistCheck(final checklist.Result, err error) report.Check {
@@ -504,7 +542,12 @@ func BuildReport(dir string, sc *scenarios.Scenario) (*report.Report, error) {
 		return nil, err
 	}
 	rep.Title = fmt.Sprintf("%s: %s upgrade to %s", sc.Metadata.Name, sc.Upgrade.Driver, sc.Upgrade.Target)
-	if evs, err := timeline.Read(filepath.Join(dir, timeline.File)); err == nil {
+	evs, err := timeline.Read(filepath.Join(dir, timeline.File))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
 		rep.Timeline = evs
 	}
 	return rep, nil

@@ -2,10 +2,7 @@ package scenarios
 
 import (
 	"path/filepath"
-	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/report"
@@ -128,20 +125,7 @@ func present(src *source, path string) bool {
 	if _, ok := src.sets[path]; ok {
 		return true
 	}
-	n := src.root
-	for _, key := range strings.Split(path, ".") {
-		if n == nil || n.Kind != yaml.MappingNode {
-			return false
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				next = n.Content[i+1]
-			}
-		}
-		n = next
-	}
-	return n != nil
+	return nodeAt(src.root, path) != nil
 }
 
 // Rules turns the judge settings into the report's rules.

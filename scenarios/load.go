@@ -92,6 +92,12 @@ func Load(path string, sets ...string) (*Scenario, error) {
 
 // Parse is Load for a document already read; name is used in errors.
 func Parse(name string, data []byte, sets ...string) (*Scenario, error) {
+	return parse(name, data, true, sets...)
+}
+
+// parse reads one scenario; withProfile allows cluster.fromProfile (a
+// profile itself may not name another).
+func parse(name string, data []byte, withProfile bool, sets ...string) (*Scenario, error) {
 	src := &source{file: name, sets: map[string]string{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -112,6 +118,14 @@ func Parse(name string, data []byte, sets ...string) (*Scenario, error) {
 		return nil, errs
 	}
 	s := Defaults()
+	if ref := nodeAt(root, "cluster.fromProfile"); ref != nil && ref.Value != "" {
+		if !withProfile {
+			return nil, src.errorf("cluster.fromProfile", "a profile cannot itself name a profile")
+		}
+		if err := s.applyProfile(src, resolveAgainst(name, ref.Value)); err != nil {
+			return nil, err
+		}
+	}
 	if err := root.Decode(s); err != nil {
 		return nil, &Error{File: name, Msg: cleanYAMLError(err)}
 	}
@@ -128,11 +142,39 @@ func Parse(name string, data []byte, sets ...string) (*Scenario, error) {
 	return s, nil
 }
 
+// applyProfile lays the cluster shape of a profile written by `rehearse
+// profile` under the scenario: the version, nodes, CNI and networking, the
+// checklist, the upgrade target and the profile's notes. The scenario's own
+// fields, decoded afterwards, override it.
+func (s *Scenario) applyProfile(src *source, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return src.errorf("cluster.fromProfile", "%v", err)
+	}
+	p, err := parse(path, data, false)
+	if err != nil {
+		return src.errorf("cluster.fromProfile", "the profile is not a valid scenario:\n%v", err)
+	}
+	if p.Cluster.Provider != ProviderKind {
+		return src.errorf("cluster.fromProfile", "%s: the profile's cluster.provider is %q; a profile reproduces a shape on %q", path, p.Cluster.Provider, ProviderKind)
+	}
+	c := &s.Cluster
+	c.KubernetesVersion, c.ControlPlanes, c.Workers = p.Cluster.KubernetesVersion, p.Cluster.ControlPlanes, p.Cluster.Workers
+	c.CNI, c.Networking = p.Cluster.CNI, p.Cluster.Networking
+	s.Checks.Checklist = p.Checks.Checklist
+	s.Upgrade.Target = p.Upgrade.Target
+	s.Notes = append(s.Notes, p.Notes...)
+	return nil
+}
+
 // applySet decodes one "path=value" override onto s, strictly.
 func applySet(s *Scenario, src *source, set string) error {
 	path, value, ok := strings.Cut(set, "=")
 	if !ok || path == "" {
 		return &Error{File: "--set " + set, Msg: "want path=value, e.g. upgrade.target=v1.36.3"}
+	}
+	if path == "cluster.fromProfile" {
+		return &Error{File: "--set " + set, Field: path, Msg: "a profile is read before the scenario's own fields: name it in the scenario file"}
 	}
 	var val yaml.Node
 	if err := yaml.Unmarshal([]byte(value), &val); err != nil || len(val.Content) == 0 {
@@ -305,6 +347,24 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// nodeAt is the value node at a dotted path of mapping keys, or nil.
+func nodeAt(root *yaml.Node, path string) *yaml.Node {
+	n := root
+	for _, key := range strings.Split(path, ".") {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
 }
 
 // lineOf finds the line of the key at path (or of its nearest present

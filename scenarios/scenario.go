@@ -169,11 +169,15 @@ type BlueGreen struct {
 // Exec runs a command that performs the upgrade.
 type Exec struct {
 	// Command is the argv; with Shell it is joined and run by /bin/sh -c.
-	Command []string          `yaml:"command" json:"command"`
-	Shell   bool              `yaml:"shell,omitempty" json:"shell,omitempty"`
-	Timeout Duration          `yaml:"timeout" json:"timeout"`
-	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
-	Dir     string            `yaml:"dir,omitempty" json:"dir,omitempty"`
+	Command []string `yaml:"command" json:"command"`
+	Shell   bool     `yaml:"shell,omitempty" json:"shell,omitempty"`
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// Env is added to the command's environment, which otherwise is
+	// rehearse's own plus KUBECONFIG. It is written into the run folder's
+	// scenario.yaml like every field: pass secrets through rehearse's own
+	// environment, not here.
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	Dir string            `yaml:"dir,omitempty" json:"dir,omitempty"`
 }
 
 // Checks are what must hold at the end.

@@ -99,11 +99,13 @@ func TestMalformedScenarios(t *testing.T) {
 		{"rate too low for probes", base + "load:\n  rate: 1\n", nil, `t.yaml:6: load.rate: 1/s over 2 probe kinds is below 1/s each`},
 		{"unknown checklist", base + "checks:\n  checklist: openshift\n", nil, `t.yaml:6: checks.checklist: unknown checklist "openshift"; known: eks, gke, kind, kops (or a path to a file)`},
 		{"missing checklist file", base + "checks:\n  checklist: ./mine.yaml\n", nil, `t.yaml:6: checks.checklist: checklist file ./mine.yaml:`},
-		{"bad judge threshold", base + "checks:\n  judge:\n    maxP99Ratio: 0.5\n", nil, `t.yaml:6: checks.judge: maxP99Ratio: 0.5 must be at least 1`},
+		{"bad judge threshold", base + "checks:\n  judge:\n    maxP99Ratio: 0.5\n", nil, `t.yaml:7: checks.judge.maxP99Ratio: 0.5 must be at least 1`},
 		{"unknown output format", base + "output:\n  formats: [pdf]\n", nil, `t.yaml:6: output.formats[0]: unknown report format "pdf"; known: html, json, junit, markdown, text`},
 		{"bad --set path", base, []string{"load.rat=5"}, `--set load.rat=5: load.rat: unknown field (did you mean "rate"?); known: after, baseline, probes, rate, timeout`},
 		{"bad --set value", base, []string{"upgrade.target=v2.0.0"}, `--set upgrade.target=v2.0.0: upgrade.target: target v2.0.0 is more than one minor version ahead of v1.35.4`},
 		{"--set without =", base, []string{"load.rate"}, `--set load.rate: want path=value, e.g. upgrade.target=v1.36.3`},
+		{"missing profile", base + "cluster:\n  fromProfile: ./prod-profile.yaml\n", nil, `t.yaml:6: cluster.fromProfile: open prod-profile.yaml: no such file or directory`},
+		{"profile by --set", base, []string{"cluster.fromProfile=p.yaml"}, `--set cluster.fromProfile=p.yaml: cluster.fromProfile: a profile is read before the scenario's own fields: name it in the scenario file`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,6 +115,59 @@ func TestMalformedScenarios(t *testing.T) {
 		})
 	}
 	require.GreaterOrEqual(t, len(tests), 12)
+}
+
+// TestFromProfile: a scenario built on a profile takes the profile's shape,
+// checklist, target and notes, and its own fields override them.
+func TestFromProfile(t *testing.T) {
+	dir := t.TempDir()
+	profile := base + `cluster:
+  kubernetesVersion: v1.34.2
+  controlPlanes: 3
+  workers: 4
+  cni: kindnet
+  networking:
+    podSubnet: 10.100.0.0/16
+    serviceSubnet: 10.200.0.0/16
+    kubeProxyMode: ipvs
+upgrade:
+  target: v1.35.0
+checks:
+  checklist: kops
+notes:
+  - CNI calico cannot be reproduced offline
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "prod.yaml"), []byte(profile), 0o644))
+	sc := base + `cluster:
+  fromProfile: prod.yaml
+  workers: 2
+`
+	path := filepath.Join(dir, "rehearsal.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(sc), 0o644))
+	s, err := Load(path)
+	require.NoError(t, err)
+	c := s.Cluster
+	assert.Equal(t, "v1.34.2", c.KubernetesVersion)
+	assert.Equal(t, 3, c.ControlPlanes)
+	assert.Equal(t, 2, c.Workers, "the scenario's own field overrides the profile")
+	assert.Equal(t, "kindnet", c.CNI)
+	assert.Equal(t, Networking{PodSubnet: "10.100.0.0/16", ServiceSubnet: "10.200.0.0/16", KubeProxyMode: "ipvs"}, c.Networking)
+	assert.Equal(t, "v1.35.0", s.Upgrade.Target)
+	assert.Equal(t, "kops", s.Checks.Checklist)
+	assert.Equal(t, []string{"CNI calico cannot be reproduced offline"}, s.Notes)
+	assert.Equal(t, filepath.Join(dir, "prod.yaml"), c.FromProfile)
+
+	// A profile naming another profile, and a profile that is not a
+	// scenario, are errors naming the scenario's field and the profile.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "chain.yaml"), []byte(base+"cluster:\n  fromProfile: prod.yaml\n"), 0o644))
+	_, err = Parse(path, []byte(base+"cluster:\n  fromProfile: chain.yaml\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "rehearsal.yaml:6: cluster.fromProfile: the profile is not a valid scenario:")
+	assert.Contains(t, err.Error(), "chain.yaml:6: cluster.fromProfile: a profile cannot itself name a profile")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(base+"cluster:\n  workers: two\n"), 0o644))
+	_, err = Parse(path, []byte(base+"cluster:\n  fromProfile: bad.yaml\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `bad.yaml:6: cluster.workers: "two" is not a whole number`)
 }
 
 func TestMarshalRoundTrip(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -241,7 +242,13 @@ func (s *Scenario) validate(src *source) Errors {
 		}
 	}
 	if err := s.Checks.Judge.Rules().Validate(); err != nil {
-		add("checks.judge", "%v", err)
+		// The rules name their field as the scenario does ("maxP99Ratio: ...").
+		field, msg, ok := strings.Cut(err.Error(), ": ")
+		if _, known := yamlFields(reflect.TypeOf(Judge{}))[field]; ok && known {
+			add("checks.judge."+field, "%s", msg)
+		} else {
+			add("checks.judge", "%v", err)
+		}
 	}
 	for i, f := range s.Output.Formats {
 		if _, err := report.RendererFor(f); err != nil {

@@ -81,11 +81,14 @@ func runCheck(ctx context.Context, streams Streams, o checkOptions) error {
 			return badInput(fmt.Errorf("--expect-version: %w", err))
 		}
 	}
-	client, err := connect(ctx, o.kubeconfig, o.context)
+	client, audit, err := connectReadOnly(ctx, o.kubeconfig, o.context)
 	if err != nil {
 		return badInput(err)
 	}
 	res, err := checklist.Check(ctx, client, cl, opts)
+	if refused := audit.Refused(); len(refused) > 0 {
+		return fmt.Errorf("check %s: refused to send write requests to the cluster: %s", cl.Name, strings.Join(refused, ", "))
+	}
 	if err != nil {
 		return fmt.Errorf("check %s: %w", cl.Name, err)
 	}
@@ -110,17 +113,32 @@ func runCheck(ctx context.Context, streams Streams, o checkOptions) error {
 // connect builds a client from a kubeconfig and context, and makes sure the
 // API server answers. Every error names the file, the context or the server.
 func connect(ctx context.Context, kubeconfig, contextName string) (kubernetes.Interface, error) {
+	client, _, err := dial(ctx, kubeconfig, contextName, false)
+	return client, err
+}
+
+// connectReadOnly is connect for commands that only read: any request other
+// than GET, HEAD or OPTIONS is refused before it leaves, and recorded.
+func connectReadOnly(ctx context.Context, kubeconfig, contextName string) (kubernetes.Interface, *kube.Audit, error) {
+	return dial(ctx, kubeconfig, contextName, true)
+}
+
+func dial(ctx context.Context, kubeconfig, contextName string, readOnly bool) (kubernetes.Interface, *kube.Audit, error) {
 	cfg, err := kube.Config(kubeconfig, contextName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg.UserAgent = "rehearse/" + rehearse.Version()
+	var audit *kube.Audit
+	if readOnly {
+		cfg, audit = kube.ReadOnly(cfg)
+	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return nil, nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	if _, err := kube.Reach(ctx, client, cfg.Host, reachTimeout); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return client, nil
+	return client, audit, nil
 }

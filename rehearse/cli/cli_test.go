@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rehearse/rehearse/scenarios"
 )
 
 type result struct {
@@ -86,6 +88,9 @@ users: [{name: u, user: {token: t}}]
 contexts: [{name: only, context: {cluster: c, user: u}}]
 current-context: only
 `), 0o600))
+	runFolder := filepath.Join(dir, "run")
+	require.NoError(t, os.MkdirAll(runFolder, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(runFolder, "scenario.yaml"), scenarios.DefaultYAML(), 0o644))
 
 	tests := []struct {
 		name string
@@ -95,7 +100,7 @@ current-context: only
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 		{"unknown flag", []string{"load", "--nope"}, "unknown flag: --nope"},
 		{"load without out", []string{"load", "--target", "http://127.0.0.1:1/"}, "--out"},
-		{"load without target", []string{"load", "--out", dir}, "targets: at least one target"},
+		{"load without target", []string{"load", "--out", dir}, "--target: at least one target"},
 		{"load bad target", []string{"load", "--out", dir, "--target", "ftp://x/"}, "scheme must be http or https"},
 		{"load bad rate", []string{"load", "--out", dir, "--target", "http://x/", "--rate", "-5"}, "--rate: -5"},
 		{"load bad probe", []string{"load", "--out", dir, "--target", "http://x/", "--probes", "udp"}, "--probes: unknown probe kind \"udp\""},
@@ -114,6 +119,9 @@ current-context: only
 		{"run missing scenario", []string{"run", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
 		{"run bad scenario", []string{"run", badScenario}, "bad.yaml:4: metadata.nam: unknown field"},
 		{"run bad set", []string{"run", "--set", "load.rate=-1"}, "--set load.rate=-1: load.rate: -1: want a positive number"},
+		{"run unknown engine", []string{"run", "--engine", "dokker"}, `--engine: unknown container engine "dokker"; known: podman, docker`},
+		{"report rule flags on a rehearsal", []string{"report", runFolder, "--min-samples", "10"}, "scenario.yaml (checks.judge); --min-samples do not apply"},
+		{"check unreachable", []string{"check", "--kubeconfig", kubeconfig}, "API server https://127.0.0.1:1 does not answer"},
 		{"plan skew", []string{"plan", "--set", "upgrade.target=v1.34.0"}, "upgrade.target: target v1.34.0 is not newer"},
 		{"profile unknown context", []string{"profile", "--kubeconfig", kubeconfig, "--context", "nope"}, `no context "nope"; contexts: only`},
 		{"profile unreachable", []string{"profile", "--kubeconfig", kubeconfig}, "API server https://127.0.0.1:1 does not answer"},

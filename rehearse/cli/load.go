@@ -102,7 +102,12 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 	}
 	atk, err := loadgen.New(spec)
 	if err != nil {
-		return badInput(fmt.Errorf("--%s", err))
+		// The spec names its fields as the flags do, but for --target.
+		msg := err.Error()
+		if rest, ok := strings.CutPrefix(msg, "targets"); ok {
+			msg = "target" + rest
+		}
+		return badInput(fmt.Errorf("--%s", msg))
 	}
 	for _, s := range switches {
 		if err := loadgen.Spec.Validate(loadgen.Spec{Targets: []string{"http://x/"}, Phase: s.name}); err != nil {

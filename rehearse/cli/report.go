@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse"
@@ -18,6 +19,8 @@ type reportOptions struct {
 	format   string
 	noWrite  bool
 	rules    report.Rules
+	// judging are the judging flags given (baseline and rules).
+	judging []string
 }
 
 func newReportCmd(streams Streams) *cobra.Command {
@@ -38,6 +41,11 @@ Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
+			c.Flags().Visit(func(f *pflag.Flag) {
+				if f.Name != "output" && f.Name != "no-write" {
+					o.judging = append(o.judging, "--"+f.Name)
+				}
+			})
 			return runReport(streams, args[0], o)
 		},
 	}
@@ -58,6 +66,9 @@ func runReport(streams Streams, dir string, o reportOptions) error {
 	if rehearse.IsRunFolder(dir) {
 		// A rehearsal's folder: timeline, upgrade and checklist join the
 		// verdict, judged with the scenario's thresholds.
+		if len(o.judging) > 0 {
+			return badInput(fmt.Errorf("%s: a rehearsal's folder is judged against its baseline with the thresholds of its scenario.yaml (checks.judge); %s do not apply", dir, strings.Join(o.judging, ", ")))
+		}
 		rep, err = rehearse.Rereport(dir)
 		if err != nil {
 			return badInput(err)

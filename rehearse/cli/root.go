@@ -52,10 +52,28 @@ func badInput(err error) error { return &ExitError{Code: ExitBadInput, Err: err}
 
 // Main runs the command line with the process's arguments, streams and
 // signals, prints an error once, and returns the exit code.
+//
+// The first SIGINT or SIGTERM cancels the command's context, so a rehearsal
+// stops, reports what it recorded and deletes its cluster; a second one
+// ends the process at once.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	streams := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			fmt.Fprintf(streams.Err, "rehearse: %v: stopping: reporting what was recorded and deleting the throwaway cluster (a second signal quits at once and leaves it behind)\n", s)
+			cancel()
+		case <-done:
+			signal.Stop(sigs)
+		}
+	}()
 	err := Run(ctx, streams, os.Args[1:])
 	return exitCode(streams.Err, err)
 }

@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse"
+	"github.com/rehearse/rehearse/rehearse/cluster"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
 )
@@ -76,6 +81,9 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 	if err != nil {
 		return badInput(err)
 	}
+	if o.engine != "" && !slices.Contains(cluster.Engines(), o.engine) {
+		return badInput(fmt.Errorf("--engine: unknown container engine %q; known: %s", o.engine, strings.Join(cluster.Engines(), ", ")))
+	}
 	progress := streams.Err
 	if o.quiet {
 		progress = io.Discard
@@ -99,7 +107,11 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 		}
 	}
 	if res != nil && res.Interrupted {
-		fmt.Fprintf(streams.Err, "interrupted: what was recorded is in %s (rehearse report %s)\n", res.Dir, res.Dir)
+		if _, serr := os.Stat(filepath.Join(res.Dir, loadgen.ResultsFile)); serr == nil {
+			fmt.Fprintf(streams.Err, "interrupted: what was recorded is in %s (rehearse report %s)\n", res.Dir, res.Dir)
+		} else {
+			fmt.Fprintf(streams.Err, "interrupted before any load was recorded: the run's phases are in %s\n", filepath.Join(res.Dir, rehearse.RunFile))
+		}
 	}
 	var infra *rehearse.InfraError
 	if errors.As(err, &infra) || (err != nil && (res == nil || res.Report == nil)) {

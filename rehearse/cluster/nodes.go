@@ -40,12 +40,28 @@ func (p *Provider) LoadImageArchive(ctx context.Context, name, archive string) e
 }
 
 // ExportLogs writes the cluster's logs (every node's journal, kubelet and
-// containerd logs, pod logs) into dir, as `kind export logs` does.
-func (p *Provider) ExportLogs(_ context.Context, name, dir string) error {
+// containerd logs, pod logs) into dir, as `kind export logs` does. kind's
+// collection takes no context: when ctx ends first, ExportLogs returns
+// ctx's error and leaves the collection to finish in the background.
+func (p *Provider) ExportLogs(ctx context.Context, name, dir string) error {
+	nodes, err := p.kind.ListNodes(name)
+	if err != nil {
+		return fmt.Errorf("cluster %s: export logs: %w", name, err)
+	}
+	if len(nodes) == 0 {
+		return fmt.Errorf("cluster %s: export logs: %w", name, ErrNotFound)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := p.kind.CollectLogs(name, dir); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- p.kind.CollectLogs(name, dir) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("cluster %s: export logs: %w", name, ctx.Err())
+	}
+	if err != nil {
 		var rest []error
 		var missing []string
 		for _, e := range kinderrors.Errors(err) {

@@ -30,6 +30,9 @@ type Env struct {
 	ClusterName string
 	// Kubeconfig is the path of the cluster's kubeconfig.
 	Kubeconfig string
+	// Engine is the container engine binary running a kind cluster's
+	// nodes (podman or docker); empty means podman.
+	Engine string
 	// Log receives the output of commands the driver runs.
 	Log io.Writer
 	// Shape, when there is no Client yet, describes the cluster to be, so

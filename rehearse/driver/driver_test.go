@@ -67,6 +67,20 @@ func TestExecFailureCarriesCommandAndOutput(t *testing.T) {
 	assert.Equal(t, "failed", ev[len(ev)-1].Outcome)
 }
 
+func TestExecLongLineDoesNotBlockTheCommand(t *testing.T) {
+	// A 2 MiB line is beyond the marker scanner; the rest of the output
+	// must still be read, or the command blocks on a full pipe until its
+	// timeout.
+	d, err := NewExec(ExecSettings{Command: []string{"echo ::rehearse-step one; head -c 2097152 /dev/zero | tr '\\0' a; echo; head -c 1048576 /dev/zero | tr '\\0' b; echo done"}, Shell: true, Timeout: 60 * time.Second})
+	require.NoError(t, err)
+	var log bytes.Buffer
+	env := Env{Log: &log}
+	plan, _ := d.Plan(context.Background(), env, "v1.36.3")
+	require.NoError(t, d.Upgrade(context.Background(), env, plan, timeline.Discard))
+	assert.Contains(t, log.String(), "reading the output for step markers stopped")
+	assert.True(t, strings.HasSuffix(log.String(), "done\n"), "the output after the long line is kept in the log")
+}
+
 func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
 	d, err := NewExec(ExecSettings{Command: []string{"sleep 30 & sleep 30"}, Shell: true, Timeout: 300 * time.Millisecond})
 	require.NoError(t, err)

@@ -129,6 +129,13 @@ func (e *Exec) Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.E
 				emit.Emit(timeline.Event{Time: marked.Started, Source: timeline.SourceDriver, Kind: "start", Subject: name, Message: name})
 			}
 		}
+		if err := sc.Err(); err != nil {
+			// A line too long to scan: keep the rest of the output in the
+			// log (no more step markers are read) so the command never
+			// blocks on a full pipe.
+			fmt.Fprintf(logw, "rehearse: reading the output for step markers stopped: %v\n", err)
+			_, _ = io.Copy(io.MultiWriter(logw, &tail), stdout)
+		}
 		werr := cmd.Wait()
 		switch {
 		case werr == nil:

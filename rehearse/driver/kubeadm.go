@@ -33,7 +33,8 @@ type KubeadmSettings struct {
 	// TargetImage is the node image of the target version, which supplies
 	// its binaries and images (default: the rehearse node image naming).
 	TargetImage string
-	// Runner reaches the node containers (default: podman).
+	// Runner reaches the node containers (default: the engine binary the
+	// Env names, else podman).
 	Runner NodeRunner
 }
 
@@ -63,9 +64,6 @@ func NewKubeadm(s KubeadmSettings) (*Kubeadm, error) {
 	}
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = DefaultReadyTimeout
-	}
-	if s.Runner == nil {
-		s.Runner = EngineRunner{Binary: "podman"}
 	}
 	return &Kubeadm{s: s}, nil
 }
@@ -214,7 +212,14 @@ func nodeSteps(n, target string) []*Step {
 }
 
 // Upgrade runs the plan.
-func (k *Kubeadm) Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.Emitter) error {
+func (k *Kubeadm) Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.Emitter) (err error) {
+	if k.s.Runner == nil {
+		engine := env.Engine
+		if engine == "" {
+			engine = "podman"
+		}
+		k.s.Runner = EngineRunner{Binary: engine}
+	}
 	log := env.Log
 	if log == nil {
 		log = io.Discard
@@ -242,6 +247,18 @@ func (k *Kubeadm) Upgrade(ctx context.Context, env Env, plan *Plan, emit timelin
 			return err
 		}
 	}
+	defer func() {
+		if err == nil {
+			return // each node removed its staged files when it was done
+		}
+		// A failed or interrupted upgrade still takes the staged files,
+		// the admin kubeconfig among them, off every node.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		for _, s := range prep.Children[1].Children {
+			_, _ = k.s.Runner.Exec(cctx, s.Subject, "rm", "-rf", upgradeDir)
+		}
+	}()
 	if err := runParallel(prep.Children[1].Children, func(s *Step) error {
 		return s.Run(emit, timeline.SourceDriver, func() error { return k.loadInto(ctx, s.Subject, stage, log) })
 	}); err != nil {

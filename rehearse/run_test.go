@@ -1,0 +1,216 @@
+package rehearse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rehearse/rehearse/rehearse/driver"
+	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/report"
+	"github.com/rehearse/rehearse/scenarios"
+)
+
+// fakeProvisioner records what the rehearsal asked of it. Its clusters'
+// kubeconfigs point at an address where nothing answers: the rehearsal can
+// build clients, but every phase that needs the API server would fail.
+type fakeProvisioner struct {
+	t           *testing.T
+	mu          sync.Mutex
+	calls       []string
+	provisionFn func(name string) (*Cluster, error)
+	teardownErr error
+}
+
+func (f *fakeProvisioner) record(call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+}
+
+func (f *fakeProvisioner) cluster(name string) *Cluster {
+	kc := filepath.Join(f.t.TempDir(), "kubeconfig")
+	require.NoError(f.t, os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600))
+	return &Cluster{Name: name, Kubeconfig: kc, Throwaway: true}
+}
+
+func (f *fakeProvisioner) Provision(_ context.Context, _ *scenarios.Scenario, name string) (*Cluster, error) {
+	f.record("provision " + name)
+	if f.provisionFn != nil {
+		return f.provisionFn(name)
+	}
+	return f.cluster(name), nil
+}
+
+func (f *fakeProvisioner) LoadImage(_ context.Context, c *Cluster, _ string) error {
+	f.record("load " + c.Name)
+	return nil
+}
+
+func (f *fakeProvisioner) ExportLogs(ctx context.Context, c *Cluster, _ string) error {
+	f.record("logs " + c.Name)
+	if ctx.Err() != nil {
+		return errors.New("export logs got a context that had already ended")
+	}
+	return nil
+}
+
+func (f *fakeProvisioner) Teardown(ctx context.Context, c *Cluster) error {
+	f.record("teardown " + c.Name)
+	if ctx.Err() != nil {
+		return errors.New("teardown got a context that had already ended")
+	}
+	return f.teardownErr
+}
+
+// planDriver is a driver whose Plan runs fn; it never upgrades.
+type planDriver struct{ fn func(ctx context.Context) error }
+
+func (d planDriver) Plan(ctx context.Context, _ driver.Env, target string) (*driver.Plan, error) {
+	if err := d.fn(ctx); err != nil {
+		return nil, err
+	}
+	return &driver.Plan{Driver: "fake", Target: target, Root: driver.Group("upgrade", driver.Serial, driver.Action("nothing", ""))}, nil
+}
+
+func (planDriver) Upgrade(context.Context, driver.Env, *driver.Plan, timeline.Emitter) error {
+	return errors.New("not reached")
+}
+
+func rehearseWith(t *testing.T, ctx context.Context, p *fakeProvisioner, keep bool, plan func(ctx context.Context) error) (*Result, error) {
+	t.Helper()
+	sc, err := scenarios.Default()
+	require.NoError(t, err)
+	return Run(ctx, sc, Options{
+		Dir:         t.TempDir(),
+		Keep:        keep,
+		Provisioner: p,
+		Drivers: driver.Registry{sc.Upgrade.Driver: func(any) (driver.Driver, error) {
+			return planDriver{fn: plan}, nil
+		}},
+	})
+}
+
+func readRun(t *testing.T, dir string) Result {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, RunFile))
+	require.NoError(t, err)
+	var r Result
+	require.NoError(t, json.Unmarshal(b, &r))
+	return r
+}
+
+func phaseOutcomes(r Result) map[string]string {
+	out := map[string]string{}
+	for _, p := range r.Phases {
+		out[p.Name] = p.Outcome
+	}
+	return out
+}
+
+func TestRunFailedPreflightExportsLogsAndTearsDown(t *testing.T) {
+	p := &fakeProvisioner{t: t}
+	res, err := rehearseWith(t, context.Background(), p, false, func(context.Context) error { return errors.New("skew") })
+	var infra *InfraError
+	require.ErrorAs(t, err, &infra)
+	assert.Equal(t, PhasePreflight, infra.Phase)
+	require.Len(t, p.calls, 3, "%v", p.calls)
+	assert.Regexp(t, `^provision rh-kind-inplace-minor-\d{6}$`, p.calls[0])
+	name := p.calls[0][len("provision "):]
+	assert.Equal(t, []string{"logs " + name, "teardown " + name}, p.calls[1:])
+	run := readRun(t, res.Dir)
+	assert.Equal(t, map[string]string{PhaseProvision: "ok", PhasePreflight: "failed", "collect logs": "ok", PhaseTeardown: "ok"}, phaseOutcomes(run))
+	assert.False(t, run.Interrupted)
+}
+
+func TestRunInterruptedTearsDownWithItsOwnContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := &fakeProvisioner{t: t}
+	res, err := rehearseWith(t, ctx, p, false, func(ctx context.Context) error {
+		cancel() // Ctrl-C while the plan is made
+		return ctx.Err()
+	})
+	require.Error(t, err)
+	assert.True(t, res.Interrupted)
+	assert.Equal(t, report.Inconclusive, res.Verdict)
+	assert.Contains(t, res.Reasons, "interrupted during "+PhasePreflight)
+	require.Len(t, p.calls, 3, "%v", p.calls)
+	assert.Equal(t, "teardown", p.calls[2][:len("teardown")])
+	run := readRun(t, res.Dir)
+	assert.True(t, run.Interrupted)
+	assert.Equal(t, "ok", phaseOutcomes(run)[PhaseTeardown], "teardown ran with a live context despite the interrupt")
+	assert.Equal(t, "ok", phaseOutcomes(run)["collect logs"])
+}
+
+func TestRunKeepLeavesTheCluster(t *testing.T) {
+	p := &fakeProvisioner{t: t}
+	_, err := rehearseWith(t, context.Background(), p, true, func(context.Context) error { return errors.New("skew") })
+	require.Error(t, err)
+	for _, c := range p.calls {
+		assert.NotContains(t, c, "teardown", "--keep: %v", p.calls)
+	}
+}
+
+func TestRunFailedTeardownIsAnInfrastructureError(t *testing.T) {
+	p := &fakeProvisioner{t: t, teardownErr: errors.New("podman: cannot remove container")}
+	res, err := rehearseWith(t, context.Background(), p, false, func(context.Context) error { return errors.New("skew") })
+	var infra *InfraError
+	require.ErrorAs(t, err, &infra)
+	phases := infraPhases(err)
+	assert.Contains(t, phases, PhaseTeardown, "the teardown's failure is returned: %v", err)
+	assert.Contains(t, err.Error(), "podman: cannot remove container")
+	assert.Contains(t, res.Reasons, "teardown failed: podman: cannot remove container")
+	assert.Contains(t, readRun(t, res.Dir).Reasons, "teardown failed: podman: cannot remove container", "run.json says so too")
+}
+
+// infraPhases are the phases of every InfraError in err's tree.
+func infraPhases(err error) []string {
+	var out []string
+	if ie, ok := err.(*InfraError); ok {
+		out = append(out, ie.Phase)
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, infraPhases(e)...)
+		}
+	case interface{ Unwrap() error }:
+		out = append(out, infraPhases(u.Unwrap())...)
+	}
+	return out
+}
+
+func TestRunHalfMadeClusterIsTornDown(t *testing.T) {
+	p := &fakeProvisioner{t: t}
+	p.provisionFn = func(name string) (*Cluster, error) {
+		return p.cluster(name), errors.New("control plane did not come up")
+	}
+	_, err := rehearseWith(t, context.Background(), p, false, func(context.Context) error { return nil })
+	var infra *InfraError
+	require.ErrorAs(t, err, &infra)
+	assert.Equal(t, PhaseProvision, infra.Phase)
+	require.Len(t, p.calls, 3, "%v", p.calls)
+	assert.Contains(t, p.calls[2], "teardown ")
+}
+
+func TestRunNoClusterNoTeardown(t *testing.T) {
+	p := &fakeProvisioner{t: t}
+	p.provisionFn = func(string) (*Cluster, error) { return nil, errors.New("no node image") }
+	_, err := rehearseWith(t, context.Background(), p, false, func(context.Context) error { return nil })
+	require.Error(t, err)
+	assert.Len(t, p.calls, 1, "%v", p.calls)
+}
