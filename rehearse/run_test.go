@@ -77,7 +77,9 @@ func (f *fakeProvisioner) Teardown(ctx context.Context, c *Cluster) error {
 }
 
 // planDriver is a driver whose Plan runs fn; it never upgrades.
-type planDriver struct{ fn func(ctx context.Context) error }
+type planDriver struct {
+	fn func(ctx context.Context) error
+}
 
 func (d planDriver) Plan(ctx context.Context, _ driver.Env, target string) (*driver.Plan, error) {
 	if err := d.fn(ctx); err != nil {

@@ -100,6 +100,11 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 	res, err := rehearse.Run(ctx, sc, opts)
 	if res != nil && res.Dir != "" {
 		fmt.Fprintf(streams.Err, "run folder: %s\n", res.Dir)
+		if html, aerr := filepath.Abs(filepath.Join(res.Dir, "report.html")); aerr == nil {
+			if _, serr := os.Stat(html); serr == nil {
+				fmt.Fprintf(streams.Err, "report: file://%s\n", html)
+			}
+		}
 	}
 	if res != nil && res.Report != nil {
 		if rerr := report.RenderText(streams.Out, res.Report); rerr != nil {
