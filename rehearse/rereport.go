@@ -42,6 +42,9 @@ func Rereport(dir string) (*report.Report, error) {
 	b, err := os.ReadFile(filepath.Join(dir, ChecklistFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		if run.Interrupted {
+			rep.AddCheck(notChecked(sc))
+		}
 	case err != nil:
 		return nil, err
 	default:

@@ -412,6 +412,8 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		rep.AddCheck(upgradeCheck(sc, r.res.Phases, ctx.Err() != nil))
 		if ctx.Err() == nil {
 			rep.AddCheck(checklistCheck(final, checkErr))
+		} else {
+			rep.AddCheck(notChecked(sc))
 		}
 		r.res.Report = rep
 		r.res.Verdict, r.res.Reasons = rep.Verdict, append(r.res.Reasons, rep.Reasons...)
@@ -511,6 +513,12 @@ func upgradeCheck(sc *scenarios.Scenario, phases []PhaseRecord, interrupted bool
 		}
 	}
 	return c
+}
+
+// notChecked is the final checklist of a rehearsal interrupted before it:
+// never a pass, whatever the traffic showed.
+func notChecked(sc *scenarios.Scenario) report.Check {
+	return report.Check{Name: "checklist " + sc.Checks.Checklist, Outcome: report.Inconclusive, Message: "not run: the rehearsal was interrupted before the final check"}
 }
 
 func checklistCheck(final checklist.Result, err error) report.Check {
