@@ -25,13 +25,13 @@ vet:
 unit:
 	$(GO) test -short ./...
 
-# test runs everything: unit, real-traffic and browser tests, then, on the
-# provisioned substrate, the cluster tests and the upgrade gate one package at
-# a time (each makes real kind clusters). The gate's run folders stay in
-# runs/test for a look after a failure.
+# test runs everything: unit and browser tests in parallel, then, on the
+# provisioned substrate, the real-traffic tests, the cluster tests and the
+# upgrade gate one package at a time (each makes real kind clusters). The
+# gate's run folders stay in runs/test for a look after a failure.
 test: deps vet substrate
-	$(GO) test -count=1 -timeout 30m ./...
-	REHEARSE_CLUSTER_TESTS=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./rehearse/... ./e2e
+	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
+	REHEARSE_RUNS_DIR=$(CURDIR)/runs/test $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./...
 
 # substrate makes this machine able to run kind clusters offline: podman and
 # its settings (rehearse doctor --fix) and the node images of KUBERNETES,
@@ -42,7 +42,7 @@ substrate: build
 
 # test-cluster runs only the tests that need real kind clusters.
 test-cluster: substrate
-	REHEARSE_CLUSTER_TESTS=1 $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./rehearse/... ./e2e
+	$(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./rehearse/... ./e2e
 
 # bench prints loadgen accuracy, memory and ceiling figures (see scripts/bench.sh).
 bench: build

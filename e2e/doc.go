@@ -3,8 +3,8 @@
 // its reasons. It also holds a negative control that must fail, and a
 // rehearsal of an existing pre-production cluster upgraded by a command.
 //
-// The gate runs when asked (REHEARSE_CLUSTER_TESTS=1, as `make test-cluster`
-// sets after provisioning the substrate). Asked to run on a machine that
-// cannot, it fails with what `rehearse doctor` says; under -short it skips,
-// saying so.
+// The gate needs a machine that runs kind clusters from the node images of
+// the versions it rehearses (`make substrate` provisions one). On a machine
+// that cannot, it fails with what `rehearse doctor` says; it never passes by
+// skipping. Under -short it skips, saying so.
 package e2e

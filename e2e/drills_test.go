@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -20,16 +24,19 @@ import (
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/cli"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
+	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
 )
 
 // TestIntegrationCanaryAndChecklistDrills puts the canary on a real 1+2
 // flannel cluster, sends 20 s at 200/s through every node's NodePort behind
-// the health-checked rotation (every node serves, nothing fails), then breaks
-// the cluster three ways and checks the checklist names each: coredns scaled
-// to 0, kube-proxy's DaemonSet on an image that does not exist, a worker's
-// kubelet stopped.
+// the health-checked rotation (the rate is reached, every node serves,
+// nothing fails, no target leaves the rotation), stops one canary pod to
+// see its preStop drain run on a real kubelet, then breaks the cluster three
+// ways and checks the checklist, in the library and through `rehearse
+// check`, names each: coredns scaled to 0, kube-proxy's DaemonSet on an image
+// that does not exist, a worker's kubelet stopped.
 func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	testenv.RequireCluster(t)
 	version := scenarios.DefaultKubernetesVersion
@@ -49,7 +56,8 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	if err := p.LoadImageArchive(ctx, name, img.Archive); err != nil {
 		t.Fatal(err)
 	}
-	dep, err := canary.Deploy(ctx, client, canary.DeployOptions{Image: img.Image, Replicas: 3}, progress)
+	canaryOpts := canary.DeployOptions{Image: img.Image, Replicas: 3}
+	dep, err := canary.Deploy(ctx, client, canaryOpts, progress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,23 +75,67 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	if err := loadgen.WarmUp(ctx, targets, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	// The health checker reports every change of the rotation to a
+	// timeline file, as a rehearsal's run folder has it.
+	tlPath := filepath.Join(t.TempDir(), timeline.File)
+	tl, err := timeline.Create(tlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rot := loadgen.NewRotation(targets)
 	lctx, lcancel := context.WithCancel(ctx)
-	go func() { _ = loadgen.HealthCheck{Candidates: targets}.Run(lctx, rot) }()
-	atk, err := loadgen.New(loadgen.Spec{Rotation: rot, Rate: 200, Duration: 20 * time.Second})
+	hcDone := make(chan error, 1)
+	go func() { hcDone <- loadgen.HealthCheck{Candidates: targets, Emitter: tl}.Run(lctx, rot) }()
+	const rate, length = 200, 20 * time.Second
+	atk, err := loadgen.New(loadgen.Spec{Rotation: rot, Rate: rate, Duration: length})
 	if err != nil {
 		t.Fatal(err)
 	}
 	col := report.NewCollector(report.CollectorOptions{})
 	acc, err := atk.Run(ctx, col)
+	inRotation := rot.Targets()
 	lcancel()
+	if hcErr := <-hcDone; hcErr != nil {
+		t.Errorf("health check: %v", hcErr)
+	}
+	if cerr := tl.Close(); cerr != nil {
+		t.Errorf("timeline: %v", cerr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	ph := col.Close().Phase(loadgen.DefaultPhase)
-	t.Logf("load: %d requests, %d failed, achieved %.1f/s; targets %+v; nodes %+v", ph.Requests, ph.Failures, acc.AchievedRate, ph.Targets, ph.Nodes)
+	t.Logf("load: %d requests, %d failed, achieved %.1f/s (sent %d of %d scheduled, %d missed, %d late, max lag %.1f ms); targets %+v; nodes %+v",
+		ph.Requests, ph.Failures, acc.AchievedRate, acc.Sent, acc.Scheduled, acc.Missed, acc.Late, acc.MaxLagMs, ph.Targets, ph.Nodes)
+	// The load must really have been 200/s for 20 s: a generator that fell
+	// behind would pass the other checks with a trickle.
+	if acc.AchievedRate < 0.95*rate || ph.Requests < int64(0.975*rate*length.Seconds()) {
+		t.Errorf("load fell short: achieved %.1f/s (want >= %.0f/s), %d requests (want >= %d)",
+			acc.AchievedRate, 0.95*rate, ph.Requests, int64(0.975*rate*length.Seconds()))
+	}
 	if ph.Failures != 0 {
 		t.Errorf("%d of %d requests failed on a healthy cluster: %+v", ph.Failures, ph.Requests, ph.Errors)
+	}
+	// The rotation started with every target and, the cluster healthy, kept
+	// them: the timeline holds no change that took one out.
+	if fmt.Sprint(inRotation) != fmt.Sprint(targets) {
+		t.Errorf("rotation at the end of the load: %v, want every target %v", inRotation, targets)
+	}
+	events, err := timeline.Read(tlPath)
+	if err != nil {
+		t.Fatalf("timeline file: %v", err)
+	}
+	if len(events) != len(tl.Events()) {
+		t.Errorf("timeline file holds %d events, the emitter got %d", len(events), len(tl.Events()))
+	}
+	t.Logf("rotation timeline (%s): %d events %+v", tlPath, len(events), events)
+	for _, e := range events {
+		if e.Source != timeline.SourceRotation {
+			t.Errorf("timeline event from %q, want only %q: %+v", e.Source, timeline.SourceRotation, e)
+		}
+		if e.Kind == loadgen.RotationOut || e.Kind == loadgen.RotationFailOpen {
+			t.Errorf("a target left the rotation on a healthy cluster: %+v", e)
+		}
 	}
 	if len(ph.Targets) != 3 || len(ph.Nodes) != 3 {
 		t.Errorf("want every node's NodePort hit and every node serving: targets %+v, nodes %+v", ph.Targets, ph.Nodes)
@@ -92,6 +144,56 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 		if c.Requests == 0 {
 			t.Errorf("%s got no requests", c.Name)
 		}
+	}
+
+	// One canary pod stopped the way a drain stops it: its preStop hook
+	// (GET /drain) drains it on the real kubelet, and the SIGTERM after it
+	// shuts down without draining again. The container's log says which.
+	victim := dep.Pods[0]
+	logs, err := client.CoreV1().Pods(dep.Namespace).GetLogs(victim.Name, &corev1.PodLogOptions{Follow: true}).Stream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopStart := time.Now()
+	if err := client.CoreV1().Pods(dep.Namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var logb strings.Builder
+	_, _ = io.Copy(&logb, logs) // ends when the container exits
+	logs.Close()
+	exited := time.Since(stopStart)
+	for {
+		_, err := client.CoreV1().Pods(dep.Namespace).Get(ctx, victim.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Since(stopStart) > 2*time.Minute {
+			t.Fatalf("canary pod %s still there 2 min after its deletion (%v)", victim.Name, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	gone := time.Since(stopStart)
+	canaryLog := logb.String()
+	t.Logf("canary pod %s stopped: container exited after %s, pod gone after %s; log:\n%s", victim.Name, exited.Round(10*time.Millisecond), gone.Round(10*time.Millisecond), canaryLog)
+	for _, want := range []string{`by="preStop hook`, "drain already done", "shutdown complete"} {
+		if !strings.Contains(canaryLog, want) {
+			t.Errorf("the stopped canary's log lacks %q: the preStop drain did not run as meant", want)
+		}
+	}
+	if exited < canary.DefaultDrainDelay || exited > 2*canary.DefaultDrainDelay {
+		t.Errorf("canary container exited %s after deletion: want one drain delay (%s), not none and not two", exited, canary.DefaultDrainDelay)
+	}
+	evs, err := client.CoreV1().Events(dep.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + victim.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs.Items {
+		if e.Reason == "FailedPreStopHook" {
+			t.Errorf("kubelet: %s: %s", e.Reason, e.Message)
+		}
+	}
+	if _, err := canary.Deploy(ctx, client, canaryOpts, progress); err != nil { // back to 3 Ready pods
+		t.Fatal(err)
 	}
 
 	cl, _ := checklist.Builtin("kind")
@@ -144,6 +246,25 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	if out, err := checkCLI(); err != nil || !strings.Contains(out, "CHECKLIST kind: PASS") {
 		t.Fatalf("rehearse check on a healthy cluster: %v\n%s", err, out)
 	}
+	// cliNames runs `rehearse check` and wants exit 1 with the component's
+	// row failing: the table lists every item, passing ones too, so the
+	// name alone proves nothing.
+	cliNames := func(what, component string) {
+		t.Helper()
+		out, err := checkCLI()
+		var exit *cli.ExitError
+		if !errors.As(err, &exit) || exit.Code != cli.ExitFail || !strings.Contains(out, "CHECKLIST kind: FAIL") {
+			t.Fatalf("rehearse check with %s: want exit %d (FAIL), got %v\n%s", what, cli.ExitFail, err, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[0] == component && (f[1] == string(checklist.Fail) || f[2] == string(checklist.Fail)) {
+				t.Logf("rehearse check with %s: exit %d, %s", what, exit.Code, strings.TrimSpace(line))
+				return
+			}
+		}
+		t.Fatalf("rehearse check with %s: exit %d but no failing row for %s\n%s", what, exit.Code, component, out)
+	}
 
 	scale := func(n int32) {
 		patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
@@ -154,11 +275,7 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	scale(0)
 	r := waitFor("coredns at 0 named", time.Minute, func(r checklist.Result) bool { return names(r, "coredns") })
 	t.Logf("coredns scaled to 0: failing %v", failing(r))
-	out, err := checkCLI()
-	var exit *cli.ExitError
-	if !errors.As(err, &exit) || exit.Code != cli.ExitFail || !strings.Contains(out, "coredns") {
-		t.Fatalf("rehearse check with coredns at 0: want exit %d naming coredns, got %v\n%s", cli.ExitFail, err, out)
-	}
+	cliNames("coredns at 0", "coredns")
 	scale(2)
 	waitFor("healthy again after coredns", 2*time.Minute, func(r checklist.Result) bool { return r.Outcome == checklist.Pass })
 
@@ -177,6 +294,7 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	setImage("registry.k8s.io/kube-proxy:v0.0.0-missing")
 	r = waitFor("broken kube-proxy named", 2*time.Minute, func(r checklist.Result) bool { return names(r, "kube-proxy") })
 	t.Logf("kube-proxy on a missing image: failing %v", failing(r))
+	cliNames("kube-proxy on a missing image", "kube-proxy")
 	setImage(good)
 	waitFor("healthy again after kube-proxy", 3*time.Minute, func(r checklist.Result) bool { return r.Outcome == checklist.Pass })
 
@@ -189,4 +307,5 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(failing(r)), worker) {
 		t.Fatalf("the stopped node is not named: %v", failing(r))
 	}
+	cliNames("a stopped kubelet", "node/"+worker)
 }

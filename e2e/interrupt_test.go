@@ -29,11 +29,7 @@ func TestIntegrationInterruptDuringUpgrade(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
-	bin := filepath.Join(t.TempDir(), "rehearse")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "../cmd/rehearse")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.BuildRehearse(t)
 	p, err := cluster.NewProvider(ctx, cluster.Options{})
 	if err != nil {
 		t.Fatal(err)

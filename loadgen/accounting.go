@@ -41,13 +41,15 @@ type ProbeAccounting struct {
 	MaxLagMs     float64 `json:"maxLagMs"`
 }
 
-func (a *Attack) accounting(ended time.Time) Accounting {
+// accounting counts the schedule from the start to scheduleEnd (the end of
+// the duration, or an early stop), and the run itself until ended.
+func (a *Attack) accounting(ended, scheduleEnd time.Time) Accounting {
 	a.mu.Lock()
 	started := a.started
 	phases := append([]PhaseSwitch(nil), a.phases...)
 	a.mu.Unlock()
 
-	ran := ended.Sub(started)
+	ran := scheduleEnd.Sub(started)
 	if a.spec.Duration > 0 && ran > a.spec.Duration {
 		ran = a.spec.Duration
 	}

@@ -322,11 +322,16 @@ func (a *Attack) Run(ctx context.Context, sinks ...Sink) (Accounting, error) {
 		}(ps)
 	}
 
+	// cut is when the schedule stopped calling for requests: a stop or
+	// cancellation, after which no slot counts as missed while in-flight
+	// requests drain.
+	cut := make(chan time.Time, 1)
 	go func() {
 		select {
 		case <-ctx.Done():
 		case <-a.stopped:
 		}
+		cut <- time.Now()
 		for _, atk := range a.attackers {
 			atk.Stop()
 		}
@@ -341,9 +346,13 @@ func (a *Attack) Run(ctx context.Context, sinks ...Sink) (Accounting, error) {
 			s.Add(r)
 		}
 	}
-	a.Stop()
 	ended := time.Now()
-	return a.accounting(ended), nil
+	a.Stop()
+	scheduleEnd := <-cut
+	if scheduleEnd.After(ended) {
+		scheduleEnd = ended
+	}
+	return a.accounting(ended, scheduleEnd), nil
 }
 
 // Snapshot is a live view of an attack's counters.

@@ -1,28 +1,38 @@
 // Package testenv decides whether tests that need real clusters run. They
 // are slow (node images take tens of minutes to build cold, clusters minutes
-// to create), so they run when asked: `make test` asks, after provisioning
-// the substrate (rehearse doctor --fix, rehearse images build). Asked to run
-// and unable to, they fail; not asked, they skip and say how to ask.
+// to create), so `go test -short` skips them and says so. Without -short they
+// run: `go test ./e2e` is the upgrade gate, and a gate asked to run on a
+// machine that cannot fails with what is missing; it never passes by
+// skipping. `make substrate` provisions a machine for them (rehearse doctor
+// --fix, rehearse images build).
 package testenv
 
 import (
-	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
-// ClusterEnv is the variable that asks for the cluster tests.
-const ClusterEnv = "REHEARSE_CLUSTER_TESTS"
-
-// RequireCluster skips t unless cluster tests were asked for.
+// RequireCluster skips t under -short, saying why; otherwise t runs.
 func RequireCluster(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("-short: this test needs a real kind cluster")
-	}
-	if os.Getenv(ClusterEnv) != "1" {
-		t.Skipf("cluster tests not asked for: set %s=1 after provisioning the substrate (make test-cluster does both: rehearse doctor --fix, rehearse images build)", ClusterEnv)
+		t.Skip("-short: this test needs a real kind cluster (make substrate provisions this machine; run without -short)")
 	}
 }
 
-// ClusterTests tells whether cluster tests were asked for.
-func ClusterTests() bool { return os.Getenv(ClusterEnv) == "1" && !testing.Short() }
+// BuildRehearse builds the rehearse command into a temporary folder of t and
+// returns its path, for tests that run it as its own process, the way a user
+// does (signals, exit codes, a writer killed mid-record).
+func BuildRehearse(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rehearse")
+	start := time.Now()
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/rehearse/rehearse/cmd/rehearse").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build github.com/rehearse/rehearse/cmd/rehearse: %v\n%s", err, out)
+	}
+	t.Logf("built %s in %s", bin, time.Since(start).Round(time.Millisecond))
+	return bin
+}

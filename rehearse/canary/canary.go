@@ -31,6 +31,27 @@ const (
 	DefaultVersion = "unknown"
 )
 
+// DrainPath is the endpoint of the canary's preStop hook. A GET of it starts
+// the drain (as a shutdown signal does: /readyz answers 503, every response
+// carries "Connection: close", serving goes on) and answers 200 only once
+// the drain delay has passed since the drain started, so the kubelet, which
+// waits for its preStop hook before it sends SIGTERM, pauses the container's
+// stop for the drain delay while the endpoint leaves the Service. The
+// shutdown signal that follows then waits only for whatever is left of the
+// drain delay (nothing, normally) before the graceful shutdown: the drain
+// happens once, whichever of the two starts it. An httpGet hook works on
+// every Kubernetes version, unlike the native sleep action (1.30+), and
+// needs nothing in the image but the canary itself.
+const DrainPath = "/drain"
+
+// HeaderDrain must be present, with the value DrainHeaderValue, on a GET of
+// DrainPath: the hook sends it, while a stray GET of DrainPath through the
+// Service (a crawler, a typo) gets 404 and cannot take a pod out.
+const (
+	HeaderDrain      = "X-Canary-Drain"
+	DrainHeaderValue = "preStop"
+)
+
 // Response headers set on every answer.
 const (
 	HeaderPod     = "X-Canary-Pod"
@@ -57,9 +78,9 @@ type Config struct {
 	// started. With FailAfter > 0 and FailRate == 0, every "/" request fails
 	// once FailAfter has passed.
 	FailAfter time.Duration
-	// DrainDelay is how long the server keeps serving after shutdown starts,
-	// with /readyz answering 503 and every response carrying
-	// "Connection: close".
+	// DrainDelay is how long the server keeps serving after the drain starts
+	// (on a GET of DrainPath, or when shutdown starts), with /readyz
+	// answering 503 and every response carrying "Connection: close".
 	DrainDelay time.Duration
 	// ShutdownTimeout bounds the graceful shutdown after the drain delay;
 	// requests still running when it expires are cut off.
@@ -188,6 +209,9 @@ type Server struct {
 	draining atomic.Bool
 	inFlight atomic.Int64 // "/" requests being answered
 
+	drainMu    sync.Mutex
+	drainStart time.Time // when the drain started (wall clock); zero before
+
 	mu  sync.Mutex
 	rng *rand.Rand
 }
@@ -213,9 +237,41 @@ func newServer(cfg Config) *Server {
 // StartDrain switches the server to draining: /readyz answers 503, "/"
 // reports draining, and every response carries "Connection: close". It is
 // idempotent and cannot be undone.
-func (s *Server) StartDrain() {
-	if s.draining.CompareAndSwap(false, true) {
-		s.cfg.Logger.Info("drain started", "drainDelay", s.cfg.DrainDelay)
+func (s *Server) StartDrain() { s.startDrain("StartDrain") }
+
+// startDrain starts the drain unless it has started, logging what started
+// it, and returns when it started.
+func (s *Server) startDrain(by string) time.Time {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	if s.drainStart.IsZero() {
+		s.drainStart = time.Now()
+		s.draining.Store(true)
+		s.cfg.Logger.Info("drain started", "by", by, "drainDelay", s.cfg.DrainDelay)
+	}
+	return s.drainStart
+}
+
+// drainLeft is how much of the drain delay is still to run, counted from
+// the drain's start.
+func (s *Server) drainLeft(started time.Time) time.Duration {
+	return max(0, s.cfg.DrainDelay-time.Since(started))
+}
+
+// waitDrain waits until the drain delay has passed since started, or until
+// done is closed; it reports whether the delay passed.
+func (s *Server) waitDrain(started time.Time, done <-chan struct{}) bool {
+	left := s.drainLeft(started)
+	if left == 0 {
+		return true
+	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
 	}
 }
 
@@ -238,6 +294,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serve = s.serveHealthz
 	case "/readyz":
 		serve = s.serveReadyz
+	case DrainPath:
+		serve = s.serveDrain
 	default:
 		s.closeIfDraining(h)
 		writeText(w, http.StatusNotFound, "not found")
@@ -318,6 +376,24 @@ func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	writeText(w, http.StatusOK, "ready")
 }
 
+// serveDrain is the preStop hook: it starts the drain and answers once the
+// drain delay has passed since the drain started (at once when it has
+// already passed, or when the delay is zero). A client giving up ends the
+// wait but not the drain.
+func (s *Server) serveDrain(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(HeaderDrain) != DrainHeaderValue {
+		s.closeIfDraining(w.Header())
+		writeText(w, http.StatusNotFound, "not found")
+		return
+	}
+	started := s.startDrain("preStop hook (GET " + DrainPath + ")")
+	if !s.waitDrain(started, r.Context().Done()) {
+		return // the client went away; nobody is left to answer
+	}
+	s.closeIfDraining(w.Header())
+	writeText(w, http.StatusOK, "drained")
+}
+
 // pause returns how long a "/" answer waits: Delay + uniform[0, Jitter).
 func (s *Server) pause() time.Duration {
 	d := s.cfg.Delay
@@ -376,7 +452,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 //  1. drain: /readyz turns 503 at once and keep-alives are disabled — every
 //     response carries "Connection: close" and its connection is closed after
 //     it, so clients reconnect and reach other endpoints — while serving
-//     continues for cfg.DrainDelay;
+//     continues for cfg.DrainDelay. When a GET of DrainPath (the preStop
+//     hook) started the drain earlier, only what is left of the delay is
+//     waited: normally nothing, as the kubelet sends SIGTERM once the hook
+//     answered;
 //  2. shutdown: the listener closes and requests in flight complete, bounded
 //     by cfg.ShutdownTimeout, after which remaining connections are cut.
 //
@@ -429,15 +508,17 @@ func (s *Server) serve(ctx context.Context, onListen func(net.Addr)) error {
 	case <-ctx.Done():
 	}
 
-	s.StartDrain()
-	if cfg.DrainDelay > 0 {
-		t := time.NewTimer(cfg.DrainDelay)
+	started := s.startDrain("shutdown signal")
+	if left := s.drainLeft(started); left > 0 {
+		t := time.NewTimer(left)
 		select {
 		case <-t.C:
 		case err := <-served:
 			t.Stop()
 			return fmt.Errorf("serve on %s while draining: %w", ln.Addr(), err)
 		}
+	} else if cfg.DrainDelay > 0 {
+		log.Info("drain already done", "drainStarted", started.Format(time.RFC3339Nano))
 	}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)

@@ -604,3 +604,152 @@ func TestShutdownTimeoutCutsSlowRequests(t *testing.T) {
 	assert.Error(t, <-errs, "the cut request fails")
 	assert.Eventually(t, func() bool { return s.inFlight.Load() == 0 }, 5*time.Second, time.Millisecond, "the handler gives up with its connection")
 }
+
+// hookCall is a GET of DrainPath, as the kubelet's preStop hook makes it.
+type hookCall struct {
+	got  reply
+	err  error
+	took time.Duration
+}
+
+func callHook(c *http.Client, url string) <-chan hookCall {
+	out := make(chan hookCall, 1)
+	go func() {
+		start := time.Now()
+		req, err := http.NewRequest(http.MethodGet, url+DrainPath, nil)
+		if err != nil {
+			out <- hookCall{err: err}
+			return
+		}
+		req.Header.Set(HeaderDrain, DrainHeaderValue)
+		resp, err := c.Do(req)
+		if err != nil {
+			out <- hookCall{err: err, took: time.Since(start)}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		out <- hookCall{got: reply{code: resp.StatusCode, header: resp.Header, body: string(b), close: resp.Close}, err: err, took: time.Since(start)}
+	}()
+	return out
+}
+
+// TestPreStopDrain is the preStop hook's server side: the hook drains for
+// the drain delay while the pod keeps serving, then SIGTERM (the context's
+// end) shuts down at once instead of draining a second time.
+func TestPreStopDrain(t *testing.T) {
+	const drainDelay = 600 * time.Millisecond
+	r := startServe(t, Config{Addr: "127.0.0.1:0", DrainDelay: drainDelay, ShutdownTimeout: 2 * time.Second})
+	c := newClient(t)
+	require.Equal(t, http.StatusOK, do(t, c, http.MethodGet, r.url+"/readyz").code)
+
+	hookStart := time.Now()
+	hook := callHook(newClient(t), r.url)
+
+	// While the hook waits: not ready, still serving, asking to reconnect.
+	require.Eventually(t, func() bool {
+		return do(t, c, http.MethodGet, r.url+"/readyz").code == http.StatusServiceUnavailable
+	}, 5*time.Second, 2*time.Millisecond)
+	for range 5 {
+		got := do(t, c, http.MethodGet, r.url+"/")
+		assert.Equal(t, http.StatusOK, got.code)
+		assert.True(t, got.close, "Connection: close while draining")
+		var body struct{ Draining bool }
+		require.NoError(t, json.Unmarshal([]byte(got.body), &body))
+		assert.True(t, body.Draining)
+	}
+	assert.Equal(t, http.StatusOK, do(t, c, http.MethodGet, r.url+"/healthz").code, "liveness holds during the drain")
+	select {
+	case h := <-hook:
+		t.Fatalf("the hook answered before the drain delay: %+v", h)
+	default:
+	}
+
+	// The hook answers once the drain delay is over, not much later.
+	h := <-hook
+	require.NoError(t, h.err)
+	assert.Equal(t, http.StatusOK, h.got.code)
+	assert.Equal(t, "drained", h.got.body)
+	assert.GreaterOrEqual(t, h.took, drainDelay)
+	assert.Less(t, h.took, drainDelay+time.Second)
+	// Still serving between the hook's answer and SIGTERM.
+	assert.Equal(t, http.StatusOK, do(t, c, http.MethodGet, r.url+"/").code)
+	assert.Equal(t, http.StatusServiceUnavailable, do(t, c, http.MethodGet, r.url+"/readyz").code)
+
+	// SIGTERM: the drain is done already, so the server stops promptly.
+	sigterm := time.Now()
+	r.cancel()
+	require.NoError(t, r.wait(t))
+	assert.Less(t, time.Since(sigterm), drainDelay/2, "no second drain after the preStop hook")
+	assert.Less(t, time.Since(hookStart), 2*drainDelay, "one drain in all")
+	_, err := net.DialTimeout("tcp", r.addr.String(), time.Second)
+	assert.Error(t, err, "listener should be closed")
+}
+
+// TestSigtermDuringPreStop: a shutdown signal arriving while the hook still
+// waits ends the drain at the same moment as the hook, once.
+func TestSigtermDuringPreStop(t *testing.T) {
+	const drainDelay = 600 * time.Millisecond
+	r := startServe(t, Config{Addr: "127.0.0.1:0", DrainDelay: drainDelay, ShutdownTimeout: 2 * time.Second})
+	c := newClient(t)
+	hookStart := time.Now()
+	hook := callHook(newClient(t), r.url)
+	require.Eventually(t, func() bool {
+		return do(t, c, http.MethodGet, r.url+"/readyz").code == http.StatusServiceUnavailable
+	}, 5*time.Second, 2*time.Millisecond)
+	time.Sleep(drainDelay / 3)
+	r.cancel()
+	require.NoError(t, r.wait(t))
+	stopped := time.Since(hookStart)
+	assert.GreaterOrEqual(t, stopped, drainDelay, "the drain runs its full delay")
+	assert.Less(t, stopped, drainDelay+drainDelay/2, "counted from the hook, not from the signal")
+	h := <-hook
+	require.NoError(t, h.err)
+	assert.Equal(t, http.StatusOK, h.got.code, "the hook in flight completes")
+}
+
+// TestPreStopWithoutDrainDelay: with no drain delay (the negative control)
+// the hook answers at once, and so does the shutdown.
+func TestPreStopWithoutDrainDelay(t *testing.T) {
+	r := startServe(t, Config{Addr: "127.0.0.1:0", ShutdownTimeout: 2 * time.Second})
+	c := newClient(t)
+	h := <-callHook(c, r.url)
+	require.NoError(t, h.err)
+	assert.Equal(t, http.StatusOK, h.got.code)
+	assert.Less(t, h.took, 500*time.Millisecond)
+	assert.Equal(t, http.StatusServiceUnavailable, do(t, c, http.MethodGet, r.url+"/readyz").code)
+	start := time.Now()
+	r.cancel()
+	require.NoError(t, r.wait(t))
+	assert.Less(t, time.Since(start), 500*time.Millisecond)
+}
+
+// TestDrainHookWithoutSockets: the hook's method rules, and a caller that
+// gives up ends its wait but not the drain.
+func TestDrainHookWithoutSockets(t *testing.T) {
+	h, s := Handler(Config{DrainDelay: time.Minute})
+	rec := record(h, http.MethodPost, DrainPath)
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.False(t, s.Draining(), "a refused method does not drain")
+
+	rec = record(h, http.MethodGet, DrainPath)
+	assert.Equal(t, http.StatusNotFound, rec.Code, "a GET without the hook's header")
+	assert.False(t, s.Draining(), "a stray GET does not drain")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest(http.MethodGet, DrainPath, nil).WithContext(ctx)
+	req.Header.Set(HeaderDrain, DrainHeaderValue)
+	rec = httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() { h.ServeHTTP(rec, req); close(done) }()
+	require.Eventually(t, s.Draining, 5*time.Second, time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hook's handler did not return when its caller went away")
+	}
+	assert.Empty(t, rec.Body.String(), "nobody to answer")
+	assert.True(t, s.Draining(), "the drain goes on")
+	assert.Equal(t, http.StatusServiceUnavailable, record(h, http.MethodGet, "/readyz").Code)
+}

@@ -135,12 +135,14 @@ type DeployOptions struct {
 	// plane and two workers one pod runs on each of the three nodes and every
 	// node's upgrade disrupts a pod.
 	NoControlPlane bool
-	// DrainDelay is the canary's --drain-delay: how long it keeps serving,
-	// not ready, after SIGTERM. Zero means DefaultDrainDelay.
+	// DrainDelay is the canary's --drain-delay: how long a stopping pod
+	// keeps serving, not ready, before it shuts down. The pod's preStop hook
+	// (GET DrainPath) pauses the stop for that long; the SIGTERM that
+	// follows shuts down at once. Zero means DefaultDrainDelay.
 	DrainDelay time.Duration
-	// NoDrainDelay makes the canary stop serving as soon as it gets
-	// SIGTERM, as a naive application does: the negative control of a
-	// rehearsal (DrainDelay is then ignored).
+	// NoDrainDelay makes the canary stop serving as soon as it is asked to
+	// stop, as a naive application does: no preStop hook, no drain. The
+	// negative control of a rehearsal (DrainDelay is then ignored).
 	NoDrainDelay bool
 	// StartupDelay is the canary's --startup-delay: how long a new pod stays
 	// not ready after it starts, like an application warming up.
@@ -148,8 +150,9 @@ type DeployOptions struct {
 	// ShutdownTimeout is the canary's --shutdown-timeout. Zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
-	// TerminationGracePeriod must exceed DrainDelay + ShutdownTimeout. Zero
-	// means their sum plus five seconds.
+	// TerminationGracePeriod must exceed DrainDelay + ShutdownTimeout: it
+	// covers the preStop pause and the shutdown after it. Zero means their
+	// sum plus five seconds.
 	TerminationGracePeriod time.Duration
 	// Timeout bounds waiting for the canary to become available in Deploy,
 	// and for its objects to disappear in Delete.
@@ -387,6 +390,22 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 		}
 	}
 
+	// The preStop hook pauses the container's stop for the drain delay: the
+	// kubelet waits for its answer before sending SIGTERM, while the pod,
+	// terminating, leaves the Service's endpoints and readiness fails. An
+	// httpGet hook works on every Kubernetes version (the native sleep
+	// action needs 1.30) and, done by the canary itself, also turns
+	// readiness off and asks clients to reconnect. The canary then counts
+	// the drain from the hook, so SIGTERM shuts down without waiting again.
+	// No drain delay, no hook: the negative control stops at once.
+	var lifecycle *corev1.Lifecycle
+	if o.DrainDelay > 0 {
+		lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: DrainPath, Port: intstr.FromString(portName), Scheme: corev1.URISchemeHTTP,
+			HTTPHeaders: []corev1.HTTPHeader{{Name: HeaderDrain, Value: DrainHeaderValue}},
+		}}}
+	}
+
 	args := []string{
 		"--addr", ":" + strconv.Itoa(ContainerPort),
 		"--drain-delay", o.DrainDelay.String(),
@@ -415,10 +434,9 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: lbls},
 				Spec: corev1.PodSpec{
-					// The canary drains itself on SIGTERM (readiness fails,
-					// connections close, serving goes on for the drain
-					// delay), so no preStop hook is needed; the grace period
-					// covers drain and shutdown with a margin.
+					// The grace period covers the preStop drain and the
+					// shutdown after it, with a margin (the kubelet counts
+					// the hook's time against it).
 					TerminationGracePeriodSeconds: ptr.To(int64(math.Ceil(o.TerminationGracePeriod.Seconds()))),
 					AutomountServiceAccountToken:  ptr.To(false),
 					EnableServiceLinks:            ptr.To(false),
@@ -459,6 +477,7 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 						// once anyway while other endpoints are ready.
 						ReadinessProbe: httpProbe("/readyz", 1, 2, 2),
 						LivenessProbe:  httpProbe("/healthz", 5, 2, 3),
+						Lifecycle:      lifecycle,
 						Resources:      o.Resources,
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: ptr.To(false),

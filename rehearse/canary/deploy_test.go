@@ -67,7 +67,17 @@ func TestManifestsDefaults(t *testing.T) {
 	assert.Equal(t, corev1.PullNever, c.ImagePullPolicy, "preloaded images are never pulled")
 	assert.Equal(t, []string{"/usr/local/bin/rehearse", "canary", "serve"}, c.Command)
 	assert.Equal(t, []string{"--addr", ":8080", "--drain-delay", "5s", "--shutdown-timeout", "10s"}, c.Args)
-	assert.Nil(t, c.Lifecycle, "no preStop: the canary drains itself on SIGTERM")
+	// The preStop hook pauses the stop for the drain delay, through the
+	// canary itself (works on every Kubernetes version, unlike the sleep
+	// action); the grace period covers it and the shutdown after it.
+	require.NotNil(t, c.Lifecycle)
+	require.NotNil(t, c.Lifecycle.PreStop)
+	assert.Nil(t, c.Lifecycle.PostStart)
+	assert.Equal(t, &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: "/drain", Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP,
+		HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Canary-Drain", Value: "preStop"}},
+	}}, c.Lifecycle.PreStop)
+	assert.Greater(t, time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second, DefaultDrainDelay+DefaultShutdownTimeout)
 	require.Len(t, c.Ports, 1)
 	assert.Equal(t, int32(8080), c.Ports[0].ContainerPort)
 	env := map[string]string{}
@@ -197,6 +207,28 @@ func TestManifestsVariants(t *testing.T) {
 				assert.Equal(t, int64(8), *pod.TerminationGracePeriodSeconds, "rounded up")
 				assert.Contains(t, pod.Containers[0].Args, "2s")
 				assert.Contains(t, pod.Containers[0].Args, "3s")
+			},
+		},
+		{
+			name: "no drain delay, no preStop",
+			opts: DeployOptions{NoDrainDelay: true, DrainDelay: 7 * time.Second},
+			check: func(t *testing.T, o *Objects) {
+				pod := o.Deployment.Spec.Template.Spec
+				assert.Nil(t, pod.Containers[0].Lifecycle, "the negative control stops at once")
+				assert.Contains(t, pod.Containers[0].Args, "0s")
+				assert.Equal(t, int64(15), *pod.TerminationGracePeriodSeconds, "10s shutdown + 5s margin")
+			},
+		},
+		{
+			name: "custom drain delay keeps the hook",
+			opts: DeployOptions{DrainDelay: 12 * time.Second},
+			check: func(t *testing.T, o *Objects) {
+				c := o.Deployment.Spec.Template.Spec.Containers[0]
+				require.NotNil(t, c.Lifecycle)
+				assert.Equal(t, DrainPath, c.Lifecycle.PreStop.HTTPGet.Path)
+				assert.Equal(t, []corev1.HTTPHeader{{Name: HeaderDrain, Value: DrainHeaderValue}}, c.Lifecycle.PreStop.HTTPGet.HTTPHeaders)
+				assert.Contains(t, c.Args, "12s")
+				assert.Equal(t, int64(27), *o.Deployment.Spec.Template.Spec.TerminationGracePeriodSeconds, "12s drain + 10s shutdown + 5s margin")
 			},
 		},
 		{

@@ -17,7 +17,9 @@
 //     (readiness turns 503, every response carries "Connection: close" so
 //     clients move to other endpoints, serving continues for the drain
 //     delay), then shuts down, letting requests in flight complete within a
-//     bounded time;
+//     bounded time. On a cluster the pod's preStop hook (GET /drain) starts
+//     the drain and returns when it is over, so the kubelet's SIGTERM comes
+//     after it and shuts down at once;
 //   - the pod identity, read from the environment the downward API fills;
 //   - its place on a cluster: Manifests, Deploy and Delete put it there as a
 //     Deployment spread over the nodes, a NodePort Service and a

@@ -1,21 +1,33 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/rehearse/rehearse/internal/testenv"
+	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/scenarios"
 )
 
@@ -88,6 +100,10 @@ users: [{name: u, user: {token: t}}]
 contexts: [{name: only, context: {cluster: c, user: u}}]
 current-context: only
 `), 0o600))
+	badChecklist := filepath.Join(dir, "bad-checklist.yaml")
+	require.NoError(t, os.WriteFile(badChecklist, []byte("apiVersion: rehearse.dev/v1alpha1\nkind: Checklist\ncomponentz: []\n"), 0o644))
+	badComponent := filepath.Join(dir, "bad-component.yaml")
+	require.NoError(t, os.WriteFile(badComponent, []byte("apiVersion: rehearse.dev/v1alpha1\nkind: Checklist\ncomponents:\n  - name: coredns\n    knd: Deployment\n"), 0o644))
 	runFolder := filepath.Join(dir, "run")
 	require.NoError(t, os.MkdirAll(runFolder, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(runFolder, "scenario.yaml"), scenarios.DefaultYAML(), 0o644))
@@ -126,6 +142,12 @@ current-context: only
 		{"profile unknown context", []string{"profile", "--kubeconfig", kubeconfig, "--context", "nope"}, `no context "nope"; contexts: only`},
 		{"profile unreachable", []string{"profile", "--kubeconfig", kubeconfig}, "API server https://127.0.0.1:1 does not answer"},
 		{"check unknown checklist", []string{"check", "--kubeconfig", kubeconfig, "--checklist", "openshift"}, `unknown checklist "openshift"`},
+		// The checklist file and the context are checked before the API
+		// server is dialled: the kubeconfig's server does not answer, and
+		// the error is about the file or the context, not the server.
+		{"check checklist with an unknown field", []string{"check", "--kubeconfig", kubeconfig, "--checklist", badChecklist}, badChecklist + `:3: unknown field "componentz" at the top level`},
+		{"check checklist with an unknown component field", []string{"check", "--kubeconfig", kubeconfig, "--checklist", badComponent}, badComponent + `:5: components[0]: unknown field "knd"`},
+		{"check unknown context", []string{"check", "--kubeconfig", kubeconfig, "--context", "nope"}, `kubeconfig ` + kubeconfig + `: no context "nope"; contexts: only`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,8 +206,10 @@ func TestLoadCompareReport(t *testing.T) {
 	require.NoError(t, os.WriteFile(cut, full[:len(full)-37], 0o644))
 	r = run(t, ctx, "compare", a, cut)
 	assert.Contains(t, []int{0, 3}, r.code, r.err)
-	assert.Contains(t, r.err, "cut.bin was cut short")
-	assert.Contains(t, r.err, "trailing bytes dropped")
+	records, dropped := cutShort(t, r.err, cut)
+	whole := wholeRecordBytes(t, cut, records)
+	assert.Equal(t, int64(len(full)-37)-whole, dropped, "the bytes dropped are those after the last whole record")
+	assert.Equal(t, recordCount(t, filepath.Join(a, "results.bin"))-1, records, "37 bytes cut one record short")
 
 	// A phased run folder is judged phase by phase; report files land in it.
 	r = run(t, ctx, "load", "--quiet", "--target", "http://"+good+"/", "--rate", "300", "--duration", "3s",
@@ -197,6 +221,252 @@ func TestLoadCompareReport(t *testing.T) {
 	assert.Contains(t, r.out, "after")
 	for _, f := range []string{"report.json", "report.html", "report.md", "junit.xml"} {
 		assert.FileExists(t, filepath.Join(c, f))
+	}
+}
+
+// cutShort finds the warning that file was cut short in stderr and returns
+// the records read and the trailing bytes dropped that it states.
+func cutShort(t *testing.T, stderr, file string) (records, dropped int64) {
+	t.Helper()
+	re := regexp.MustCompile(regexp.QuoteMeta(file) + ` was cut short: (\d+) records read, (\d+) trailing bytes dropped`)
+	m := re.FindStringSubmatch(stderr)
+	require.NotNil(t, m, "no cut-short warning for %s in stderr:\n%s", file, stderr)
+	records, err := strconv.ParseInt(m[1], 10, 64)
+	require.NoError(t, err)
+	dropped, err = strconv.ParseInt(m[2], 10, 64)
+	require.NoError(t, err)
+	return records, dropped
+}
+
+// wholeRecordBytes is how many bytes the first n records of a gob results
+// file take, found without the reader under test: it decodes them with
+// vegeta's decoder and encodes them again, in order, with one encoder, as
+// the recorder does. (Header maps may come out in another order, but in the
+// same number of bytes.)
+func wholeRecordBytes(t *testing.T, path string, n int64) int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	dec := vegeta.NewDecoder(bufio.NewReader(f))
+	var buf bytes.Buffer
+	enc := vegeta.NewEncoder(&buf)
+	for i := range n {
+		var r vegeta.Result
+		require.NoError(t, dec.Decode(&r), "record %d of %s", i, path)
+		require.NoError(t, enc.Encode(&r))
+	}
+	return int64(buf.Len())
+}
+
+// recordCount counts the records of a whole gob results file with vegeta's
+// own decoder.
+func recordCount(t *testing.T, path string) int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	dec := vegeta.NewDecoder(bufio.NewReader(f))
+	var n int64
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); err != nil {
+			require.ErrorIs(t, err, io.EOF, "record %d of %s", n, path)
+			return n
+		}
+		n++
+	}
+}
+
+// TestLoadKilledMidRunStillReports kills `rehearse load` with SIGKILL while
+// it records, as an OOM killer or a lost node would, and checks that what
+// reached the file is still reported, with the bytes of the record that was
+// being written when it died counted as dropped.
+func TestLoadKilledMidRunStillReports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds rehearse and kills `rehearse load` after 2 s of 2000 requests a second")
+	}
+	bin := testenv.BuildRehearse(t)
+	addr := serveCanary(t)
+	out := filepath.Join(t.TempDir(), "run")
+	results := filepath.Join(out, "results.bin")
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "load", "--quiet", "--target", "http://"+addr+"/", "--rate", "2000", "--duration", "30s", "--out", out)
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	// Kill it after about 2 s, once the recorder has written something. It
+	// writes at a record boundary when it flushes (every second) and a
+	// whole 64 KiB buffer, which mostly ends mid-record, when the buffer
+	// fills: kill it right after such a write if one comes soon, so that the
+	// file most likely ends mid-record. Either way the checks below hold.
+	started := time.Now()
+	var last int64
+	for {
+		select {
+		case err := <-exited:
+			require.FailNowf(t, "rehearse load ended before it was killed", "%v\n%s", err, stderr.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+		var size int64
+		if st, err := os.Stat(results); err == nil {
+			size = st.Size()
+		}
+		grew := size - last
+		last = size
+		if size > 0 && time.Since(started) >= 2*time.Second {
+			if grew == 64<<10 {
+				t.Logf("killing right after a full-buffer write")
+				break
+			}
+			if time.Since(started) >= 5*time.Second {
+				break
+			}
+		}
+		require.Less(t, time.Since(started), time.Minute, "rehearse load wrote no results (a guard against a hang): %s", stderr.String())
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	err := <-exited
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "killed by SIGKILL: %v", err)
+	assert.NoFileExists(t, filepath.Join(out, "summary.json"), "killed before it could write its summary")
+
+	st, err := os.Stat(results)
+	require.NoError(t, err)
+	size := st.Size()
+	info, err := loadgen.ReadResults(out, func(*vegeta.Result) error { return nil })
+	require.NoError(t, err)
+	require.Positive(t, info.Records)
+	whole := wholeRecordBytes(t, results, info.Records)
+	t.Logf("killed after %s: %d bytes, %d whole records in %d bytes, %d bytes dropped (%s)",
+		time.Since(started).Round(time.Millisecond), size, info.Records, whole, info.Dropped, info.TailErr)
+	assert.Equal(t, size, info.Bytes)
+	assert.Equal(t, size-whole, info.Dropped, "the reader drops exactly the bytes after the last whole record")
+
+	// `rehearse report` on the run folder: one phase, so nothing to judge
+	// (inconclusive), but the requests are all there.
+	ctx := context.Background()
+	r := run(t, ctx, "report", out, "--no-write", "-o", "json")
+	assert.Equal(t, ExitInconclusive, r.code, r.err)
+	var doc struct {
+		Runs []struct {
+			Phases []struct {
+				Name     string `json:"name"`
+				Requests int64  `json:"requests"`
+			} `json:"phases"`
+		} `json:"runs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.out), &doc), r.out)
+	require.Len(t, doc.Runs, 1)
+	require.Len(t, doc.Runs[0].Phases, 1)
+	assert.Equal(t, "baseline", doc.Runs[0].Phases[0].Name)
+	assert.Equal(t, info.Records, doc.Runs[0].Phases[0].Requests)
+	assert.Positive(t, doc.Runs[0].Phases[0].Requests)
+	checkDropped := func(stderr string) {
+		t.Helper()
+		if size == whole {
+			assert.NotContains(t, stderr, "cut short", "the file ends on a record boundary")
+			return
+		}
+		records, dropped := cutShort(t, stderr, results)
+		assert.Equal(t, info.Records, records)
+		assert.Equal(t, size-whole, dropped)
+	}
+	checkDropped(r.err)
+
+	// `rehearse compare` of the file with itself: a verdict, not bad input.
+	r = run(t, ctx, "compare", results, results, "-o", "json")
+	assert.NotEqual(t, ExitBadInput, r.code, r.err)
+	assert.Contains(t, []int{ExitPass, ExitFail, ExitInconclusive}, r.code, r.err)
+	assert.Contains(t, r.out, `"verdict"`)
+	checkDropped(r.err)
+}
+
+// TestComparePlainVegetaResults compares files written by vegeta's own
+// encoder, as `vegeta attack > results.bin` writes them: attack names that
+// are not ours (none at all, or a name without a probe), no phases.
+func TestComparePlainVegetaResults(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, attack string, seed uint64, failRate float64) string {
+		path := filepath.Join(dir, name)
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		enc := vegeta.NewEncoder(f)
+		rng := mrand.New(mrand.NewPCG(seed, 1))
+		start := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		for i := range 2000 {
+			r := vegeta.Result{
+				Attack: attack, Seq: uint64(i), Code: 200, Method: "GET", URL: "http://10.0.0.1:8080/",
+				Timestamp: start.Add(time.Duration(i) * 5 * time.Millisecond),
+				Latency:   time.Duration(float64(time.Millisecond) * math.Exp(rng.NormFloat64()*0.3)),
+				BytesIn:   120, Body: []byte(`{"pod":"web-1"}`),
+				Headers: http.Header{"Content-Type": {"application/json"}, "Date": {"Wed, 04 Mar 2026 05:06:07 GMT"}},
+			}
+			if rng.Float64() < failRate {
+				r.Code, r.Error, r.Body = 503, "503 Service Unavailable", nil
+			}
+			require.NoError(t, enc.Encode(&r))
+		}
+		require.NoError(t, f.Close())
+		return path
+	}
+	unnamed := write("unnamed.bin", "", 1, 0)
+	named := write("named.bin", "checkout", 2, 0)
+	failing := write("failing.bin", "", 3, 0.03)
+	ctx := context.Background()
+
+	for _, tc := range []struct {
+		name       string
+		base, cand string
+		code       int
+	}{
+		{"unnamed against named", unnamed, named, ExitPass},
+		{"named against unnamed", named, unnamed, ExitPass},
+		{"same file", unnamed, unnamed, ExitPass},
+		{"3% 503s", unnamed, failing, ExitFail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, ctx, "compare", tc.base, tc.cand, "-o", "json")
+			require.Equal(t, tc.code, r.code, "stderr: %s\nstdout: %s", r.err, r.out)
+			assert.NotContains(t, r.err, "cut short")
+			var doc struct {
+				Verdict     string `json:"verdict"`
+				Comparisons []struct {
+					Stats struct {
+						BaselineRequests  int64 `json:"baselineRequests"`
+						CandidateRequests int64 `json:"candidateRequests"`
+					} `json:"stats"`
+					Rules []struct {
+						Rule    string `json:"rule"`
+						Outcome string `json:"outcome"`
+					} `json:"rules"`
+				} `json:"comparisons"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(r.out), &doc), r.out)
+			require.Len(t, doc.Comparisons, 1)
+			c := doc.Comparisons[0]
+			assert.Equal(t, int64(2000), c.Stats.BaselineRequests)
+			assert.Equal(t, int64(2000), c.Stats.CandidateRequests)
+			var failed []string
+			for _, rr := range c.Rules {
+				if rr.Outcome == "fail" {
+					failed = append(failed, rr.Rule)
+				}
+			}
+			if tc.code == ExitFail {
+				assert.Equal(t, "fail", doc.Verdict)
+				assert.Equal(t, []string{"error-rate"}, failed)
+			} else {
+				assert.Equal(t, "pass", doc.Verdict)
+				assert.Empty(t, failed)
+			}
+		})
 	}
 }
 

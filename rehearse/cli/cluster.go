@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/rehearse/rehearse/rehearse/cluster"
 )
@@ -74,6 +75,7 @@ func newClusterCreateCmd(streams Streams, o *clusterOptions) *cobra.Command {
 		CNI:           cluster.DefaultCNI,
 	}
 	co := cluster.CreateOptions{Wait: cluster.DefaultWait}
+	var printConfig bool
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a kind cluster and wait until every node and kube-system pod is Ready",
@@ -92,8 +94,17 @@ cluster is deleted unless --retain.`,
 			if s.Kubernetes == "" && s.Image == "" {
 				return badInput(errors.New("cluster create needs --kubernetes (or --image)"))
 			}
-			if _, err := cluster.KindConfig(s, cluster.FactsOf(cluster.LocalHost{})); err != nil {
+			cfg, err := cluster.KindConfig(s, cluster.FactsOf(cluster.LocalHost{}))
+			if err != nil {
 				return badInput(err)
+			}
+			if printConfig {
+				out, err := yaml.Marshal(cfg)
+				if err != nil {
+					return err
+				}
+				_, err = streams.Out.Write(out)
+				return err
 			}
 			p, err := o.newProvider(c, streams)
 			if err != nil {
@@ -119,6 +130,7 @@ cluster is deleted unless --retain.`,
 	f.StringVar(&s.KubeProxyMode, "kube-proxy-mode", "", "kube-proxy mode: "+strings.Join(cluster.ProxyModeNames(), ", ")+" (default iptables)")
 	f.DurationVar(&co.Wait, "wait", co.Wait, "how long to wait for every node and kube-system pod to be Ready")
 	f.BoolVar(&co.Retain, "retain", false, "keep the cluster when creation fails or is interrupted")
+	f.BoolVar(&printConfig, "print-config", false, "print the kind configuration this machine would get and create nothing (the CNI is installed after kind creates the nodes)")
 	return cmd
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func newDoctorCmd(streams Streams) *cobra.Command {
-	var kubernetes string
+	var kubernetes []string
 	var fix bool
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -17,7 +17,9 @@ func newDoctorCmd(streams Streams) *cobra.Command {
 		Long: `Check every prerequisite of rehearse's kind clusters, one line per check:
 a container engine that really runs privileged containers (kind's nodes are
 privileged), podman's rlimits, /lib/modules, free disk, the cgroup version,
-kernel features, and with --kubernetes the node image of that version.
+kernel features, and with --kubernetes the node image of that version
+(repeat --kubernetes for each version: an upgrade needs the start's and the
+target's).
 
 With --fix, as root on Debian, the doctor installs what is missing with
 apt-get, merges podman's default_ulimits into containers.conf and creates
@@ -25,10 +27,11 @@ apt-get, merges podman's default_ulimits into containers.conf and creates
 
 Exit status: 0 when nothing fails (warnings allowed), 4 when something is missing.`,
 		Example: `  rehearse doctor
-  rehearse doctor --fix --kubernetes v1.35.4`,
+  rehearse doctor --fix --kubernetes v1.35.4
+  rehearse doctor --kubernetes v1.35.4 --kubernetes v1.36.3`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			d := cluster.NewDoctor(cluster.LocalHost{}, kubernetes)
+			d := cluster.NewDoctor(cluster.LocalHost{}, kubernetes...)
 			if fix && !d.Host.IsRoot() {
 				fmt.Fprintln(streams.Err, "not root: --fix will only print the fixes")
 			}
@@ -41,6 +44,6 @@ Exit status: 0 when nothing fails (warnings allowed), 4 when something is missin
 	}
 	f := cmd.Flags()
 	f.BoolVar(&fix, "fix", false, "repair what can be repaired (root, Debian)")
-	f.StringVar(&kubernetes, "kubernetes", "", "also check the node image of this Kubernetes version (e.g. v1.35.4)")
+	f.StringArrayVar(&kubernetes, "kubernetes", nil, "also check the node image of this Kubernetes version (e.g. v1.35.4); repeat for several")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -68,7 +69,9 @@ func Main() int {
 		select {
 		case s := <-sigs:
 			signal.Stop(sigs)
-			fmt.Fprintf(streams.Err, "rehearse: %v: stopping: reporting what was recorded and deleting the throwaway cluster (a second signal quits at once and leaves it behind)\n", s)
+			if msg := stopMessage(os.Args[1:]); msg != "" {
+				fmt.Fprintf(streams.Err, "rehearse: %v: %s\n", s, msg)
+			}
 			cancel()
 		case <-done:
 			signal.Stop(sigs)
@@ -76,6 +79,29 @@ func Main() int {
 	}()
 	err := Run(ctx, streams, os.Args[1:])
 	return exitCode(streams.Err, err)
+}
+
+// stopMessage is what the first signal says, by command: the canary logs
+// its own drain and says nothing here.
+func stopMessage(args []string) string {
+	cmd := ""
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			cmd = a
+			break
+		}
+	}
+	switch cmd {
+	case "run":
+		return "stopping: reporting what was recorded and deleting the throwaway cluster (a second signal quits at once and leaves it behind)"
+	case "cluster":
+		return "stopping: deleting what was made (a second signal quits at once and leaves it behind)"
+	case "canary":
+		if len(args) > 1 && args[1] == "serve" {
+			return ""
+		}
+	}
+	return "stopping (a second signal quits at once)"
 }
 
 func exitCode(stderr io.Writer, err error) int {

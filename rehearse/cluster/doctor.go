@@ -73,8 +73,9 @@ var PodmanUlimits = []string{"nofile=20000:20000", "nproc=32768:32768"}
 // Doctor checks the machine's prerequisites for kind clusters.
 type Doctor struct {
 	Host Host
-	// Kubernetes, when set, is the version whose node image must be present.
-	Kubernetes     string
+	// Kubernetes are the versions whose node images must be present (an
+	// upgrade needs the start's and the target's), in the order given.
+	Kubernetes     []string
 	ContainersConf string
 	ModulesDir     string
 	StorageDir     string
@@ -85,12 +86,24 @@ type Doctor struct {
 	probes map[string]error
 }
 
-// NewDoctor returns a doctor for the host with the default paths.
-func NewDoctor(host Host, kubernetes string) *Doctor {
+// NewDoctor returns a doctor for the host with the default paths that also
+// checks the node image of each Kubernetes version given (empty strings and
+// repeats are ignored).
+func NewDoctor(host Host, kubernetes ...string) *Doctor {
 	exe, _ := os.Executable()
+	var versions []string
+	seen := map[string]bool{}
+	for _, v := range kubernetes {
+		v = strings.TrimSpace(v)
+		if v == "" || seen[v] {
+			continue
+		}
+		seen[v] = true
+		versions = append(versions, v)
+	}
 	return &Doctor{
 		Host:           host,
-		Kubernetes:     kubernetes,
+		Kubernetes:     versions,
 		ContainersConf: DefaultContainersConf,
 		ModulesDir:     DefaultModulesDir,
 		StorageDir:     DefaultStorageDir,
@@ -112,8 +125,10 @@ func (d *Doctor) Checks() []Check {
 		{Name: "cgroup", Run: checkCgroup},
 		{Name: "ip_vs", Run: checkIPVS},
 	}
-	if d.Kubernetes != "" {
-		checks = append(checks, Check{Name: "node-image", Run: checkNodeImage})
+	for _, v := range d.Kubernetes {
+		checks = append(checks, Check{Name: "node-image", Run: func(ctx context.Context, d *Doctor) Result {
+			return checkNodeImage(ctx, d, v)
+		}})
 	}
 	return checks
 }
@@ -397,22 +412,22 @@ func checkIPVS(_ context.Context, d *Doctor) Result {
 		Fix:     "use --kube-proxy-mode iptables or nftables"}
 }
 
-func checkNodeImage(ctx context.Context, d *Doctor) Result {
-	fix := fmt.Sprintf("build it: rehearse images build --kubernetes %s", d.Kubernetes)
+func checkNodeImage(ctx context.Context, d *Doctor, kubernetes string) Result {
+	fix := fmt.Sprintf("build it: rehearse images build --kubernetes %s", kubernetes)
 	engine := EnginePodman
 	if d.probe(ctx, EnginePodman) != nil && d.probe(ctx, EngineDocker) == nil {
 		engine = EngineDocker
 	}
-	images, err := FindNodeImages(ctx, d.Host, engine, d.Kubernetes)
+	images, err := FindNodeImages(ctx, d.Host, engine, kubernetes)
 	if err != nil {
-		return Result{Status: StatusFail, Message: "cannot list node images: " + err.Error(), Fix: fix}
+		return Result{Status: StatusFail, Message: fmt.Sprintf("cannot list the node images for Kubernetes %s: %v", kubernetes, err), Fix: fix}
 	}
 	if len(images) == 0 {
 		return Result{Status: StatusFail,
-			Message: fmt.Sprintf("no node image for Kubernetes %s in %s (label %s=%s)", d.Kubernetes, engine, ImageLabel, d.Kubernetes),
+			Message: fmt.Sprintf("no node image for Kubernetes %s in %s (label %s=%s)", kubernetes, engine, ImageLabel, kubernetes),
 			Fix:     fix}
 	}
-	return Result{Status: StatusOK, Message: fmt.Sprintf("node image for %s: %s", d.Kubernetes, strings.Join(images, ", "))}
+	return Result{Status: StatusOK, Message: fmt.Sprintf("node image for %s: %s", kubernetes, strings.Join(images, ", "))}
 }
 
 // CgroupV2 says the host has the unified cgroup hierarchy.

@@ -237,3 +237,38 @@ func TestProbeTarAndStatic(t *testing.T) {
 		t.Fatalf("probeTar: %v", err)
 	}
 }
+
+// An upgrade needs two node images: the doctor checks each version given,
+// once, and names the one that is missing.
+func TestDoctorSeveralVersions(t *testing.T) {
+	h := healthyHost()
+	h.commands["podman images --filter label=io.rehearse.kubernetes=v1.36.3"] = fakeAnswer{out: ""}
+	d := NewDoctor(h, "v1.35.4", "", "v1.36.3", "v1.35.4")
+	d.Executable = ""
+	if want := []string{"v1.35.4", "v1.36.3"}; strings.Join(d.Kubernetes, " ") != strings.Join(want, " ") {
+		t.Fatalf("versions %q, want %q", d.Kubernetes, want)
+	}
+	results := d.Run(context.Background(), false, nil)
+	var images []Result
+	for _, r := range results {
+		if r.Check == "node-image" {
+			images = append(images, r)
+		}
+	}
+	if len(images) != 2 {
+		t.Fatalf("node-image results %+v, want one per version", images)
+	}
+	if images[0].Status != StatusOK || !strings.Contains(images[0].Message, "v1.35.4") {
+		t.Errorf("v1.35.4: %+v, want ok", images[0])
+	}
+	if images[1].Status != StatusFail || !strings.Contains(images[1].Message, "no node image for Kubernetes v1.36.3") ||
+		!strings.Contains(images[1].Fix, "rehearse images build --kubernetes v1.36.3") {
+		t.Errorf("v1.36.3: %+v, want a failure naming it and its fix", images[1])
+	}
+	if Healthy(results) {
+		t.Errorf("healthy with a node image missing")
+	}
+	if got := NewDoctor(h).Checks(); len(got) != len(NewDoctor(h, "").Checks()) || got[len(got)-1].Name == "node-image" {
+		t.Errorf("no version, no node-image check")
+	}
+}

@@ -1,13 +1,15 @@
 package cluster
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
-	"github.com/rehearse/rehearse/internal/testenv"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,19 +21,29 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/rehearse/rehearse/internal/testenv"
 )
 
 const (
-	itKubernetes = "v1.35.4"
+	// itReadyWithin is the acceptance: every node and every kube-system pod
+	// Ready within 3 minutes. It is the create's Wait, so a slower cluster
+	// fails its create.
+	itReadyWithin = 3 * time.Minute
+	itKubernetes  = "v1.35.4"
 	// itKubernetesNext is the version rehearsals upgrade to.
 	itKubernetesNext = "v1.36.3"
-	itToolsImage     = "localhost/rehearse/itest-busybox:1"
-	itNodePort       = 31080
+	// itToolsRepository holds the tools image of the tests (busybox and
+	// testdata/resolve), tagged with a digest of its content.
+	itToolsRepository = "localhost/rehearse/itest-tools"
+	itNodePort        = 31080
 )
 
 // TestIntegrationClusterCreate creates 1 control plane and 2 workers with
-// flannel, proves pod networking, DNS and NodePorts, then deletes the
-// cluster and checks nothing labelled is left.
+// flannel, at each version, waiting at most 3 minutes for every node and
+// kube-system pod to be Ready; proves pod networking across workers, Service
+// DNS by the search path and NodePorts on every node from the host; then
+// deletes the cluster and checks nothing is left.
 func TestIntegrationClusterCreate(t *testing.T) {
 	testenv.RequireCluster(t)
 	for _, v := range []string{itKubernetes, itKubernetesNext} {
@@ -63,13 +75,24 @@ func testClusterCreate(t *testing.T, itKubernetes string) {
 			_ = p.Delete(context.Background(), name)
 		}
 	})
+	volumesBefore := volumeNames(ctx, t, p)
 
 	t0 := time.Now()
-	created, err := p.Create(ctx, spec, CreateOptions{Wait: 5 * time.Minute})
+	created, err := p.Create(ctx, spec, CreateOptions{Wait: itReadyWithin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("created %s in %s (steps %v)", name, time.Since(t0).Round(time.Second), created.Steps)
+	ready := time.Since(t0)
+	var waited time.Duration
+	var steps []string
+	for _, st := range created.Steps {
+		steps = append(steps, fmt.Sprintf("%s %s", st.Name, st.Duration.Round(100*time.Millisecond)))
+		if st.Name == "wait for Ready" {
+			waited = st.Duration
+		}
+	}
+	t.Logf("FIGURE %s: create to every node and kube-system pod Ready: %s (the wait for Ready took %s of it, bound %s); steps: %s",
+		itKubernetes, ready.Round(100*time.Millisecond), waited.Round(100*time.Millisecond), itReadyWithin, strings.Join(steps, ", "))
 	if fi, err := os.Stat(created.Kubeconfig); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("kubeconfig %s: %v, mode %v; want 0600", created.Kubeconfig, err, fi.Mode().Perm())
 	}
@@ -94,12 +117,12 @@ func testClusterCreate(t *testing.T, itKubernetes string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loadToolsImage(ctx, t, p, kindNodes)
+	toolsImage := loadToolsImage(ctx, t, p, kindNodes)
 	workers := workerNames(t, kindNodes)
 
 	// One web server pod pinned to each worker, behind a NodePort.
 	for i, w := range workers {
-		pod := webPod(fmt.Sprintf("web-%d", i+1), w)
+		pod := webPod(fmt.Sprintf("web-%d", i+1), w, toolsImage)
 		if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -138,12 +161,27 @@ func testClusterCreate(t *testing.T, itKubernetes string) {
 	if err != nil || !strings.Contains(out, workers[1]) {
 		t.Errorf("web-1 on %s -> web-2 on %s (%s): %q, %v", workers[0], workers[1], ips["web-2"], out, err)
 	}
-	// Service DNS.
+	// Service DNS: the short name kubernetes.default, through the pod's
+	// search path, must answer with the kubernetes Service's ClusterIP.
+	// busybox's nslookup applies no search path to a name with a dot (and
+	// prints the server's "Address" even when it fails): testdata/resolve
+	// looks up as Go's resolver does, from the pod's /etc/resolv.conf.
+	kubeSvc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterIP := kubeSvc.Spec.ClusterIP
 	out, err = retry(ctx, func() (string, error) {
-		return kexec("web-1", "/bin/busybox", "nslookup", "kubernetes.default.svc.cluster.local")
+		out, err := kexec("web-1", "/resolve", "kubernetes.default")
+		if err == nil && !resolvedTo(out, "kubernetes.default", clusterIP) {
+			err = fmt.Errorf("no answer %s for kubernetes.default", clusterIP)
+		}
+		return out, err
 	})
-	if err != nil || !strings.Contains(out, "Address") {
-		t.Errorf("web-1 resolving kubernetes.default: %q, %v", out, err)
+	if err != nil {
+		t.Errorf("web-1 resolving kubernetes.default (want the kubernetes Service's %s): %q, %v", clusterIP, out, err)
+	} else {
+		t.Logf("web-1 resolves: %s", strings.TrimSpace(out))
 	}
 	// NodePort from the host on every node's address.
 	nodeList, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
@@ -177,22 +215,76 @@ func testClusterCreate(t *testing.T, itKubernetes string) {
 	}
 	deleted = true
 	t.Logf("deleted %s in %s", name, time.Since(t1).Round(100*time.Millisecond))
-	if out, _ := host.Run(ctx, p.Engine(), "ps", "-a", "--filter", "label="+KindClusterLabel+"="+name, "--format", "{{.Names}}"); strings.TrimSpace(out) != "" {
-		t.Errorf("containers left: %s", out)
-	}
 	for _, n := range kindNodes {
 		if out, _ := host.Run(ctx, p.Engine(), "volume", "ls", "--filter", "label="+n.String(), "--quiet"); strings.TrimSpace(out) != "" {
 			t.Errorf("volumes of %s left: %s", n, out)
 		}
 	}
-	if rows, _ := p.nodeRows(ctx); len(rows) == 0 {
-		if _, err := host.Run(ctx, p.Engine(), "network", "inspect", kindNetwork); err == nil {
-			t.Errorf("network %s left with no kind cluster on it", kindNetwork)
+	assertNoLeftovers(ctx, t, p, name, filepath.Dir(created.Kubeconfig), volumesBefore)
+}
+
+// volumeNames lists the engine's volumes.
+func volumeNames(ctx context.Context, t *testing.T, p *Provider) map[string]bool {
+	t.Helper()
+	rows, err := p.volumeRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, r := range rows {
+		names[r.Name] = true
+	}
+	return names
+}
+
+// assertNoLeftovers checks that nothing of the cluster is left: no container
+// with its name, no volume kind made for its nodes nor any unlabelled volume
+// that appeared since before was taken, no kubeconfig folder, and no kind
+// network unless another kind cluster is on it.
+func assertNoLeftovers(ctx context.Context, t *testing.T, p *Provider, name, kubeconfigDir string, before map[string]bool) {
+	t.Helper()
+	if cs, err := p.clusterContainers(ctx, name); err != nil || len(cs) > 0 {
+		t.Errorf("containers of %s left: %v %v", name, cs, err)
+	}
+	rows, err := p.volumeRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := kindNodeVolumes(rows, name); len(vs) > 0 {
+		t.Errorf("volumes of %s's nodes left: %v", name, vs)
+	}
+	for _, r := range rows {
+		if before != nil && !before[r.Name] && len(r.Labels) == 0 {
+			t.Errorf("unlabelled volume %s appeared while the test ran and is left", r.Name)
 		}
 	}
-	if _, err := os.Stat(filepath.Dir(created.Kubeconfig)); !os.IsNotExist(err) {
-		t.Errorf("kubeconfig folder left: %v", err)
+	if nodes, err := p.nodeRows(ctx); err == nil && len(nodes) == 0 {
+		if _, err := p.host.Run(ctx, p.Engine(), "network", "inspect", kindNetwork); err == nil {
+			t.Errorf("network %s left with no kind cluster on it", kindNetwork)
+		}
+	} else {
+		t.Logf("kind's network stays: other kind nodes exist: %d (%v)", len(nodes), err)
 	}
+	if _, err := os.Stat(kubeconfigDir); !os.IsNotExist(err) {
+		t.Errorf("kubeconfig folder %s left: %v", kubeconfigDir, err)
+	}
+}
+
+// resolvedTo says testdata/resolve's output answers name with ip: a line
+// "NAME -> ADDR..." with ip among the addresses.
+func resolvedTo(out, name, ip string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		addrs, ok := strings.CutPrefix(strings.TrimSpace(l), name+" -> ")
+		if !ok {
+			continue
+		}
+		for _, a := range strings.Fields(addrs) {
+			if a == ip {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type testWriter struct{ t *testing.T }
@@ -211,30 +303,43 @@ func hasCluster(list []Info, name string) bool {
 	return false
 }
 
-// loadToolsImage makes a busybox image on the host and imports it into
-// every node's containerd, as kind load does.
-func loadToolsImage(ctx context.Context, t *testing.T, p *Provider, ns []nodes.Node) {
+// loadToolsImage makes the tools image on the host (static busybox and
+// testdata/resolve, built here) and imports it into every node's
+// containerd, as kind load does. It returns the image's name.
+func loadToolsImage(ctx context.Context, t *testing.T, p *Provider, ns []nodes.Node) string {
 	t.Helper()
 	h := LocalHost{}
-	if _, err := h.Run(ctx, p.Engine(), "image", "inspect", itToolsImage); err != nil {
-		bin, err := os.ReadFile("/bin/busybox")
-		if err != nil || !isStaticELF(bin) {
-			t.Fatalf("the test needs a static /bin/busybox (apt-get install busybox-static): %v", err)
-		}
-		tarball, err := probeTar("bin/busybox", bin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "busybox.tar")
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil || !isStaticELF(busybox) {
+		t.Fatalf("the test needs a static /bin/busybox (apt-get install busybox-static): %v", err)
+	}
+	resolveBin := filepath.Join(t.TempDir(), "resolve")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", resolveBin, "./testdata/resolve")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./testdata/resolve: %v\n%s", err, out)
+	}
+	resolve, err := os.ReadFile(resolveBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarball, err := filesTar([]tarFile{{"bin/busybox", busybox}, {"resolve", resolve}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(tarball)
+	image := fmt.Sprintf("%s:%x", itToolsRepository, sum[:6])
+	if _, err := h.Run(ctx, p.Engine(), "image", "inspect", "--format", "{{.Id}}", image); err != nil {
+		path := filepath.Join(t.TempDir(), "tools.tar")
 		if err := os.WriteFile(path, tarball, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.Run(ctx, p.Engine(), "import", path, itToolsImage); err != nil {
+		if _, err := h.Run(ctx, p.Engine(), "import", path, image); err != nil {
 			t.Fatal(err)
 		}
 	}
-	archive := filepath.Join(t.TempDir(), "tools.tar")
-	if _, err := h.Run(ctx, p.Engine(), "save", "--format", "docker-archive", "-o", archive, itToolsImage); err != nil {
+	archive := filepath.Join(t.TempDir(), "tools-image.tar")
+	if _, err := h.Run(ctx, p.Engine(), "save", "--format", "docker-archive", "-o", archive, image); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range ns {
@@ -245,9 +350,34 @@ func loadToolsImage(ctx context.Context, t *testing.T, p *Provider, ns []nodes.N
 		err = nodeutils.LoadImageArchive(n, f)
 		f.Close()
 		if err != nil {
-			t.Fatalf("load %s into %s: %v", itToolsImage, n, withOutput(err))
+			t.Fatalf("load %s into %s: %v", image, n, withOutput(err))
 		}
 	}
+	return image
+}
+
+type tarFile struct {
+	name string
+	data []byte
+}
+
+// filesTar is a root file system of executable files.
+func filesTar(files []tarFile) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		hdr := &tar.Header{Name: f.name, Mode: 0o755, Size: int64(len(f.data)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func workerNames(t *testing.T, ns []nodes.Node) []string {
@@ -264,7 +394,7 @@ func workerNames(t *testing.T, ns []nodes.Node) []string {
 	return ws
 }
 
-func webPod(name, nodeName string) *corev1.Pod {
+func webPod(name, nodeName, image string) *corev1.Pod {
 	script := `/bin/busybox mkdir -p /www && echo "served by $NODE" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www`
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "web"}},
@@ -272,7 +402,7 @@ func webPod(name, nodeName string) *corev1.Pod {
 			NodeName: nodeName,
 			Containers: []corev1.Container{{
 				Name:            "web",
-				Image:           itToolsImage,
+				Image:           image,
 				ImagePullPolicy: corev1.PullNever,
 				Command:         []string{"/bin/busybox", "sh", "-c", script},
 				Env:             []corev1.EnvVar{{Name: "NODE", Value: nodeName}},

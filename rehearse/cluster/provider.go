@@ -178,6 +178,10 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 	p.say("creating cluster %s: %d control plane(s), %d worker(s), CNI %s, image %s, on %s",
 		s.Name, s.ControlPlanes, s.Workers, s.CNI, image, p.engine)
 	for _, st := range steps {
+		if ctx.Err() != nil {
+			err := fmt.Errorf("create cluster %s: interrupted before %s: %w", s.Name, st.name, ctx.Err())
+			return created, errors.Join(err, p.teardown(s.Name, o.Retain))
+		}
 		t0 := time.Now()
 		p.say("• %s ...", st.name)
 		err := st.run(ctx)
@@ -204,16 +208,22 @@ func (p *Provider) teardown(name string, retain bool) error {
 		return nil
 	}
 	p.say("deleting the half-made cluster %s", name)
+	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), TeardownTimeout)
 	defer cancel()
-	if err := p.deleteCluster(ctx, name); err != nil {
+	if err := p.deleteSettled(ctx, name); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
+	p.say("deleted the half-made cluster %s in %s", name, time.Since(t0).Round(100*time.Millisecond))
 	return nil
 }
 
 // kindCreate runs kind's create, which knows no context: when ctx ends the
-// nodes are deleted under it (which makes it fail fast) and it is waited for.
+// nodes are deleted under it, again every second as long as it runs (nodes
+// it was still starting appear later), which makes it fail fast, and it is
+// waited for. Volumes and the network are left to the teardown, once kind's
+// commands have ended: a volume removed before kind's `podman run` of its
+// node would be made again, unlabelled.
 func (p *Provider) kindCreate(ctx context.Context, name string, cfg *v1alpha4.Cluster, kubeconfig string) error {
 	done := make(chan error, 1)
 	go func() {
@@ -231,14 +241,20 @@ func (p *Provider) kindCreate(ctx context.Context, name string, cfg *v1alpha4.Cl
 		return withOutput(err)
 	case <-ctx.Done():
 		p.say("interrupted: stopping kind's create of %s", name)
-		dctx, cancel := context.WithTimeout(context.Background(), TeardownTimeout)
-		defer cancel()
-		_ = p.deleteCluster(dctx, name)
-		select {
-		case <-done:
-		case <-dctx.Done():
+		limit := time.NewTimer(TeardownTimeout)
+		defer limit.Stop()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			_ = p.kind.Delete(name, kubeconfig)
+			select {
+			case <-done:
+				return ctx.Err()
+			case <-limit.C:
+				return ctx.Err()
+			case <-tick.C:
+			}
 		}
-		return ctx.Err()
 	}
 }
 
@@ -429,11 +445,24 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 }
 
 // deleteCluster deletes whatever kind made for the cluster, without
-// checking who made it.
+// checking who made it: its node containers, their volumes (on podman also
+// those kind's delete misses, see removeNodeVolumes), its kubeconfig, and
+// kind's network when no kind node is left.
 func (p *Provider) deleteCluster(ctx context.Context, name string) error {
 	var errs []error
+	var mounted []string
+	if p.engine == EnginePodman {
+		mounted = p.nodeVarVolumes(ctx, name)
+	}
 	if err := p.kind.Delete(name, p.KubeconfigPath(name)); err != nil {
 		errs = append(errs, withOutput(err))
+	}
+	// Docker's node volumes are anonymous: removing the containers with -v,
+	// as kind does, removes them.
+	if p.engine == EnginePodman {
+		if err := p.removeNodeVolumes(ctx, name, mounted); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := os.RemoveAll(filepath.Dir(p.KubeconfigPath(name))); err != nil {
 		errs = append(errs, err)

@@ -3,8 +3,10 @@ package driver
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,15 +83,101 @@ func TestExecLongLineDoesNotBlockTheCommand(t *testing.T) {
 	assert.True(t, strings.HasSuffix(log.String(), "done\n"), "the output after the long line is kept in the log")
 }
 
+// TestExecTimeoutKillsTheProcessGroup runs a command that starts a child and
+// waits on it, both far beyond the timeout: the timeout must end with an
+// error that says so, and neither the command nor its child may be left
+// running.
 func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
-	d, err := NewExec(ExecSettings{Command: []string{"sleep 30 & sleep 30"}, Shell: true, Timeout: 300 * time.Millisecond})
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skipf("no /proc to look for the process group in: %v", err)
+	}
+	d, err := NewExec(ExecSettings{Command: []string{"sleep 300 & echo child $!; echo group $$; wait"}, Shell: true, Timeout: 300 * time.Millisecond})
 	require.NoError(t, err)
-	plan, _ := d.Plan(context.Background(), Env{}, "v1.36.3")
+	var log bytes.Buffer
+	env := Env{Log: &log}
+	plan, _ := d.Plan(context.Background(), env, "v1.36.3")
 	start := time.Now()
-	err = d.Upgrade(context.Background(), Env{}, plan, timeline.Discard)
+	err = d.Upgrade(context.Background(), env, plan, timeline.Discard)
+	t.Logf("Upgrade returned after %s", time.Since(start).Round(time.Millisecond))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "timed out after 300ms")
-	assert.Less(t, time.Since(start), 15*time.Second, "a timed-out command does not hang the driver")
+
+	var child, group int
+	for _, line := range strings.Split(log.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "child "); ok {
+			child, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(line, "group "); ok {
+			group, _ = strconv.Atoi(v)
+		}
+	}
+	require.Positive(t, child, "the command printed its child's pid: %q", log.String())
+	require.Positive(t, group, "the command printed its pid, the process group's id: %q", log.String())
+	assert.Contains(t, err.Error(), "group ", "the error carries the last output")
+
+	// Upgrade returns once the command's output is closed, that is once
+	// every process holding it exited; the kernel may take a moment to
+	// tear them down. A live process in the group after that is a leak.
+	var alive []string
+	deadline := time.Now().Add(30 * time.Second) // a guard, not a performance bound
+	for {
+		alive = liveInGroup(t, group)
+		if len(alive) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Empty(t, alive, "processes of the command's group still running after its timeout")
+	if st, err := processState(child); err == nil {
+		assert.Equal(t, "Z", st, "the child (pid %d) is dead (or a zombie waiting for its reaper)", child)
+	}
+}
+
+// processState returns the state letter of pid from /proc/PID/stat.
+func processState(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", err
+	}
+	// pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 1 {
+		return "", fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	return f[0], nil
+}
+
+// liveInGroup lists the processes of process group pgid that are not
+// zombies, as "pid (comm) state".
+func liveInGroup(t *testing.T, pgid int) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 3 {
+			continue
+		}
+		if g, _ := strconv.Atoi(f[2]); g == pgid && f[0] != "Z" && f[0] != "X" {
+			out = append(out, strings.TrimSpace(s[:i+1])+" "+f[0])
+		}
+	}
+	return out
 }
 
 func TestPlanRender(t *testing.T) {

@@ -54,7 +54,7 @@ func NewRecipe(v Version) Recipe {
 
 // UpstreamRecipe is the recipe of taking kindest/node:v from a registry.
 func UpstreamRecipe(v Version) Recipe {
-	return Recipe{Revision: recipeRevision, Kubernetes: v.String(), Kind: KindVersion, Source: "upstream"}
+	return Recipe{Revision: recipeRevision, Kubernetes: v.String(), Kind: KindVersion, Flannel: FlannelVersion, Source: "upstream"}
 }
 
 // Hash is a stable short hash of the recipe (16 hex digits).

@@ -1,10 +1,14 @@
-package profile
+package profile_test
+
+// An external test package: the round trip runs the rehearse command line
+// (rehearse/cli), which imports this package.
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,15 +21,20 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/rehearse/rehearse/internal/testenv"
+	"github.com/rehearse/rehearse/rehearse"
+	"github.com/rehearse/rehearse/rehearse/cli"
 	"github.com/rehearse/rehearse/rehearse/cluster"
 	"github.com/rehearse/rehearse/rehearse/kube"
+	"github.com/rehearse/rehearse/rehearse/profile"
 	"github.com/rehearse/rehearse/scenarios"
 )
 
 // TestIntegrationProfileRoundTrip profiles a cluster made with non-default
 // CIDRs and kube-proxy mode, through a ServiceAccount that may only get,
-// list and watch; creates a second cluster from the written scenario; and
-// profiles that one too: the two shapes agree.
+// list and watch, with `rehearse profile -o FILE` as a user runs it; loads
+// the written scenario; creates a second cluster from it the way a
+// rehearsal does (rehearse.Provisioners); and profiles that one too: the
+// two shapes agree.
 func TestIntegrationProfileRoundTrip(t *testing.T) {
 	testenv.RequireCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -58,27 +67,39 @@ func TestIntegrationProfileRoundTrip(t *testing.T) {
 		t.Fatalf("profile of X: got %v, want %v", got, want)
 	}
 
-	sc := px.Scenario("from-x")
-	b, err := scenarios.Marshal(sc)
+	// The command itself, with the read-only kubeconfig, writes the file.
+	path := filepath.Join(t.TempDir(), "from-x.yaml")
+	var out, errb strings.Builder
+	if err := cli.Run(ctx, cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errb},
+		[]string{"profile", "--kubeconfig", readOnlyKC, "-o", path}); err != nil {
+		t.Fatalf("rehearse profile: %v\n%s%s", err, out.String(), errb.String())
+	}
+	t.Logf("rehearse profile:\n%s%s", out.String(), errb.String())
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "from-x.yaml")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
+	if !strings.Contains(string(b), "nothing else") {
+		t.Errorf("the written scenario does not say it was read with GET only:\n%s", b)
 	}
 	loaded, err := scenarios.Load(path)
 	if err != nil {
 		t.Fatalf("the written scenario does not load: %v\n%s", err, b)
 	}
-	c := loaded.Cluster
-	y := cluster.Spec{Name: "rh-prof-y-" + suffix, Kubernetes: c.KubernetesVersion, ControlPlanes: c.ControlPlanes, Workers: c.Workers,
-		CNI: c.CNI, PodSubnet: c.Networking.PodSubnet, ServiceSubnet: c.Networking.ServiceSubnet, KubeProxyMode: c.Networking.KubeProxyMode}
-	cy, err := p.Create(ctx, y, cluster.CreateOptions{})
+	if got := scenarioShape(loaded); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("scenario written by rehearse profile: got %v, want %v\n%s", got, want, b)
+	}
+
+	// Y from the loaded scenario, through the mapping a rehearsal uses.
+	prov := &rehearse.Provisioners{Progress: testWriter{t}}
+	yName := "rh-prof-y-" + suffix
+	defer func() {
+		_ = prov.Teardown(context.WithoutCancel(ctx), &rehearse.Cluster{Name: yName, Throwaway: true})
+	}()
+	cy, err := prov.Provision(ctx, loaded, yName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = p.Delete(context.WithoutCancel(ctx), y.Name) }()
 	py, _ := profileOf(ctx, t, cy.Kubeconfig)
 	if a, b := shape(px), shape(py); fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Fatalf("round trip differs: X %v, Y %v", a, b)
@@ -86,12 +107,18 @@ func TestIntegrationProfileRoundTrip(t *testing.T) {
 	t.Logf("X and Y agree: %v", shape(py))
 }
 
-func shape(p *Profile) map[string]string {
+func shape(p *profile.Profile) map[string]string {
 	return map[string]string{"version": p.KubernetesVersion, "cni": p.CNI, "pods": p.PodSubnet, "services": p.ServiceSubnet,
 		"proxy": p.KubeProxyMode, "nodes": fmt.Sprintf("%d+%d", p.ControlPlanes, p.Workers)}
 }
 
-func profileOf(ctx context.Context, t *testing.T, kubeconfig string) (*Profile, *kube.Audit) {
+func scenarioShape(sc *scenarios.Scenario) map[string]string {
+	c := sc.Cluster
+	return map[string]string{"version": c.KubernetesVersion, "cni": c.CNI, "pods": c.Networking.PodSubnet, "services": c.Networking.ServiceSubnet,
+		"proxy": c.Networking.KubeProxyMode, "nodes": fmt.Sprintf("%d+%d", c.ControlPlanes, c.Workers)}
+}
+
+func profileOf(ctx context.Context, t *testing.T, kubeconfig string) (*profile.Profile, *kube.Audit) {
 	t.Helper()
 	cfg, err := kube.Config(kubeconfig, "")
 	if err != nil {
@@ -102,7 +129,7 @@ func profileOf(ctx context.Context, t *testing.T, kubeconfig string) (*Profile, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Discover(ctx, client)
+	p, err := profile.Discover(ctx, client)
 	if err != nil {
 		t.Fatal(err)
 	}
