@@ -382,18 +382,36 @@ func checkDocker(ctx context.Context, d *Doctor) Result {
 	return Result{Status: StatusWarn, Message: msg + ": " + err.Error(), Fix: "use podman (--provider podman)"}
 }
 
-func checkDisk(_ context.Context, d *Doctor) Result {
-	free, err := d.Host.FreeBytes(d.StorageDir)
+func checkDisk(ctx context.Context, d *Doctor) Result {
+	dir := storageDir(ctx, d)
+	free, err := d.Host.FreeBytes(dir)
 	if err != nil {
 		return Result{Status: StatusWarn, Message: err.Error()}
 	}
 	gib := float64(free) / (1 << 30)
 	if free < MinFreeBytes {
 		return Result{Status: StatusWarn,
-			Message: fmt.Sprintf("%.1f GiB free for %s, less than %d GiB: node images and nodes may fill it", gib, d.StorageDir, MinFreeBytes>>30),
-			Fix:     "free space on the file system holding " + d.StorageDir}
+			Message: fmt.Sprintf("%.1f GiB free for %s, less than %d GiB: node images and nodes may fill it", gib, dir, MinFreeBytes>>30),
+			Fix:     "free space on the file system holding " + dir}
 	}
-	return Result{Status: StatusOK, Message: fmt.Sprintf("%.1f GiB free for %s", gib, d.StorageDir)}
+	return Result{Status: StatusOK, Message: fmt.Sprintf("%.1f GiB free for %s", gib, dir)}
+}
+
+// storageDir is where the node images and nodes will live: podman's
+// configured graph root (storage.conf, CONTAINERS_STORAGE_CONF) when podman
+// answers and StorageDir was left at its default, else StorageDir.
+func storageDir(ctx context.Context, d *Doctor) string {
+	if d.StorageDir != DefaultStorageDir {
+		return d.StorageDir
+	}
+	if _, err := d.Host.LookPath(EnginePodman); err != nil {
+		return d.StorageDir
+	}
+	out, err := d.Host.Run(ctx, EnginePodman, "info", "--format", "{{.Store.GraphRoot}}")
+	if root := strings.TrimSpace(out); err == nil && strings.HasPrefix(root, "/") {
+		return root
+	}
+	return d.StorageDir
 }
 
 func checkCgroup(_ context.Context, d *Doctor) Result {

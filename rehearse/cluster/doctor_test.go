@@ -91,6 +91,14 @@ func TestDoctorChecks(t *testing.T) {
 			check: "disk", want: StatusWarn, msg: "5.0 GiB free", healthy: true,
 		},
 		{
+			name: "disk of podman's configured graph root",
+			setup: func(h *fakeHost) {
+				h.free = 5 << 30
+				h.commands["podman info --format"] = fakeAnswer{out: "/srv/containers/storage\n"}
+			},
+			check: "disk", want: StatusWarn, msg: "5.0 GiB free for /srv/containers/storage", healthy: true,
+		},
+		{
 			name: "missing image",
 			setup: func(h *fakeHost) {
 				h.commands["podman images --filter label=io.rehearse.kubernetes=v1.35.4"] = fakeAnswer{out: ""}

@@ -244,4 +244,18 @@ func TestIntegrationDeleteLeftVolumes(t *testing.T) {
 	if left, err := p.Leftovers(ctx, name); err != nil || len(left) > 0 {
 		t.Errorf("leftovers after deleting: %v %v", left, err)
 	}
+
+	// A create killed outright leaves volumes and no container: `rehearse
+	// cluster delete NAME` still removes them, then says not found.
+	killed := mk("volume", "create", "--label", name+"-control-plane=true")
+	made = append(made, killed)
+	if err := p.Delete(ctx, name); err != nil {
+		t.Errorf("delete of a cluster with only volumes left: %v", err)
+	}
+	if volumeNames(ctx, t, p)[killed] {
+		t.Errorf("volume %s of %s left after rehearse cluster delete", killed, name)
+	}
+	if err := p.Delete(ctx, name); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: %v, want %v", err, ErrNotFound)
+	}
 }

@@ -436,6 +436,15 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 				return fmt.Errorf("delete cluster %s: its nodes lack the label %s, so rehearse did not create it: delete it with kind delete cluster --name %s", name, ImageLabel, name)
 			}
 		}
+		// No node container is left, but a create killed outright (SIGKILL,
+		// a second Ctrl-C) may have left the volumes kind made for the nodes.
+		if left, err := p.Leftovers(ctx, name); err == nil && len(left) > 0 {
+			p.say("cluster %s has no node container left; removing what is: %s", name, strings.Join(left, ", "))
+			if err := p.deleteCluster(ctx, name); err != nil {
+				return fmt.Errorf("delete cluster %s: %w", name, err)
+			}
+			return nil
+		}
 		return fmt.Errorf("delete cluster %s: %w", name, ErrNotFound)
 	}
 	if err := p.deleteCluster(ctx, name); err != nil {
