@@ -36,6 +36,10 @@ type KubeadmSettings struct {
 	// Runner reaches the node containers (default: the engine binary the
 	// Env names, else podman).
 	Runner NodeRunner
+	// StaticPodQuiet is how long a control-plane node's static pods must
+	// stay unchanged and Ready after its kubelet is swapped before the
+	// upgrade moves on (default 20s).
+	StaticPodQuiet time.Duration
 }
 
 // Kubeadm upgrades a kind cluster in place the way kubeadm clusters are
@@ -50,8 +54,9 @@ var _ Driver = (*Kubeadm)(nil)
 
 // Defaults of the kubeadm driver.
 const (
-	DefaultReadyTimeout = 5 * time.Minute
-	upgradeDir          = "/tmp/rehearse-upgrade"
+	DefaultReadyTimeout   = 5 * time.Minute
+	DefaultStaticPodQuiet = 20 * time.Second
+	upgradeDir            = "/tmp/rehearse-upgrade"
 )
 
 // NewKubeadm makes the kubeadm driver.
@@ -64,6 +69,9 @@ func NewKubeadm(s KubeadmSettings) (*Kubeadm, error) {
 	}
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = DefaultReadyTimeout
+	}
+	if s.StaticPodQuiet <= 0 {
+		s.StaticPodQuiet = DefaultStaticPodQuiet
 	}
 	return &Kubeadm{s: s}, nil
 }
@@ -183,6 +191,7 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 			steps = append(steps, Action(settleStep, n))
 		}
 		steps = append(steps, nodeSteps(n, target)...)
+		steps = append(steps, Action(staticPodsStep, n))
 		cps.Children = append(cps.Children, Group(n, Serial, steps...))
 	}
 	workers := Group(fmt.Sprintf("workers (%d at a time, %s between)", k.s.MaxUnavailable, k.s.NodeInterval), Serial)
@@ -203,6 +212,15 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 // CNI, DNS) to finish rolling out, before any node is drained: a node whose
 // kube-proxy is restarting while endpoints move routes to pods that are gone.
 const settleStep = "wait for kube-system to settle"
+
+// staticPodsStep waits, after a control-plane node's kubelet is swapped, for
+// the new kubelet to have restarted the node's static pods (a new kubelet
+// often hashes their specs differently and recreates them all: apiserver,
+// etcd, controller manager, scheduler) and for them to be Ready and steady,
+// then for kube-system to settle. Until then the apiserver may refuse, or
+// answer before its authorizer has synced and forbid even the admin, so no
+// further node starts before it.
+const staticPodsStep = "control-plane pods steady under the new kubelet"
 
 func nodeSteps(n, target string) []*Step {
 	return []*Step{
@@ -304,6 +322,7 @@ func runParallel(steps []*Step, fn func(*Step) error) error {
 // upgradeNode runs one node's group of steps in order.
 func (k *Kubeadm) upgradeNode(ctx context.Context, env Env, g *Step, target string, emit timeline.Emitter, log io.Writer) error {
 	node := g.Name
+	var before map[string]staticPod // the node's static pods before its kubelet swap
 	for _, s := range g.Children {
 		var fn func() error
 		switch {
@@ -332,6 +351,13 @@ func (k *Kubeadm) upgradeNode(ctx context.Context, env Env, g *Step, target stri
 			}
 		case s.Name == settleStep:
 			fn = func() error { return Settle(ctx, env.Client, k.s.ReadyTimeout, log) }
+		case s.Name == staticPodsStep:
+			fn = func() error {
+				if err := WaitStaticPods(ctx, env.Client, node, before, k.s.StaticPodQuiet, k.s.ReadyTimeout, emit, log); err != nil {
+					return err
+				}
+				return Settle(ctx, env.Client, k.s.ReadyTimeout, log)
+			}
 		case s.Name == "cordon":
 			fn = func() error { return Cordon(ctx, env.Client, node, true) }
 		case s.Name == "drain":
@@ -340,6 +366,12 @@ func (k *Kubeadm) upgradeNode(ctx context.Context, env Env, g *Step, target stri
 			}
 		case s.Name == "upgrade kubelet and kubectl":
 			fn = func() error {
+				if hasChild(g, staticPodsStep) {
+					var err error
+					if before, err = staticPods(ctx, env.Client, node); err != nil {
+						return fmt.Errorf("list the static pods of %s: %w", node, err)
+					}
+				}
 				return k.exec(ctx, log, node, "sh", "-c", fmt.Sprintf(
 					"systemctl stop kubelet && cp %[1]s/kubelet /usr/bin/kubelet && cp %[1]s/kubectl /usr/bin/kubectl && systemctl daemon-reload && systemctl start kubelet", upgradeDir))
 			}
@@ -394,7 +426,9 @@ func (k *Kubeadm) execRetry(ctx context.Context, log io.Writer, node string, arg
 // apiserverFlake tells command output that failed because the apiserver did
 // not answer, not because of what was asked.
 func apiserverFlake(out string) bool {
-	for _, s := range []string{"context deadline exceeded", "unexpected EOF", "connection refused", "connection reset", "TLS handshake timeout", "http2: client connection lost"} {
+	// "forbidden": the staged admin kubeconfig is bound to cluster-admin, so
+	// a refusal is an apiserver whose authorizer has not synced yet.
+	for _, s := range []string{"is forbidden", "context deadline exceeded", "unexpected EOF", "connection refused", "connection reset", "TLS handshake timeout", "http2: client connection lost"} {
 		if strings.Contains(out, s) {
 			return true
 		}

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/version"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes/fake"
@@ -84,6 +87,9 @@ type fakeNodes struct {
 	cmds   []string
 	client *fake.Clientset
 	target string
+	// restartStatic, when set, plays a new kubelet recreating the node's
+	// static pods.
+	restartStatic func(node string)
 }
 
 func (f *fakeNodes) Exec(ctx context.Context, node string, argv ...string) (string, error) {
@@ -100,8 +106,13 @@ func (f *fakeNodes) Exec(ctx context.Context, node string, argv ...string) (stri
 			return "", err
 		}
 		n.Status.NodeInfo.KubeletVersion = f.target
-		_, err = f.client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
-		return "", err
+		if _, err = f.client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+			return "", err
+		}
+		if f.restartStatic != nil {
+			f.restartStatic(node)
+		}
+		return "", nil
 	}
 	return "", nil
 }
@@ -123,7 +134,7 @@ func (f *fakeNodes) Engine(ctx context.Context, args ...string) (string, error) 
 func TestKubeadmUpgradeOrder(t *testing.T) {
 	c := kindClient("v1.35.4")
 	nodes := &fakeNodes{client: c, target: "v1.36.3"}
-	d, _ := NewKubeadm(KubeadmSettings{Runner: nodes, ReadyTimeout: 5e9})
+	d, _ := NewKubeadm(KubeadmSettings{Runner: nodes, ReadyTimeout: 5e9, StaticPodQuiet: 50 * time.Millisecond})
 	var log bytes.Buffer
 	env := Env{Client: c, Log: &log}
 	plan, err := d.Plan(context.Background(), env, "v1.36.3")
@@ -146,6 +157,14 @@ func TestKubeadmUpgradeOrder(t *testing.T) {
 		}
 		assert.Equal(t, []string{"load v1.36.3 into " + n, "upgrade kubeadm", "kubeadm upgrade node", "cordon", "drain", "upgrade kubelet and kubectl", "ready at v1.36.3", "uncordon"}, seq, n)
 	}
+	var cp []string
+	for _, e := range rec.Events() {
+		if e.Subject == "kind-control-plane" && e.Kind == "start" {
+			cp = append(cp, e.Message)
+		}
+	}
+	assert.Equal(t, []string{"load v1.36.3 into kind-control-plane", "upgrade kubeadm", "kubeadm upgrade plan", "kubeadm upgrade apply v1.36.3", "wait for kube-system to settle",
+		"cordon", "drain", "upgrade kubelet and kubectl", "ready at v1.36.3", "uncordon", staticPodsStep}, cp)
 	joined := strings.Join(nodes.cmds, "\n")
 	assert.Contains(t, joined, "kind-control-plane: kubeadm upgrade apply v1.36.3 --yes --ignore-preflight-errors=SystemVerification")
 	assert.Contains(t, joined, "kind-worker: kubeadm upgrade node")
@@ -156,5 +175,112 @@ func TestKubeadmUpgradeOrder(t *testing.T) {
 	for _, s := range plan.Leaves() {
 		st, msg := s.State()
 		assert.Equal(t, Done, st, fmt.Sprintf("%s %s %s", s.Subject, s.Name, msg))
+	}
+}
+
+// mirrorPod is the apiserver's mirror of a static pod on node.
+func mirrorPod(component, node, uid string, ready bool) *corev1.Pod {
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: component + "-" + node, Namespace: "kube-system", UID: types.UID(uid),
+			Annotations: map[string]string{mirrorAnnotation: "hash-" + uid}},
+		Spec: corev1.PodSpec{NodeName: node},
+		Status: corev1.PodStatus{
+			Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: st}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: component, ContainerID: "containerd://" + uid}},
+		},
+	}
+}
+
+// A new kubelet that recreates the control plane's static pods holds the
+// upgrade until they are back and Ready: no worker's kubeadm upgrade node
+// reaches an apiserver that is restarting.
+func TestKubeadmWaitsForStaticPodsAfterControlPlaneKubelet(t *testing.T) {
+	c := kindClient("v1.35.4")
+	components := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+	for _, comp := range components {
+		_, err := c.CoreV1().Pods("kube-system").Create(context.Background(), mirrorPod(comp, "kind-control-plane", comp+"-old", true), metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	// Ready again 1.5 s after the kubelet swap, one component at a time.
+	var readyAt time.Time
+	var mu sync.Mutex
+	nodes := &fakeNodes{client: c, target: "v1.36.3", restartStatic: func(node string) {
+		if node != "kind-control-plane" {
+			return
+		}
+		ctx := context.Background()
+		for _, comp := range components {
+			_ = c.CoreV1().Pods("kube-system").Delete(ctx, comp+"-"+node, metav1.DeleteOptions{})
+			_, _ = c.CoreV1().Pods("kube-system").Create(ctx, mirrorPod(comp, node, comp+"-new", false), metav1.CreateOptions{})
+		}
+		go func() {
+			for i, comp := range components {
+				time.Sleep(time.Duration(300+300*i) * time.Millisecond)
+				_, _ = c.CoreV1().Pods("kube-system").Update(ctx, mirrorPod(comp, node, comp+"-new", true), metav1.UpdateOptions{})
+			}
+			mu.Lock()
+			readyAt = time.Now()
+			mu.Unlock()
+		}()
+	}}
+	d, _ := NewKubeadm(KubeadmSettings{Runner: nodes, ReadyTimeout: 20 * time.Second, StaticPodQuiet: 500 * time.Millisecond})
+	var log bytes.Buffer
+	env := Env{Client: c, Log: &log}
+	plan, err := d.Plan(context.Background(), env, "v1.36.3")
+	require.NoError(t, err)
+	rec := timeline.NewRecorder(nil)
+	require.NoError(t, d.Upgrade(context.Background(), env, plan, rec))
+
+	var workerStart time.Time
+	var restartMsg string
+	for _, e := range rec.Events() {
+		if e.Subject == "kind-worker" && e.Kind == "start" && e.Message == "kubeadm upgrade node" {
+			workerStart = e.Time
+		}
+		if e.Kind == "static-pods" {
+			restartMsg = e.Message
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.False(t, readyAt.IsZero(), "the static pods came back")
+	assert.True(t, workerStart.After(readyAt), "the first worker's kubeadm upgrade node (%s) waits for the control plane's static pods (Ready at %s)", workerStart, readyAt)
+	assert.Equal(t, "the new kubelet restarted etcd, kube-apiserver, kube-controller-manager, kube-scheduler on kind-control-plane; all Ready", restartMsg)
+}
+
+func TestWaitStaticPodsFailsNamingThePod(t *testing.T) {
+	c := fake.NewClientset(mirrorPod("kube-apiserver", "cp", "a", true), mirrorPod("etcd", "cp", "e", true))
+	before, err := staticPods(context.Background(), c, "cp")
+	require.NoError(t, err)
+	require.Len(t, before, 2)
+	_, err = c.CoreV1().Pods("kube-system").Update(context.Background(), mirrorPod("etcd", "cp", "e2", false), metav1.UpdateOptions{})
+	require.NoError(t, err)
+	err = WaitStaticPods(context.Background(), c, "cp", before, 100*time.Millisecond, 1500*time.Millisecond, timeline.NewRecorder(nil), io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "etcd-cp not Ready")
+	assert.NotContains(t, err.Error(), "kube-apiserver")
+
+	// A kubelet that keeps its pods: done after the quiet period, nothing restarted.
+	c2 := fake.NewClientset(mirrorPod("kube-apiserver", "cp", "a", true))
+	before2, _ := staticPods(context.Background(), c2, "cp")
+	rec := timeline.NewRecorder(nil)
+	require.NoError(t, WaitStaticPods(context.Background(), c2, "cp", before2, 100*time.Millisecond, 5*time.Second, rec, io.Discard))
+	require.Len(t, rec.Events(), 1)
+	assert.Equal(t, "the new kubelet kept the 1 static pods of cp; all Ready", rec.Events()[0].Message)
+}
+
+func TestApiserverFlake(t *testing.T) {
+	for out, want := range map[string]bool{
+		`nodes "w" is forbidden: User "kubernetes-admin" cannot get resource "nodes" in API group "" at the cluster scope`: true,
+		`Get "https://cp:6443/api": dial tcp 10.89.0.2:6443: connect: connection refused`:                                  true,
+		"http2: client connection lost":                                    true,
+		"[ERROR CoreDNSUnsupportedPlugins]: there are unsupported plugins": false,
+		"the version of kubeadm v1.36.3 is not supported":                  false,
+	} {
+		assert.Equal(t, want, apiserverFlake(out), out)
 	}
 }
