@@ -13,16 +13,21 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/internal/testenv"
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse/canary"
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/cli"
+	"github.com/rehearse/rehearse/rehearse/driver"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
@@ -33,7 +38,8 @@ import (
 // flannel cluster, sends 20 s at 200/s through every node's NodePort behind
 // the health-checked rotation (the rate is reached, every node serves,
 // nothing fails, no target leaves the rotation), stops one canary pod to
-// see its preStop drain run on a real kubelet, then breaks the cluster three
+// see its preStop drain run on a real kubelet, drains a node a budget keeps
+// from draining and checks the error names the unready pod, then breaks the cluster three
 // ways and checks the checklist, in the library and through `rehearse
 // check`, names each: coredns scaled to 0, kube-proxy's DaemonSet on an image
 // that does not exist, a worker's kubelet stopped.
@@ -196,6 +202,11 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	drillBlockedDrain(ctx, t, client, name+"-worker", img.Image)
+	if _, err := canary.Deploy(ctx, client, canaryOpts, progress); err != nil { // the drained worker's canary pod is back
+		t.Fatal(err)
+	}
+
 	cl, _ := checklist.Builtin("kind")
 	check := func() checklist.Result {
 		r, err := checklist.Check(ctx, client, cl, checklist.Options{ExpectVersion: version})
@@ -308,4 +319,85 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 		t.Fatalf("the stopped node is not named: %v", failing(r))
 	}
 	cliNames("a stopped kubelet", "node/"+worker)
+}
+
+// drillBlockedDrain drains a real node that holds the one Ready pod of a
+// budget whose other pod cannot be scheduled (required anti-affinity, and
+// only that node allowed): the drain is blocked, and its error names the
+// budget, the pod it could not evict, and the unscheduled pod and why,
+// which is what keeps the budget from allowing a disruption.
+func drillBlockedDrain(ctx context.Context, t *testing.T, client kubernetes.Interface, node, image string) {
+	t.Helper()
+	const ns = "rehearse-drill"
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = driver.Cordon(context.WithoutCancel(ctx), client, node, false)
+		_ = client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{})
+	}()
+	lbl := map[string]string{"app": "blocker"}
+	two, one := int32(2), intstr.FromInt32(1)
+	never := corev1.PullNever
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "blocker", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &two,
+			Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+				Spec: corev1.PodSpec{
+					NodeSelector: map[string]string{"kubernetes.io/hostname": node},
+					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+						RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+							LabelSelector: &metav1.LabelSelector{MatchLabels: lbl}, TopologyKey: "kubernetes.io/hostname"}},
+					}},
+					Containers: []corev1.Container{{Name: "canary", Image: image, ImagePullPolicy: never,
+						Command: []string{canary.Executable, "canary", "serve", "--addr", ":8080"}}},
+				},
+			},
+		},
+	}
+	if _, err := client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "blocker", Namespace: ns},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &one, Selector: &metav1.LabelSelector{MatchLabels: lbl}},
+	}
+	if _, err := client.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// One pod Running and Ready on the node, the other Pending.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		d, err := client.AppsV1().Deployments(ns).Get(ctx, "blocker", metav1.GetOptions{})
+		if err == nil && d.Status.ReadyReplicas == 1 && d.Status.Replicas == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("blocker deployment: want 1 of 2 Ready, got %+v (%v)", d.Status, err)
+		}
+		time.Sleep(time.Second)
+	}
+	if err := driver.Cordon(ctx, client, node, true); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := driver.Drain(ctx, client, node, driver.DrainOptions{Timeout: 20 * time.Second}, timeline.Discard)
+	t.Logf("drain %s with the blocker budget: %v after %s", node, err, time.Since(start).Round(time.Second))
+	var be *driver.BlockedError
+	if !errors.As(err, &be) {
+		t.Fatalf("drain of %s: want a blocked drain, got %v", node, err)
+	}
+	if len(be.Budgets) != 1 || !strings.HasPrefix(be.Budgets[0], ns+"/blocker (minAvailable 1, 0 disruptions allowed)") {
+		t.Errorf("blocked drain names budgets %v, want only %s/blocker with 0 disruptions allowed", be.Budgets, ns)
+	}
+	if len(be.Pods) != 1 || !strings.HasPrefix(be.Pods[0], ns+"/blocker-") {
+		t.Errorf("blocked drain names pods %v, want the one blocker pod on %s", be.Pods, node)
+	}
+	if len(be.Unready) != 1 || !strings.HasPrefix(be.Unready[0], ns+"/blocker-") ||
+		!strings.Contains(be.Unready[0], " on no node (Pending: Unschedulable: ") {
+		t.Errorf("blocked drain names unready pods %v, want the unscheduled blocker pod and why", be.Unready)
+	}
 }

@@ -530,7 +530,7 @@ func checkComponent(c Component, f componentPods, groups map[string][]string, cl
 	readyProblems := slices.Clone(f.problems)
 	var notReady []string
 	for _, p := range f.pods {
-		if why := podProblem(p); why != "" {
+		if why := PodProblem(p); why != "" {
 			notReady = append(notReady, p.Name+" ("+why+")")
 		}
 	}
@@ -775,7 +775,7 @@ func checkPods(name, none string, pods []*corev1.Pod) item {
 	it := item{ItemResult: ItemResult{Component: name, Kind: ItemPods}}
 	var bad []string
 	for _, p := range pods {
-		if why := podProblem(p); why != "" {
+		if why := PodProblem(p); why != "" {
 			bad = append(bad, p.Namespace+"/"+p.Name+" ("+why+")")
 		}
 	}
@@ -815,9 +815,9 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-// podProblem says what is wrong with a pod that should be running, or ""
+// PodProblem says what is wrong with a pod that should be running, or ""
 // when it is Ready.
-func podProblem(p *corev1.Pod) string {
+func PodProblem(p *corev1.Pod) string {
 	for _, cs := range allStatuses(p) {
 		if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
 			return fmt.Sprintf("CrashLoopBackOff: container %s restarted %d times", cs.Name, cs.RestartCount)

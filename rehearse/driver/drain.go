@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 )
 
@@ -65,11 +67,18 @@ type BlockedError struct {
 	For     time.Duration
 	Budgets []string // namespace/name of the budgets that refused
 	Pods    []string // namespace/name of the pods that could not be evicted
+	// Unready names the budgets' pods that are not Ready, where they are
+	// and why: what keeps the budget from allowing a disruption.
+	Unready []string
 }
 
 func (e *BlockedError) Error() string {
-	return fmt.Sprintf("drain %s: blocked for %s by PodDisruptionBudget %s (pods: %s)",
+	msg := fmt.Sprintf("drain %s: blocked for %s by PodDisruptionBudget %s (pods: %s)",
 		e.Node, e.For.Round(time.Second), strings.Join(e.Budgets, ", "), strings.Join(e.Pods, ", "))
+	if len(e.Unready) > 0 {
+		msg += "; not Ready: " + strings.Join(e.Unready, ", ")
+	}
+	return msg
 }
 
 // Drain evicts every pod from a node through the Eviction API, so
@@ -112,6 +121,7 @@ func Drain(ctx context.Context, client kubernetes.Interface, node string, o Drai
 			return nil
 		}
 		blocked := map[string][]string{} // budget -> pods
+		var unready []string             // the budgets' pods not Ready, and why
 		for _, p := range pods {
 			key := p.Namespace + "/" + p.Name
 			if evicted[key] {
@@ -124,7 +134,8 @@ func Drain(ctx context.Context, client kubernetes.Interface, node string, o Drai
 			case transient(err) && !apierrors.IsTooManyRequests(err):
 				// Tried again at the next poll, until the deadline.
 			case apierrors.IsTooManyRequests(err):
-				budgets := budgetsFor(ctx, client, &p)
+				budgets, notReady := budgetsFor(ctx, client, &p)
+				unready = append(unready, notReady...)
 				if len(budgets) == 0 {
 					budgets = []string{"(unknown: " + firstLineOf(err.Error()) + ")"}
 				}
@@ -140,7 +151,7 @@ func Drain(ctx context.Context, client kubernetes.Interface, node string, o Drai
 			if blockedSince.IsZero() {
 				blockedSince = now
 			}
-			be := blockedErr(node, now.Sub(blockedSince), blocked)
+			be := blockedErr(node, now.Sub(blockedSince), blocked, unready)
 			if lastReport.IsZero() || now.Sub(lastReport) >= o.BlockedEvery {
 				lastReport = now
 				emit.Emit(timeline.Event{Time: now, Source: timeline.SourceDriver, Kind: "drain-blocked", Subject: node, Outcome: "blocked", Message: be.Error()})
@@ -167,8 +178,14 @@ func Drain(ctx context.Context, client kubernetes.Interface, node string, o Drai
 	}
 }
 
-func blockedErr(node string, d time.Duration, blocked map[string][]string) *BlockedError {
+func blockedErr(node string, d time.Duration, blocked map[string][]string, unready []string) *BlockedError {
 	be := &BlockedError{Node: node, For: d}
+	for _, u := range unready {
+		if !slices.Contains(be.Unready, u) {
+			be.Unready = append(be.Unready, u)
+		}
+	}
+	sort.Strings(be.Unready)
 	seen := map[string]bool{}
 	for b, pods := range blocked {
 		be.Budgets = append(be.Budgets, b)
@@ -219,13 +236,15 @@ func ownedByDaemonSet(p *corev1.Pod) bool {
 	return false
 }
 
-// budgetsFor names the PodDisruptionBudgets that select a pod.
-func budgetsFor(ctx context.Context, client kubernetes.Interface, p *corev1.Pod) []string {
+// budgetsFor names the PodDisruptionBudgets that select a pod, and the pods
+// of those budgets that are not Ready: where they are and why (unscheduled,
+// an image that cannot be pulled, a failing probe), which is what keeps a
+// budget from allowing a disruption.
+func budgetsFor(ctx context.Context, client kubernetes.Interface, p *corev1.Pod) (out, unready []string) {
 	pdbs, err := client.PolicyV1().PodDisruptionBudgets(p.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	var out []string
 	for _, b := range pdbs.Items {
 		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
 		if err != nil || sel.Empty() {
@@ -243,7 +262,32 @@ func budgetsFor(ctx context.Context, client kubernetes.Interface, p *corev1.Pod)
 			}
 			desc += fmt.Sprintf(", %d disruptions allowed)", b.Status.DisruptionsAllowed)
 			out = append(out, desc)
+			unready = append(unready, unreadyPods(ctx, client, b.Namespace, sel)...)
 		}
+	}
+	return out, unready
+}
+
+// unreadyPods describes the pods sel picks in ns that are not Ready.
+func unreadyPods(ctx context.Context, client kubernetes.Interface, ns string, sel labels.Selector) []string {
+	pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, q := range pods.Items {
+		if q.DeletionTimestamp != nil || q.Status.Phase == corev1.PodSucceeded {
+			continue
+		}
+		why := checklist.PodProblem(&q)
+		if why == "" {
+			continue
+		}
+		where := q.Spec.NodeName
+		if where == "" {
+			where = "no node"
+		}
+		out = append(out, fmt.Sprintf("%s/%s on %s (%s)", q.Namespace, q.Name, where, why))
 	}
 	return out
 }

@@ -111,6 +111,42 @@ func TestDrainBlockedByBudgetFailsAtTimeoutNamingIt(t *testing.T) {
 	assert.GreaterOrEqual(t, blocked, 2, "a blocked drain is reported while it lasts")
 }
 
+// A blocked drain says why the budget has no room: the budget's pods that
+// are not Ready, where they are and why.
+func TestDrainBlockedNamesTheBudgetsUnreadyPods(t *testing.T) {
+	maxUn := intstr.FromInt32(1)
+	sel := map[string]string{"app": "canary"}
+	ready := func(p *corev1.Pod) {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	}
+	c := fake.NewClientset(
+		pod("default", "canary-a", "w2", sel, ready),
+		pod("default", "canary-b", "cp", sel, func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "canary", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull"}}}}
+		}),
+		pod("default", "canary-c", "", sel, func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/3 nodes are available"}}
+		}),
+		pod("default", "other", "w1", map[string]string{"app": "other"}),
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "canary", Namespace: "default"},
+			Spec:   policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &maxUn, Selector: &metav1.LabelSelector{MatchLabels: sel}},
+			Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0}},
+	)
+	evictions(c)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { now = now.Add(4 * time.Second); return now }
+	err := Drain(context.Background(), c, "w2", DrainOptions{Timeout: 10 * time.Second, Poll: time.Millisecond, Now: clock}, timeline.Discard)
+	var be *BlockedError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, []string{
+		"default/canary-b on cp (Pending: container canary ErrImageNeverPull)",
+		"default/canary-c on no node (Pending: Unschedulable: 0/3 nodes are available)",
+	}, be.Unready)
+	assert.Contains(t, err.Error(), "(pods: default/canary-a); not Ready: default/canary-b on cp (Pending: container canary ErrImageNeverPull), default/canary-c on no node")
+}
+
 // The apiserver restarts during an upgrade: a cordon that meets a reset
 // connection tries again; a lasting error is returned at once.
 func TestCordonRetriesTransientErrors(t *testing.T) {
