@@ -131,16 +131,24 @@ func (f *fakeNodes) Engine(ctx context.Context, args ...string) (string, error) 
 	return "", nil
 }
 
-func TestKubeadmUpgradeOrder(t *testing.T) {
-	c := kindClient("v1.35.4")
-	nodes := &fakeNodes{client: c, target: "v1.36.3"}
-	d, _ := NewKubeadm(KubeadmSettings{Runner: nodes, ReadyTimeout: 5e9, StaticPodQuiet: 50 * time.Millisecond})
-	var log bytes.Buffer
-	env := Env{Client: c, Log: &log}
+// upgradeWith plans and runs the kubeadm driver's upgrade of the fake
+// cluster c to v1.36.3, and returns the plan and the timeline.
+func upgradeWith(t *testing.T, c *fake.Clientset, s KubeadmSettings) (*Plan, *timeline.Recorder) {
+	t.Helper()
+	d, err := NewKubeadm(s)
+	require.NoError(t, err)
+	env := Env{Client: c, Log: io.Discard}
 	plan, err := d.Plan(context.Background(), env, "v1.36.3")
 	require.NoError(t, err)
 	rec := timeline.NewRecorder(nil)
 	require.NoError(t, d.Upgrade(context.Background(), env, plan, rec))
+	return plan, rec
+}
+
+func TestKubeadmUpgradeOrder(t *testing.T) {
+	c := kindClient("v1.35.4")
+	nodes := &fakeNodes{client: c, target: "v1.36.3"}
+	plan, rec := upgradeWith(t, c, KubeadmSettings{Runner: nodes, ReadyTimeout: 5e9, StaticPodQuiet: 50 * time.Millisecond})
 
 	for _, n := range []string{"kind-control-plane", "kind-worker", "kind-worker2"} {
 		got, _ := c.CoreV1().Nodes().Get(context.Background(), n, metav1.GetOptions{})
@@ -186,7 +194,7 @@ func mirrorPod(component, node, uid string, ready bool) *corev1.Pod {
 	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: component + "-" + node, Namespace: "kube-system", UID: types.UID(uid),
-			Annotations: map[string]string{mirrorAnnotation: "hash-" + uid}},
+			Annotations: map[string]string{corev1.MirrorPodAnnotationKey: "hash-" + uid}},
 		Spec: corev1.PodSpec{NodeName: node},
 		Status: corev1.PodStatus{
 			Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: st}},
@@ -227,13 +235,7 @@ func TestKubeadmWaitsForStaticPodsAfterControlPlaneKubelet(t *testing.T) {
 			mu.Unlock()
 		}()
 	}}
-	d, _ := NewKubeadm(KubeadmSettings{Runner: nodes, ReadyTimeout: 20 * time.Second, StaticPodQuiet: 500 * time.Millisecond})
-	var log bytes.Buffer
-	env := Env{Client: c, Log: &log}
-	plan, err := d.Plan(context.Background(), env, "v1.36.3")
-	require.NoError(t, err)
-	rec := timeline.NewRecorder(nil)
-	require.NoError(t, d.Upgrade(context.Background(), env, plan, rec))
+	_, rec := upgradeWith(t, c, KubeadmSettings{Runner: nodes, ReadyTimeout: 20 * time.Second, StaticPodQuiet: 500 * time.Millisecond})
 
 	var workerStart time.Time
 	var restartMsg string

@@ -12,11 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 )
-
-// mirrorAnnotation marks the apiserver's mirror of a kubelet's static pod.
-const mirrorAnnotation = "kubernetes.io/config.mirror"
 
 // staticPod is what the apiserver shows of one static pod: an identity that
 // changes whenever the kubelet recreates the pod or restarts a container of
@@ -46,20 +44,14 @@ func staticPods(ctx context.Context, client kubernetes.Interface, node string) (
 		if p.Spec.NodeName != node {
 			continue
 		}
-		if _, ok := p.Annotations[mirrorAnnotation]; !ok {
+		if _, ok := p.Annotations[corev1.MirrorPodAnnotationKey]; !ok {
 			continue
 		}
 		id := []string{string(p.UID)}
 		for _, c := range p.Status.ContainerStatuses {
 			id = append(id, c.ContainerID)
 		}
-		ready := false
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				ready = true
-			}
-		}
-		out[p.Name] = staticPod{id: strings.Join(id, ","), ready: ready}
+		out[p.Name] = staticPod{id: strings.Join(id, ","), ready: checklist.PodProblem(&p) == ""}
 	}
 	return out, nil
 }
