@@ -49,7 +49,7 @@ func TestIntegrationExecUpgradesOneWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := timeline.NewRecorder(nil)
-	if err := d.Upgrade(ctx, env, plan, rec); err != nil {
+	if err := plan.Execute(ctx, env, rec); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
 

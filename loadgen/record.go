@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +10,12 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/rehearse/rehearse/rehearse/runfolder"
 )
 
 // ResultsFile is the name of the results file in a run folder.
-const ResultsFile = "results.bin"
+const ResultsFile = runfolder.Results
 
 // FlushInterval bounds how long recorded results sit in memory while results
 // keep arriving (an open-loop attack delivers them continuously), and so how
@@ -42,14 +43,39 @@ func NewRecorder(w io.Writer) *Recorder {
 	return r
 }
 
-// CreateRecorder creates (or truncates) path and records to it.
+// Modes of what a recorder creates: results can hold the values of an exec
+// driver's environment and the output of its commands, so only the owner
+// reads them.
+const (
+	ResultsDirMode  os.FileMode = 0o700
+	ResultsFileMode os.FileMode = 0o600
+)
+
+// CreateRecorder creates path, which must not exist yet, and records to it.
+// Missing folders are made with ResultsDirMode, the file with
+// ResultsFileMode. An existing file is an error satisfying
+// errors.Is(err, fs.ErrExist): results are never overwritten by accident
+// (ReplaceRecorder overwrites on purpose).
 func CreateRecorder(path string) (*Recorder, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+	return openRecorder(path, os.O_EXCL)
+}
+
+// ReplaceRecorder is CreateRecorder for a path whose existing file is to be
+// overwritten: it is truncated and its mode set to ResultsFileMode.
+func ReplaceRecorder(path string) (*Recorder, error) {
+	return openRecorder(path, os.O_TRUNC)
+}
+
+func openRecorder(path string, flag int) (*Recorder, error) {
+	if err := os.MkdirAll(filepath.Dir(path), ResultsDirMode); err != nil {
+		return nil, fmt.Errorf("record results: %w", err)
 	}
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, ResultsFileMode)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("record results: %w", err)
+	}
+	if err := f.Chmod(ResultsFileMode); err != nil {
+		return nil, errors.Join(fmt.Errorf("record results: %w", err), f.Close())
 	}
 	return NewRecorder(f), nil
 }
@@ -82,167 +108,4 @@ func (r *Recorder) Close() error {
 		errs = append(errs, r.closer.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// ReadInfo tells what reading a results file found.
-type ReadInfo struct {
-	Path    string `json:"path"`
-	Format  string `json:"format"`
-	Records int64  `json:"records"`
-	Bytes   int64  `json:"bytes"`
-	// Dropped is the number of trailing bytes that did not hold a whole
-	// record, as when the writer was killed mid-record.
-	Dropped int64  `json:"dropped"`
-	TailErr string `json:"tailError,omitempty"`
-}
-
-// ResolveResults returns the results file of path: path itself for a file,
-// the results file inside it for a run folder.
-func ResolveResults(path string) (string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("results %s: %w", path, err)
-	}
-	if st.IsDir() {
-		f := filepath.Join(path, ResultsFile)
-		if _, err := os.Stat(f); err != nil {
-			return "", fmt.Errorf("run folder %s holds no %s: %w", path, ResultsFile, err)
-		}
-		return f, nil
-	}
-	return path, nil
-}
-
-// ReadResults decodes every result of a results file (vegeta's gob, JSON or
-// CSV encoding) or run folder and calls fn with each, in file order. The
-// *Result is reused between calls. A file cut short mid-record yields what it
-// holds, with Dropped saying how many bytes were left over. A missing, empty
-// or unreadable file is an error naming the file.
-func ReadResults(path string, fn func(*vegeta.Result) error) (ReadInfo, error) {
-	file, err := ResolveResults(path)
-	if err != nil {
-		return ReadInfo{}, err
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return ReadInfo{}, fmt.Errorf("results %s: %w", file, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ReadInfo{}, fmt.Errorf("results %s: %w", file, err)
-	}
-	info := ReadInfo{Path: file, Bytes: st.Size()}
-	if st.Size() == 0 {
-		return info, fmt.Errorf("results %s: file is empty", file)
-	}
-	head := make([]byte, 1)
-	if _, err := io.ReadFull(f, head); err != nil {
-		return info, fmt.Errorf("results %s: %w", file, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return info, fmt.Errorf("results %s: %w", file, err)
-	}
-	var derr error
-	switch {
-	case head[0] == '{':
-		info.Format = "json"
-		derr = readLines(f, &info, vegeta.NewJSONDecoder, fn)
-	case head[0] >= '0' && head[0] <= '9':
-		info.Format = "csv"
-		derr = readLines(f, &info, vegeta.NewCSVDecoder, fn)
-	default:
-		info.Format = "gob"
-		derr = readGob(f, &info, fn)
-	}
-	if derr != nil {
-		return info, fmt.Errorf("results %s: %w", file, derr)
-	}
-	if info.Records == 0 {
-		return info, fmt.Errorf("results %s: not a vegeta results file (%s): %s", file, info.Format, info.TailErr)
-	}
-	return info, nil
-}
-
-// errStop lets a callback end reading early without an error.
-var errStop = errors.New("stop")
-
-type countingReader struct {
-	r *bufio.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingReader) ReadByte() (byte, error) {
-	b, err := c.r.ReadByte()
-	if err == nil {
-		c.n++
-	}
-	return b, err
-}
-
-func readGob(r io.Reader, info *ReadInfo, fn func(*vegeta.Result) error) error {
-	cr := &countingReader{r: bufio.NewReaderSize(r, 256<<10)}
-	dec := vegeta.NewDecoder(cr) // cr is an io.ByteReader: gob reads exactly one record at a time
-	var res vegeta.Result
-	var good int64
-	for {
-		res = vegeta.Result{}
-		err := dec.Decode(&res)
-		if err == io.EOF && cr.n == good {
-			return nil
-		}
-		if err != nil {
-			info.Dropped = info.Bytes - good
-			info.TailErr = err.Error()
-			return nil
-		}
-		good = cr.n
-		info.Records++
-		if err := fn(&res); err != nil {
-			if errors.Is(err, errStop) {
-				return nil
-			}
-			return err
-		}
-	}
-}
-
-// readLines decodes a line-oriented encoding one line at a time so that a
-// cut-off last line is measured, not fatal.
-func readLines(r io.Reader, info *ReadInfo, factory vegeta.DecoderFactory, fn func(*vegeta.Result) error) error {
-	br := bufio.NewReaderSize(r, 256<<10)
-	var res vegeta.Result
-	var good int64
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			res = vegeta.Result{}
-			derr := factory(bytes.NewReader(line)).Decode(&res)
-			if derr != nil {
-				info.Dropped = info.Bytes - good
-				info.TailErr = derr.Error()
-				return nil
-			}
-			good += int64(len(line))
-			info.Records++
-			if ferr := fn(&res); ferr != nil {
-				if errors.Is(ferr, errStop) {
-					return nil
-				}
-				return ferr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }

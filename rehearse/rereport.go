@@ -9,7 +9,6 @@ import (
 
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/report"
-	"github.com/rehearse/rehearse/scenarios"
 )
 
 // IsRunFolder tells whether dir was written by a rehearsal (it holds the
@@ -24,7 +23,7 @@ func IsRunFolder(dir string) bool {
 // far as they were recorded (an interrupted run yields what it holds).
 // It is judged with the thresholds of the scenario as run.
 func Rereport(dir string) (*report.Report, error) {
-	sc, err := scenarios.Load(filepath.Join(dir, ScenarioFile))
+	sc, err := ScenarioLoader().Load(filepath.Join(dir, ScenarioFile))
 	if err != nil {
 		return nil, err
 	}

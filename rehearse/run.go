@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -18,6 +17,7 @@ import (
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/driver"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
+	"github.com/rehearse/rehearse/rehearse/runfolder"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
@@ -36,14 +36,15 @@ const (
 	PhaseTeardown  = "teardown"
 )
 
-// Files of a run folder besides the load's results and summary.
+// Files of a run folder besides the load's results and summary; the
+// runfolder package owns every name.
 const (
-	ScenarioFile  = "scenario.yaml"
-	PlanFile      = "plan.txt"
-	DriverLog     = "driver.log"
-	ChecklistFile = "checklist.json"
-	RunFile       = "run.json"
-	LogsDir       = "cluster-logs"
+	ScenarioFile  = runfolder.Scenario
+	PlanFile      = runfolder.Plan
+	DriverLog     = runfolder.DriverLog
+	ChecklistFile = runfolder.Checklist
+	RunFile       = runfolder.Run
+	LogsDir       = runfolder.ClusterLogs
 )
 
 // DefaultTeardownTimeout bounds deleting the throwaway cluster.
@@ -73,13 +74,23 @@ type Provisioner interface {
 	Teardown(ctx context.Context, c *Cluster) error
 }
 
+// EngineReporter is a Provisioner that can tell which container engine
+// (podman, docker) runs its clusters' nodes; drivers that work inside the
+// nodes use the same one.
+type EngineReporter interface {
+	EngineInUse() string
+}
+
 // CanaryImager builds the canary image archive for the running build.
 type CanaryImager func(ctx context.Context) (image, archive string, err error)
 
 // Options of a rehearsal. Dependencies left nil are made from the defaults.
 type Options struct {
-	// Dir is the run folder; empty makes one under the scenario's output dir.
-	Dir string
+	// Dir is the run folder; empty makes a new one under the scenario's
+	// output dir. A Dir that already holds a rehearsal is refused unless
+	// Force.
+	Dir   string
+	Force bool
 	// Keep leaves the throwaway cluster running.
 	Keep bool
 	// Progress receives live progress for people (stderr); nil is quiet.
@@ -91,7 +102,7 @@ type Options struct {
 	// Canary builds the canary image; nil uses the image preloaded in the
 	// node image for this build's version.
 	Canary CanaryImager
-	// Drivers are the upgrade drivers by name; nil is DefaultDrivers.
+	// Drivers are the upgrade drivers by name; nil is driver.Drivers().
 	Drivers driver.Registry
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
@@ -128,67 +139,20 @@ type InfraError struct {
 func (e *InfraError) Error() string { return e.Phase + ": " + e.Err.Error() }
 func (e *InfraError) Unwrap() error { return e.Err }
 
-// DefaultDrivers are the registered upgrade drivers.
-func DefaultDrivers() driver.Registry {
-	return driver.Registry{
-		scenarios.DriverKubeadm: func(settings any) (driver.Driver, error) {
-			s, _ := settings.(*scenarios.KubeadmSettings)
-			if s == nil {
-				s = &scenarios.KubeadmSettings{}
-			}
-			return driver.NewKubeadm(driver.KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration})
-		},
-		scenarios.DriverBlueGreen: func(settings any) (driver.Driver, error) {
-			s, _ := settings.(*scenarios.BlueGreen)
-			if s == nil {
-				s = &scenarios.BlueGreen{}
-			}
-			return driver.NewBlueGreen(driver.BlueGreenSettings{Settle: s.Settle.Duration, Rollback: s.Rollback, Namespaces: s.Namespaces})
-		},
-		scenarios.DriverExec: func(settings any) (driver.Driver, error) {
-			s, _ := settings.(*scenarios.Exec)
-			if s == nil {
-				return nil, errors.New("exec driver: no settings")
-			}
-			return driver.NewExec(driver.ExecSettings{Command: s.Command, Shell: s.Shell, Timeout: s.Timeout.Duration, Env: s.Env, Dir: s.Dir})
-		},
-	}
-}
-
-// DriverSettings are the scenario settings of the upgrade's driver.
-func DriverSettings(u scenarios.Upgrade) any {
-	switch u.Driver {
-	case scenarios.DriverKubeadm:
-		return u.Kubeadm
-	case scenarios.DriverExec:
-		return u.Exec
-	case scenarios.DriverBlueGreen:
-		return u.BlueGreen
-	}
-	return nil
-}
-
 // run is one rehearsal's state.
 type run struct {
-	sc      *scenarios.Scenario
-	o       Options
-	dir     string
-	tl      *timeline.Recorder
-	res     *Result
-	now     func() time.Time
-	mu      sync.Mutex
-	current string // the phase in force, for progress
-	step    string // the upgrade step in progress
+	sc     *scenarios.Scenario
+	o      Options
+	folder runfolder.Folder
+	dir    string
+	tl     *timeline.Recorder
+	res    *Result
+	now    func() time.Time
+	status *status
+	// clusters are the live cluster and every other the rehearsal holds.
+	clusters *clusters
 	// restarts are the restart counts when the upgrade ended.
 	restarts checklist.Restarts
-	// live is the cluster under test and client reaches it; a blue-green
-	// swap changes them.
-	live   *Cluster
-	client kubernetes.Interface
-	// clusters are every cluster the rehearsal holds, deleted at teardown.
-	clusters []*Cluster
-	// canaryArchive is the canary image loaded into the clusters.
-	canaryArchive string
 }
 
 // Run rehearses the scenario: preflight, provision, canary, baseline,
@@ -201,8 +165,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, o Options) (res *Result, e
 	if o.Provisioner == nil {
 		return nil, errors.New("rehearse: no cluster provisioner")
 	}
+	if err := CheckScenario(sc); err != nil {
+		return nil, err
+	}
 	if o.Drivers == nil {
-		o.Drivers = DefaultDrivers()
+		o.Drivers = driver.Drivers()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -213,19 +180,22 @@ func Run(ctx context.Context, sc *scenarios.Scenario, o Options) (res *Result, e
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 5 * time.Second
 	}
-	r := &run{sc: sc, o: o, now: o.Now, res: &Result{}}
-	r.dir = o.Dir
-	if r.dir == "" {
-		r.dir = filepath.Join(sc.Output.Dir, fmt.Sprintf("%s-%s", sc.Metadata.Name, o.Now().UTC().Format("20060102T150405Z")))
+	r := &run{sc: sc, o: o, now: o.Now, res: &Result{}, status: &status{out: o.Progress}}
+	r.clusters = &clusters{prov: o.Provisioner, sc: sc, keep: o.Keep || sc.Cluster.Keep, say: r.say}
+	if o.Dir != "" {
+		r.folder, err = runfolder.Use(o.Dir, o.Force)
+	} else {
+		r.folder, err = runfolder.Create(sc.Output.Dir, sc.Metadata.Name, o.Now())
 	}
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+	if err != nil {
 		return nil, &InfraError{Phase: PhasePreflight, Err: err}
 	}
+	r.dir = r.folder.Dir
 	r.res.Dir = r.dir
 	if err := r.writeScenario(); err != nil {
 		return r.res, &InfraError{Phase: PhasePreflight, Err: err}
 	}
-	tl, err := timeline.Create(filepath.Join(r.dir, timeline.File))
+	tl, err := timeline.Create(r.folder.Path(runfolder.Timeline))
 	if err != nil {
 		return r.res, &InfraError{Phase: PhasePreflight, Err: err}
 	}
@@ -236,15 +206,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, o Options) (res *Result, e
 	return r.res, r.rehearse(ctx)
 }
 
-func (r *run) say(format string, args ...any) {
-	fmt.Fprintf(r.o.Progress, "rehearse: "+format+"\n", args...)
-}
+func (r *run) say(format string, args ...any) { r.status.say(format, args...) }
 
 // phase runs one named phase, recording its start, end and outcome.
 func (r *run) phase(name string, fn func() error) error {
-	r.mu.Lock()
-	r.current = name
-	r.mu.Unlock()
+	r.status.setPhase(name)
 	rec := PhaseRecord{Name: name, Start: r.now()}
 	r.tl.Emit(timeline.Event{Time: rec.Start, Source: timeline.SourcePhase, Kind: "start", Subject: name, Message: name})
 	r.say("%s ...", name)
@@ -276,7 +242,7 @@ func (r *run) writeScenario() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(r.dir, ScenarioFile), b, 0o644)
+	return r.folder.WriteFile(ScenarioFile, b)
 }
 
 func (r *run) writeRun() error {
@@ -284,12 +250,12 @@ func (r *run) writeRun() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(r.dir, RunFile), append(b, '\n'), 0o644)
+	return r.folder.WriteFile(RunFile, append(b, '\n'))
 }
 
 func (r *run) rehearse(ctx context.Context) (err error) {
 	sc := r.sc
-	drv, err := r.o.Drivers.New(sc.Upgrade.Driver, DriverSettings(sc.Upgrade))
+	drv, err := r.o.Drivers.New(sc.Upgrade)
 	if err != nil {
 		return &InfraError{Phase: PhasePreflight, Err: err}
 	}
@@ -297,56 +263,48 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 	if err != nil {
 		return &InfraError{Phase: PhasePreflight, Err: err}
 	}
-
-	var failed bool
 	defer func() {
-		if terr := r.teardown(ctx, failed || err != nil || r.res.Verdict == report.Fail); terr != nil {
+		if terr := r.teardown(ctx, err != nil || r.failed() || r.res.Verdict == report.Fail); terr != nil {
 			r.res.Reasons = append(r.res.Reasons, "teardown failed: "+terr.Error())
 			err = errors.Join(err, &InfraError{Phase: PhaseTeardown, Err: terr})
 		}
 	}()
 
-	name := clusterName(sc.Metadata.Name, r.now())
 	var cluster *Cluster
+	var client kubernetes.Interface
 	if err := r.phase(PhaseProvision, func() error {
 		var err error
-		cluster, err = r.o.Provisioner.Provision(ctx, sc, name)
-		if cluster != nil {
-			r.addCluster(cluster)
-			r.setLive(cluster, nil)
+		cluster, err = r.o.Provisioner.Provision(ctx, sc, clusterName(sc.Metadata.Name, r.now()))
+		if cluster == nil {
+			return err
 		}
-		return err
+		r.clusters.add(cluster)
+		r.clusters.setLive(cluster, nil)
+		if err != nil {
+			return err
+		}
+		if client, err = clientFor(cluster, sc.Cluster.Context); err != nil {
+			return err
+		}
+		r.clusters.setLive(cluster, client)
+		return nil
 	}); err != nil {
-		failed = true
 		return r.stopped(ctx, PhaseProvision, err)
 	}
-	client, err := clientFor(cluster, sc.Cluster.Context)
-	if err != nil {
-		failed = true
-		return &InfraError{Phase: PhaseProvision, Err: err}
-	}
-	r.setLive(cluster, client)
 
 	// Preflight on the cluster: the plan must be possible before anything changes.
-	env := driver.Env{ClusterName: cluster.Name, Kubeconfig: cluster.Kubeconfig, Client: client, Fleet: fleet{r}}
-	if e, ok := r.o.Provisioner.(interface{ EngineInUse() string }); ok {
+	env := driver.Env{ClusterName: cluster.Name, Kubeconfig: cluster.Kubeconfig, Client: client, Fleet: r.clusters}
+	if e, ok := r.o.Provisioner.(EngineReporter); ok {
 		env.Engine = e.EngineInUse()
 	}
 	var plan *driver.Plan
 	if err := r.phase(PhasePreflight, func() error {
 		var err error
-		plan, err = drv.Plan(ctx, env, sc.Upgrade.Target)
-		if err != nil {
+		if plan, err = drv.Plan(ctx, env, sc.Upgrade.Target); err != nil {
 			return err
 		}
-		f, err := os.Create(filepath.Join(r.dir, PlanFile))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return plan.Render(f)
+		return r.writePlan(plan)
 	}); err != nil {
-		failed = true
 		return r.stopped(ctx, PhasePreflight, err)
 	}
 
@@ -361,43 +319,34 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 			if err := r.o.Provisioner.LoadImage(ctx, cluster, archive); err != nil {
 				return err
 			}
-			image, r.canaryArchive = img, archive
+			image = img
+			r.clusters.setArchive(archive)
 		}
-		opts := canaryOptions(sc.Canary, image)
 		var err error
-		deployed, err = canary.Deploy(ctx, client, opts, r.o.Progress)
+		deployed, err = canary.Deploy(ctx, client, canaryOptions(sc.Canary, image), r.o.Progress)
 		return err
 	}); err != nil {
-		failed = true
 		return r.stopped(ctx, PhaseCanary, err)
 	}
 
 	r.restarts, _ = checklist.RestartCounts(ctx, client)
-	upgradeErr, loadErr := r.underLoad(ctx, drv, env, plan, deployed, client, cl)
-	if loadErr != nil {
-		failed = true
-	}
-	if upgradeErr != nil {
-		failed = true
-	}
+	loadErr := r.underLoad(ctx, env, plan, deployed, client, cl)
 
 	// A blue-green swap leaves another cluster under test.
-	client = r.liveClient()
+	_, client = r.clusters.Live()
 	var final checklist.Result
 	var checkErr error
 	if ctx.Err() == nil {
 		_ = r.phase(PhaseVerify, func() error {
 			final, checkErr = checklist.Check(ctx, client, cl, checklist.Options{ExpectVersion: sc.Upgrade.Target, RestartBaseline: r.restarts})
 			if checkErr != nil {
-				failed = true
 				return checkErr
 			}
 			b, _ := json.MarshalIndent(final, "", "  ")
-			if err := os.WriteFile(filepath.Join(r.dir, ChecklistFile), append(b, '\n'), 0o644); err != nil {
+			if err := r.folder.WriteFile(ChecklistFile, append(b, '\n')); err != nil {
 				return err
 			}
 			if final.Outcome != checklist.Pass {
-				failed = true
 				return fmt.Errorf("%d of %d checklist items failed", len(final.Failed()), len(final.Items))
 			}
 			return nil
@@ -433,12 +382,32 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 	return nil
 }
 
+// failed tells whether any phase of the rehearsal failed so far.
+func (r *run) failed() bool {
+	for _, p := range r.res.Phases {
+		if p.Outcome == "failed" {
+			return true
+		}
+	}
+	return false
+}
+
+// writePlan writes the plan as it stands: every step's status and, once it
+// ran, its duration.
+func (r *run) writePlan(plan *driver.Plan) error {
+	var b strings.Builder
+	if err := plan.Render(&b); err != nil {
+		return err
+	}
+	return r.folder.WriteFile(PlanFile, []byte(b.String()))
+}
+
 // teardown collects the clusters' logs when anything failed or the run was
 // interrupted, then deletes every throwaway cluster unless asked to keep
 // them. Both run with contexts of their own, so an interrupted run still
 // cleans up, and a log export that hangs cannot use up the deletion's time.
 func (r *run) teardown(ctx context.Context, failed bool) error {
-	all := r.allClusters()
+	all := r.clusters.List()
 	if len(all) == 0 {
 		return nil
 	}
@@ -447,7 +416,7 @@ func (r *run) teardown(ctx context.Context, failed bool) error {
 		_ = r.phase("collect logs", func() error {
 			var errs []error
 			for i, c := range all {
-				dir := filepath.Join(r.dir, LogsDir)
+				dir := r.folder.Path(LogsDir)
 				if i > 0 {
 					dir = filepath.Join(dir, c.Name)
 				}
@@ -535,6 +504,30 @@ func checklistCheck(final checklist.Result, err error) report.Check {
 		}
 		c.Outcome, c.Message = report.Fail, strings.Join(parts, "; ")
 	}
+	if err != nil {
+		return c
+	}
+	// Each component is a check of its own in every report (a JUnit test
+	// case each): what was expected, what was seen, and the verdict.
+	for _, it := range final.Items {
+		expected := "Ready, not restarting"
+		if final.ExpectVersion != "" && it.Version != "" {
+			expected = "Ready at " + final.ExpectVersion + ", not restarting"
+		}
+		if it.Optional {
+			expected += " (optional)"
+		}
+		seen := "ready " + it.Ready
+		if it.Version != "" {
+			seen += ", " + it.Version
+		}
+		seen += fmt.Sprintf(", %d restarts", it.Restarts)
+		outcome := report.Pass
+		if it.Outcome == checklist.Fail {
+			outcome = report.Fail
+		}
+		c.Items = append(c.Items, report.CheckItem{Component: it.Component, Expected: expected, Seen: seen, Outcome: outcome, Message: it.Message})
+	}
 	return c
 }
 
@@ -545,7 +538,7 @@ func BuildReport(dir string, sc *scenarios.Scenario) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := report.JudgeRun(m, PhaseBaseline, sc.Checks.Judge.Rules())
+	rep, err := report.JudgeRun(m, PhaseBaseline, JudgeRules(sc.Checks.Judge))
 	if err != nil {
 		return nil, err
 	}
@@ -572,7 +565,10 @@ func clusterName(scenario string, now time.Time) string {
 	if len(n) > 20 {
 		n = n[:20]
 	}
-	return fmt.Sprintf("rh-%s-%s", strings.Trim(n, "-"), now.UTC().Format("150405"))
+	// The random part keeps two rehearsals of one scenario started in the
+	// same second from sharing a cluster name, and so from ever touching
+	// each other's nodes.
+	return fmt.Sprintf("rh-%s-%s-%s", strings.Trim(n, "-"), now.UTC().Format("150405"), runfolder.Suffix())
 }
 
 func canaryOptions(c scenarios.Canary, image string) canary.DeployOptions {

@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rehearse/rehearse/rehearse/driver"
-	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
 )
@@ -85,11 +85,9 @@ func (d planDriver) Plan(ctx context.Context, _ driver.Env, target string) (*dri
 	if err := d.fn(ctx); err != nil {
 		return nil, err
 	}
-	return &driver.Plan{Driver: "fake", Target: target, Root: driver.Group("upgrade", driver.Serial, driver.Action("nothing", ""))}, nil
-}
-
-func (planDriver) Upgrade(context.Context, driver.Env, *driver.Plan, timeline.Emitter) error {
-	return errors.New("not reached")
+	return &driver.Plan{Driver: "fake", Target: target, Root: driver.Group("upgrade", driver.Serial, driver.Action("nothing", "", func(context.Context, driver.Env) error {
+		return errors.New("not reached")
+	}))}, nil
 }
 
 func rehearseWith(t *testing.T, ctx context.Context, p *fakeProvisioner, keep bool, plan func(ctx context.Context) error) (*Result, error) {
@@ -100,7 +98,7 @@ func rehearseWith(t *testing.T, ctx context.Context, p *fakeProvisioner, keep bo
 		Dir:         t.TempDir(),
 		Keep:        keep,
 		Provisioner: p,
-		Drivers: driver.Registry{sc.Upgrade.Driver: func(any) (driver.Driver, error) {
+		Drivers: driver.Registry{sc.Upgrade.Driver: func(scenarios.Upgrade) (driver.Driver, error) {
 			return planDriver{fn: plan}, nil
 		}},
 	})
@@ -130,7 +128,7 @@ func TestRunFailedPreflightExportsLogsAndTearsDown(t *testing.T) {
 	require.ErrorAs(t, err, &infra)
 	assert.Equal(t, PhasePreflight, infra.Phase)
 	require.Len(t, p.calls, 3, "%v", p.calls)
-	assert.Regexp(t, `^provision rh-kind-inplace-minor-\d{6}$`, p.calls[0])
+	assert.Regexp(t, `^provision rh-kind-inplace-minor-\d{6}-[0-9a-f]{6}$`, p.calls[0])
 	name := p.calls[0][len("provision "):]
 	assert.Equal(t, []string{"logs " + name, "teardown " + name}, p.calls[1:])
 	run := readRun(t, res.Dir)
@@ -215,4 +213,11 @@ func TestRunNoClusterNoTeardown(t *testing.T) {
 	_, err := rehearseWith(t, context.Background(), p, false, func(context.Context) error { return nil })
 	require.Error(t, err)
 	assert.Len(t, p.calls, 1, "%v", p.calls)
+}
+
+func TestClusterNamesDifferInTheSameSecond(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	a, b := clusterName("default", now), clusterName("default", now)
+	assert.NotEqual(t, a, b, "two rehearsals of one scenario started in the same second must not share a cluster")
+	assert.LessOrEqual(t, len(a), 40, "kind node names stay short: %s", a)
 }

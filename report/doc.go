@@ -7,4 +7,10 @@
 // per-second windows that are handed out as they close. Statistics are computed
 // when the collector closes, and the verdict is a pure function of the closed
 // metrics and the rules.
+//
+// Checks from outside the traffic (the upgrade, the final checklist with its
+// components, a damaged results file) count in the verdict beside the
+// comparisons, and every renderer shows them. The HTML page is drawn by
+// templates/report.html.tmpl from a view model built in Go, with plots
+// drawn by gonum/plot as inline SVG.
 package report

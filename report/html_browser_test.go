@@ -25,7 +25,7 @@ const (
 	pageCopy       = "/tmp/rehearse-report.html"
 )
 
-// Colours the HTML report draws its plots in (see render_html.go).
+// Colours the HTML report draws its plots in (see html_plots.go).
 var (
 	p99Colour     = color.RGBA{0xD6, 0x33, 0x6C, 0xFF}
 	p50Colour     = color.RGBA{0x1F, 0x3A, 0x93, 0xFF}

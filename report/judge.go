@@ -94,21 +94,25 @@ func (r Rules) WithDefaults() Rules {
 	return r
 }
 
-// Validate reports the first out-of-range threshold by name.
+// Validate reports the first threshold out of range, named as in the
+// documents ("alpha: …"). Zero means the default. NaN and infinities are out
+// of range everywhere: a comparison with NaN is always false, so such a
+// threshold would let any candidate pass.
 func (r Rules) Validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case r.MinSamples < 0:
 		return fmt.Errorf("minSamples: %d is negative", r.MinSamples)
-	case r.MaxErrorRateIncrease < 0 || r.MaxErrorRateIncrease > 1:
+	case !finite(r.MaxErrorRateIncrease) || r.MaxErrorRateIncrease < 0 || r.MaxErrorRateIncrease > 1:
 		return fmt.Errorf("maxErrorRateIncrease: %v is not a fraction between 0 and 1", r.MaxErrorRateIncrease)
-	case r.MaxP99Ratio < 0 || (r.MaxP99Ratio > 0 && r.MaxP99Ratio < 1):
-		return fmt.Errorf("maxP99Ratio: %v must be at least 1", r.MaxP99Ratio)
+	case !finite(r.MaxP99Ratio) || r.MaxP99Ratio < 0 || (r.MaxP99Ratio > 0 && r.MaxP99Ratio < 1):
+		return fmt.Errorf("maxP99Ratio: %v is not a finite ratio of at least 1", r.MaxP99Ratio)
 	case r.MinP99Increase < 0:
 		return fmt.Errorf("minP99Increase: %s is negative", r.MinP99Increase)
 	case r.MaxOutage < 0:
 		return fmt.Errorf("maxOutage: %s is negative", r.MaxOutage)
-	case r.Alpha < 0 || r.Alpha >= 1:
-		return fmt.Errorf("alpha: %v is not between 0 and 1", r.Alpha)
+	case !finite(r.Alpha) || r.Alpha < 0 || r.Alpha >= 1:
+		return fmt.Errorf("alpha: %v is not a significance level between 0 and 1 (exclusive; 0 takes the default %v)", r.Alpha, DefaultAlpha)
 	}
 	return nil
 }
@@ -156,11 +160,22 @@ type Stats struct {
 	Confidence float64        `json:"confidence"`
 }
 
+// RuleValid is the rule a comparison fails on when its thresholds are not
+// valid (see Rules.Validate).
+const RuleValid = "rules"
+
 // Judge compares a candidate phase with a baseline phase under the rules.
-// It is a pure function of its inputs.
+// It is a pure function of its inputs. Rules that do not validate judge
+// nothing: the comparison is inconclusive, never a pass (Compare and
+// JudgeRun refuse them with an error).
 func Judge(base, cand *Phase, rules Rules) Comparison {
-	r := rules.WithDefaults()
 	c := Comparison{Baseline: base.Name, Candidate: cand.Name}
+	if err := rules.Validate(); err != nil {
+		c.Outcome = Inconclusive
+		c.Rules = []RuleResult{{Rule: RuleValid, Outcome: Inconclusive, Message: "invalid rules: " + err.Error()}}
+		return c
+	}
+	r := rules.WithDefaults()
 	st := Stats{BaselineRequests: base.Requests, CandidateRequests: cand.Requests, Confidence: DefaultConfidence}
 
 	xs, ys := base.sample, cand.sample

@@ -212,6 +212,22 @@ func TestRulesValidate(t *testing.T) {
 		{"ratio below one", Rules{MaxP99Ratio: 0.5}, "maxP99Ratio"},
 		{"negative outage", Rules{MaxOutage: -time.Second}, "maxOutage"},
 		{"alpha one", Rules{Alpha: 1}, "alpha"},
+		{"alpha negative", Rules{Alpha: -0.01}, "alpha"},
+		{"alpha NaN", Rules{Alpha: math.NaN()}, "alpha: NaN"},
+		{"alpha +Inf", Rules{Alpha: math.Inf(1)}, "alpha: +Inf"},
+		{"alpha -Inf", Rules{Alpha: math.Inf(-1)}, "alpha: -Inf"},
+		{"alpha just below one", Rules{Alpha: 0.999}, ""},
+		{"error increase NaN", Rules{MaxErrorRateIncrease: math.NaN()}, "maxErrorRateIncrease: NaN"},
+		{"error increase +Inf", Rules{MaxErrorRateIncrease: math.Inf(1)}, "maxErrorRateIncrease: +Inf"},
+		{"error increase -Inf", Rules{MaxErrorRateIncrease: math.Inf(-1)}, "maxErrorRateIncrease: -Inf"},
+		{"error increase negative", Rules{MaxErrorRateIncrease: -0.001}, "maxErrorRateIncrease"},
+		{"error increase one", Rules{MaxErrorRateIncrease: 1}, ""},
+		{"ratio NaN", Rules{MaxP99Ratio: math.NaN()}, "maxP99Ratio: NaN"},
+		{"ratio +Inf", Rules{MaxP99Ratio: math.Inf(1)}, "maxP99Ratio: +Inf"},
+		{"ratio -Inf", Rules{MaxP99Ratio: math.Inf(-1)}, "maxP99Ratio: -Inf"},
+		{"ratio negative", Rules{MaxP99Ratio: -2}, "maxP99Ratio"},
+		{"ratio one", Rules{MaxP99Ratio: 1}, ""},
+		{"negative p99 increase", Rules{MinP99Increase: -time.Millisecond}, "minP99Increase"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.rules.Validate()
@@ -221,6 +237,50 @@ func TestRulesValidate(t *testing.T) {
 			}
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// Thresholds a comparison with NaN is always false for would let a failing
+// candidate pass; Compare and JudgeRun refuse them and Judge judges nothing.
+func TestInvalidRulesNeverPass(t *testing.T) {
+	b := base(1).phase(t, "baseline")
+	worse := base(2)
+	worse.failRate += 0.02
+	worse.extra = 20 * time.Millisecond
+	worse.outageAt, worse.outageFor = 10*time.Second, 2*time.Second
+	c := worse.phase(t, "candidate")
+	require.Equal(t, Fail, Judge(b, c, Rules{}).Outcome, "the candidate fails under the default rules")
+
+	whole := func(p *Phase) *Metrics { return &Metrics{Source: p.Name, Phases: []*Phase{p}} }
+	run := &Metrics{Source: "run", Phases: []*Phase{b, c}}
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, tc := range []struct {
+		name  string
+		rules Rules
+		field string
+	}{
+		{"alpha NaN", Rules{Alpha: nan}, "alpha"},
+		{"alpha +Inf", Rules{Alpha: inf}, "alpha"},
+		{"error increase NaN", Rules{MaxErrorRateIncrease: nan}, "maxErrorRateIncrease"},
+		{"error increase +Inf", Rules{MaxErrorRateIncrease: inf}, "maxErrorRateIncrease"},
+		{"p99 ratio NaN", Rules{MaxP99Ratio: nan}, "maxP99Ratio"},
+		{"p99 ratio +Inf", Rules{MaxP99Ratio: inf}, "maxP99Ratio"},
+		{"p99 ratio -Inf", Rules{MaxP99Ratio: math.Inf(-1)}, "maxP99Ratio"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmp := Judge(b, c, tc.rules)
+			assert.Equal(t, Inconclusive, cmp.Outcome)
+			require.Len(t, cmp.Rules, 1)
+			assert.Equal(t, RuleValid, cmp.Rules[0].Rule)
+			assert.Contains(t, cmp.Rules[0].Message, tc.field)
+
+			_, err := Compare(whole(b), whole(c), tc.rules)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.field+": ")
+			_, err = JudgeRun(run, "baseline", tc.rules)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.field+": ")
 		})
 	}
 }

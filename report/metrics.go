@@ -11,6 +11,8 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/rehearse/rehearse/loadgen"
+
+	"github.com/rehearse/rehearse/rehearse/runfolder"
 )
 
 // SchemaVersion is the version of the JSON documents this package writes
@@ -19,7 +21,7 @@ import (
 const SchemaVersion = 1
 
 // SummaryFile is the name of the summary in a run folder.
-const SummaryFile = "summary.json"
+const SummaryFile = runfolder.Summary
 
 // Metrics are the closed statistics of one recording.
 type Metrics struct {
@@ -133,8 +135,15 @@ type LoadOptions struct {
 }
 
 // Load reads a results file or run folder into metrics, windows kept. A run
-// folder's summary.json, when present, supplies the load accounting. A file
-// cut short yields what it holds; Read.Dropped says how much was lost.
+// folder's summary.json, when present, supplies the load accounting.
+//
+// Damage to the file is told apart as loadgen.ReadResults does. A file cut
+// short (a writer killed mid-record) yields every whole record it holds;
+// Read.Dropped says how many bytes were left over, and the verdict is
+// unaffected. Corruption before the end is skipped and counted in
+// Read.CorruptBytes and Read.LostRecords; a report built from the metrics
+// (JudgeRun, Compare) then carries a check "results file <path>" that is
+// inconclusive when the records lost exceed Rules.LostTolerance.
 func Load(path string, opts LoadOptions) (*Metrics, error) {
 	co := CollectorOptions{KeepWindows: true}
 	if opts.Phase != "" {
@@ -184,5 +193,5 @@ func WriteSummary(dir string, m *Metrics) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, SummaryFile), append(b, '\n'), 0o644)
+	return os.WriteFile(filepath.Join(dir, SummaryFile), append(b, '\n'), runfolder.FileMode)
 }

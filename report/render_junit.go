@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -10,10 +11,13 @@ import (
 )
 
 // RenderJUnit writes the report as JUnit XML, for CI systems that show test
-// results: one test suite per comparison, named "<candidate> vs <baseline>",
-// with one test case per rule. A failed rule is a failure, an inconclusive
-// one is skipped. The suite's properties carry the key statistics and its
-// time is how long the candidate phase was observed.
+// results: a suite "checks" with one test case per check (the upgrade, the
+// checklist, …) and one per item of a check (classname the check's name),
+// then one test suite per comparison, named "<candidate> vs <baseline>",
+// with one test case per rule. Whatever failed is a failure and whatever
+// was inconclusive is skipped, with its reason, so the counts agree with
+// the verdict. A comparison suite's properties carry the key statistics and
+// its time is how long the candidate phase was observed.
 func RenderJUnit(w io.Writer, r *Report) error {
 	doc := junitTestSuites{Name: "rehearse"}
 	if r.Title != "" {
@@ -21,6 +25,9 @@ func RenderJUnit(w io.Writer, r *Report) error {
 	}
 	if !r.Generated.IsZero() {
 		doc.Timestamp = junitTimestamp(r.Generated)
+	}
+	if len(r.Checks) > 0 {
+		doc.Suites = append(doc.Suites, junitChecks(r.Checks, doc.Timestamp))
 	}
 	var total float64
 	for _, c := range r.Comparisons {
@@ -79,33 +86,65 @@ func junitComparison(r *Report, c Comparison) (junitTestSuite, float64) {
 		Name:       fmt.Sprintf("%s vs %s", c.Candidate, c.Baseline),
 		Time:       junitSeconds(secs),
 		Timestamp:  ts,
-		Properties: junitProperties(c, cand),
+		Properties: &junitProperties{List: junitStatistics(c, cand)},
 	}
 	for _, rr := range c.Rules {
-		tc := junitTestCase{
-			ClassName: "rehearse." + c.Candidate,
-			Name:      rr.Rule,
-			Time:      junitSeconds(0),
-			SystemOut: fmt.Sprintf("%s: value %s, threshold %s: %s", rr.Outcome,
-				txtRuleValue(rr.Rule, rr.Value, rr.Unit), txtRuleThreshold(rr.Rule, rr.Threshold, rr.Unit), rr.Message),
-		}
-		switch rr.Outcome {
-		case Fail:
-			s.Failures++
-			tc.Failure = &junitResult{Message: rr.Message, Type: string(Fail), Text: tc.SystemOut}
-			tc.SystemOut = ""
-		case Inconclusive:
-			s.Skipped++
-			tc.Skipped = &junitResult{Message: rr.Message}
-		}
-		s.Tests++
-		s.Cases = append(s.Cases, tc)
+		s.add(junitCase("rehearse."+c.Candidate, rr.Rule, rr.Outcome, rr.Message,
+			fmt.Sprintf("%s: value %s, threshold %s: %s", rr.Outcome,
+				txtRuleValue(rr.Rule, rr.Value, rr.Unit), txtRuleThreshold(rr.Rule, rr.Threshold, rr.Unit), rr.Message)))
 	}
 	return s, secs
 }
 
-// junitProperties are the key statistics of a comparison.
-func junitProperties(c Comparison, cand *Phase) []junitProperty {
+// junitChecks is the suite of the checks: one case per check, counted with
+// its items (Check.Overall), and one per item.
+func junitChecks(checks []Check, ts string) junitTestSuite {
+	s := junitTestSuite{Name: "checks", Time: junitSeconds(0), Timestamp: ts}
+	for _, c := range checks {
+		res, msg := c.Overall(), c.explain()
+		s.add(junitCase("rehearse.checks", c.Name, res, msg, fmt.Sprintf("%s: %s", res, msg)))
+		for _, it := range c.Items {
+			what := itemExpectedSeen(it)
+			out := what
+			if it.Message != "" {
+				out = strings.TrimPrefix(what+": "+it.Message, ": ")
+			}
+			s.add(junitCase(c.Name, it.Component, it.Outcome, cmp.Or(it.Message, what, string(it.Outcome)),
+				fmt.Sprintf("%s: %s", it.Outcome, out)))
+		}
+	}
+	return s
+}
+
+// junitCase is one test case: a failure when the outcome is fail, skipped
+// with the message as its reason when inconclusive, else passed with out
+// as its output.
+func junitCase(class, name string, o Outcome, msg, out string) junitTestCase {
+	tc := junitTestCase{ClassName: class, Name: name, Time: junitSeconds(0), SystemOut: out}
+	switch o {
+	case Fail:
+		tc.Failure = &junitResult{Message: msg, Type: string(Fail), Text: out}
+		tc.SystemOut = ""
+	case Inconclusive:
+		tc.Skipped = &junitResult{Message: msg}
+	}
+	return tc
+}
+
+// add appends a case and counts it.
+func (s *junitTestSuite) add(tc junitTestCase) {
+	s.Tests++
+	switch {
+	case tc.Failure != nil:
+		s.Failures++
+	case tc.Skipped != nil:
+		s.Skipped++
+	}
+	s.Cases = append(s.Cases, tc)
+}
+
+// junitStatistics are the key statistics of a comparison.
+func junitStatistics(c Comparison, cand *Phase) []junitProperty {
 	st, e := c.Stats, c.Stats.ErrorRate
 	ps := []junitProperty{
 		{"outcome", string(c.Outcome)},
@@ -180,15 +219,21 @@ type junitTestSuites struct {
 }
 
 type junitTestSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr,omitempty"`
-	Properties []junitProperty `xml:"properties>property"`
-	Cases      []junitTestCase `xml:"testcase"`
+	Name       string           `xml:"name,attr"`
+	Tests      int              `xml:"tests,attr"`
+	Failures   int              `xml:"failures,attr"`
+	Errors     int              `xml:"errors,attr"`
+	Skipped    int              `xml:"skipped,attr"`
+	Time       string           `xml:"time,attr"`
+	Timestamp  string           `xml:"timestamp,attr,omitempty"`
+	Properties *junitProperties `xml:"properties,omitempty"`
+	Cases      []junitTestCase  `xml:"testcase"`
+}
+
+// junitProperties is left out when a suite has none: the JUnit schema
+// wants at least one property in a properties element.
+type junitProperties struct {
+	List []junitProperty `xml:"property"`
 }
 
 type junitProperty struct {
@@ -209,4 +254,16 @@ type junitResult struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr,omitempty"`
 	Text    string `xml:",chardata"`
+}
+
+// itemExpectedSeen is "expected X, seen Y", leaving out what is not known.
+func itemExpectedSeen(it CheckItem) string {
+	var parts []string
+	if it.Expected != "" {
+		parts = append(parts, "expected "+it.Expected)
+	}
+	if it.Seen != "" {
+		parts = append(parts, "seen "+it.Seen)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -19,9 +19,9 @@ const (
 )
 
 // RenderMarkdown writes the report as GitHub-flavoured Markdown, for a pull
-// request comment or a CI step summary: the verdict, its reasons, the rules
-// of every comparison, the phases, the longest outages and the most frequent
-// errors.
+// request comment or a CI step summary: the verdict, its reasons, the
+// checks with their items, the rules of every comparison, the phases, the
+// longest outages and the most frequent errors.
 func RenderMarkdown(w io.Writer, r *Report) error {
 	sw := &txtWriter{w: w}
 	fmt.Fprintf(sw, "## Rehearsal verdict: **%s**\n\n", txtVerdict(r.Verdict))
@@ -37,8 +37,17 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	}
 
 	for i, m := range r.Runs {
-		if m.Read != nil && m.Read.Dropped > 0 {
-			warn := txtTruncation(m.Read)
+		if m.Read == nil {
+			continue
+		}
+		var warns []string
+		if m.Read.CorruptBytes > 0 {
+			warns = append(warns, txtCorruption(m.Read))
+		}
+		if m.Read.Dropped > 0 {
+			warns = append(warns, txtTruncation(m.Read))
+		}
+		for _, warn := range warns {
 			if m.Read.Path == "" {
 				warn = txtRunHeading(r, i, m) + ": " + warn
 			}
@@ -53,6 +62,7 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	for _, reason := range r.Reasons {
 		fmt.Fprintf(sw, "- %s\n", mdText(reason))
 	}
+	mdChecks(sw, r.Checks)
 
 	for _, c := range r.Comparisons {
 		fmt.Fprintf(sw, "\n### %s vs %s: **%s**\n\n", mdText(c.Candidate), mdText(c.Baseline), txtVerdict(c.Outcome))
@@ -70,6 +80,31 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	mdErrors(sw, r)
 	fmt.Fprintf(sw, "\n<sub>Thresholds: %s</sub>\n", mdText(txtThresholds(r.Rules)))
 	return sw.err
+}
+
+// mdChecks tabulates the checks, then the items of each check that has
+// them (a checklist's components: expected, seen, verdict).
+func mdChecks(sw *txtWriter, checks []Check) {
+	if len(checks) == 0 {
+		return
+	}
+	fmt.Fprintf(sw, "\n### Checks\n\n")
+	t := mdTable{head: []string{"Check", "Verdict", "Message"}, align: "lll"}
+	for _, c := range checks {
+		t.add(c.Name, txtVerdict(c.Overall()), c.explain())
+	}
+	t.write(sw)
+	for _, c := range checks {
+		if len(c.Items) == 0 {
+			continue
+		}
+		fmt.Fprintf(sw, "\n#### %s: **%s**\n\n", mdText(c.Name), txtVerdict(c.Overall()))
+		t := mdTable{head: []string{"Component", "Expected", "Seen", "Verdict", "Message"}, align: "lllll"}
+		for _, it := range c.Items {
+			t.add(it.Component, it.Expected, it.Seen, txtVerdict(it.Outcome), it.Message)
+		}
+		t.write(sw)
+	}
 }
 
 // mdPhases writes one table of every phase of every recording, each phase

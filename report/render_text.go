@@ -13,9 +13,10 @@ import (
 )
 
 // RenderText writes the report as plain text for a terminal or a CI log:
-// the verdict first, then its reasons, the rules of every comparison and a
-// compact table of every recording's phases. It uses no colours, and the
-// same report always renders the same way.
+// the verdict first, then its reasons, the checks with their items, the
+// rules of every comparison and a compact table of every recording's
+// phases. It uses no colours, and the same report always renders the same
+// way.
 func RenderText(w io.Writer, r *Report) error {
 	sw := &txtWriter{w: w}
 	fmt.Fprintf(sw, "VERDICT: %s  %s\n", txtVerdict(r.Verdict), txtLine(r.Title))
@@ -31,6 +32,7 @@ func RenderText(w io.Writer, r *Report) error {
 	for _, reason := range r.Reasons {
 		fmt.Fprintf(sw, "  - %s\n", txtLine(reason))
 	}
+	txtChecks(sw, r.Checks)
 
 	for _, c := range r.Comparisons {
 		fmt.Fprintf(sw, "\nComparison %s vs %s: %s\n", txtLine(c.Candidate), txtLine(c.Baseline), txtVerdict(c.Outcome))
@@ -50,9 +52,33 @@ func RenderText(w io.Writer, r *Report) error {
 	return sw.err
 }
 
+// txtChecks writes the checks, each with a table of its items.
+func txtChecks(sw *txtWriter, checks []Check) {
+	if len(checks) == 0 {
+		return
+	}
+	fmt.Fprintf(sw, "\nChecks:\n")
+	for _, c := range checks {
+		fmt.Fprintf(sw, "  %s: %s  %s\n", txtLine(c.Name), txtVerdict(c.Overall()), txtLine(c.explain()))
+		if len(c.Items) == 0 {
+			continue
+		}
+		tw := txtTable(sw)
+		fmt.Fprintf(tw, "    COMPONENT\tEXPECTED\tSEEN\tVERDICT\tMESSAGE\n")
+		for _, it := range c.Items {
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", txtCell(it.Component), txtCell(it.Expected), txtCell(it.Seen),
+				txtVerdict(it.Outcome), txtCell(it.Message))
+		}
+		sw.flush(tw)
+	}
+}
+
 // textRun writes one recording: its warnings, load accounting and phases.
 func txtRun(sw *txtWriter, r *Report, i int, m *Metrics) {
 	fmt.Fprintf(sw, "\n%s\n", txtRunHeading(r, i, m))
+	if m.Read != nil && m.Read.CorruptBytes > 0 {
+		fmt.Fprintf(sw, "  WARNING: %s\n", txtCorruption(m.Read))
+	}
 	if m.Read != nil && m.Read.Dropped > 0 {
 		fmt.Fprintf(sw, "  WARNING: %s\n", txtTruncation(m.Read))
 	}
@@ -309,6 +335,26 @@ func txtTruncation(ri *loadgen.ReadInfo) string {
 		file, ri.Dropped, ri.Records)
 	if ri.TailErr != "" {
 		s += ": " + txtLine(ri.TailErr)
+	}
+	return s
+}
+
+// txtCorruption says how much of a results file was corrupt and about how
+// many records that lost.
+func txtCorruption(ri *loadgen.ReadInfo) string {
+	file := "results file"
+	if ri.Path != "" {
+		file += " " + txtLine(ri.Path)
+	}
+	return file + " is " + txtLost(ri)
+}
+
+// txtLost is txtCorruption without the file's name.
+func txtLost(ri *loadgen.ReadInfo) string {
+	s := fmt.Sprintf("corrupt: about %d of %d records (%.3g%%) unreadable, %d bytes in %s",
+		ri.LostRecords, ri.Records+ri.LostRecords, ri.LostFraction()*100, ri.CorruptBytes, txtPlural(ri.CorruptSpans, "span"))
+	if ri.CorruptErr != "" {
+		s += ", first at " + txtLine(ri.CorruptErr)
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse/timeline"
+
+	"github.com/rehearse/rehearse/rehearse/runfolder"
 )
 
 // Report is everything a renderer shows: the recordings, the comparisons
@@ -42,6 +46,51 @@ type Check struct {
 	Name    string  `json:"name"`
 	Outcome Outcome `json:"outcome"`
 	Message string  `json:"message"`
+	// Items are the parts the check is made of, such as the components of
+	// a checklist; every renderer shows each one. An item that did not pass
+	// counts in the verdict even when Outcome says pass: the check's
+	// outcome is the worst of Outcome and its items' (see Check.Overall).
+	Items []CheckItem `json:"items,omitempty"`
+}
+
+// CheckItem is one part of a check: a checklist's component, what was
+// expected of it, what was seen and its outcome.
+type CheckItem struct {
+	Component string  `json:"component"`
+	Expected  string  `json:"expected,omitempty"`
+	Seen      string  `json:"seen,omitempty"`
+	Outcome   Outcome `json:"outcome"`
+	Message   string  `json:"message,omitempty"`
+}
+
+// Overall is the check's outcome counting its items: fail when it or any
+// item failed, else inconclusive when it or any item was, else its Outcome.
+func (c Check) Overall() Outcome {
+	res := c.Outcome
+	for _, it := range c.Items {
+		switch {
+		case it.Outcome == Fail:
+			return Fail
+		case it.Outcome == Inconclusive && res != Fail:
+			res = Inconclusive
+		}
+	}
+	return res
+}
+
+// explain is the check's message, or what its items say when the check
+// itself says nothing or says pass while an item did not pass.
+func (c Check) explain() string {
+	if c.Message != "" && (c.Outcome != Pass || c.Overall() == Pass) {
+		return c.Message
+	}
+	var out []string
+	for _, it := range c.Items {
+		if it.Outcome != Pass {
+			out = append(out, it.Component+": "+cmp.Or(it.Message, string(it.Outcome)))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // AddCheck adds a check and settles the verdict and reasons again.
@@ -64,8 +113,12 @@ func (r *Report) Phases() []*Phase {
 }
 
 // Compare judges a candidate recording against a baseline recording; each
-// recording is taken whole as one phase.
+// recording is taken whole as one phase. Rules that do not validate are an
+// error.
 func Compare(base, cand *Metrics, rules Rules) (*Report, error) {
+	if err := rules.Validate(); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
 	bp, err := single(base, "baseline")
 	if err != nil {
 		return nil, err
@@ -92,7 +145,11 @@ func single(m *Metrics, what string) (*Phase, error) {
 }
 
 // JudgeRun judges every phase of one recording against its baseline phase.
+// Rules that do not validate are an error.
 func JudgeRun(m *Metrics, baseline string, rules Rules) (*Report, error) {
+	if err := rules.Validate(); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
 	base := m.Phase(baseline)
 	if base == nil {
 		names := make([]string, len(m.Phases))
@@ -120,8 +177,35 @@ func newReport(title string, runs []*Metrics, comps []Comparison, rules Rules) *
 		Comparisons:   comps,
 		Runs:          runs,
 	}
+	for _, m := range runs {
+		if m != nil && m.Read != nil && m.Read.CorruptBytes > 0 {
+			r.Checks = append(r.Checks, readCheck(m.Read, r.Rules))
+		}
+	}
 	r.settle()
 	return r
+}
+
+// LostTolerance is the largest share of a recording's records that may be
+// lost to corruption (see loadgen.ReadResults; a cut tail does not count)
+// for its traffic to be judged: a tenth of the failure-ratio tolerance,
+// 0.01% under the default rules, none under zero tolerance. Had every lost
+// record failed, the failure ratio would have moved by at most a tenth of
+// what the rules allow.
+func (r Rules) LostTolerance() float64 { return r.WithDefaults().MaxErrorRateIncrease / 10 }
+
+// readCheck is the check a corrupt results file adds: passed while the
+// records lost stay within the rules' LostTolerance, else inconclusive (a
+// failure elsewhere still fails: what was read failed).
+func readCheck(ri *loadgen.ReadInfo, rules Rules) Check {
+	c := Check{Name: "results file " + ri.Path, Outcome: Pass, Message: txtLost(ri)}
+	if tol := rules.LostTolerance(); ri.LostFraction() > tol {
+		c.Outcome = Inconclusive
+		c.Message += fmt.Sprintf("; more than the %.3g%% tolerated, so the traffic cannot be judged", tol*100)
+	} else {
+		c.Message += fmt.Sprintf("; within the %.3g%% tolerated", tol*100)
+	}
+	return c
 }
 
 // settle computes the verdict and its reasons from the comparisons and checks.
@@ -131,14 +215,16 @@ func (r *Report) settle() {
 		outs = append(outs, c.Outcome)
 	}
 	for _, c := range r.Checks {
-		outs = append(outs, c.Outcome)
+		outs = append(outs, c.Overall())
 	}
 	r.Verdict = Combine(outs...)
 	r.Reasons = nil
 	for _, c := range r.Checks {
-		if c.Outcome != Pass {
-			r.Reasons = append(r.Reasons, fmt.Sprintf("%s %s: %s", c.Name, c.Outcome, c.Message))
+		res := c.Overall()
+		if res == Pass {
+			continue
 		}
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%s %s: %s", c.Name, res, c.explain()))
 	}
 	for _, c := range r.Comparisons {
 		for _, rr := range c.Rules {
@@ -202,15 +288,6 @@ func RendererFor(name string) (Renderer, error) {
 	return nil, fmt.Errorf("unknown report format %q; known: %s", name, strings.Join(FormatNames(), ", "))
 }
 
-// Files are the report files a run folder holds, by format.
-var Files = map[string]string{
-	"json":     "report.json",
-	"html":     "report.html",
-	"markdown": "report.md",
-	"junit":    "junit.xml",
-	"text":     "report.txt",
-}
-
 // WriteFiles renders the report in each format into dir and returns the
 // paths written.
 func WriteFiles(dir string, r *Report, formats []string) ([]string, error) {
@@ -220,8 +297,8 @@ func WriteFiles(dir string, r *Report, formats []string) ([]string, error) {
 		if err != nil {
 			return written, err
 		}
-		name, ok := Files[f]
-		if !ok {
+		name := runfolder.Report(f)
+		if name == "" {
 			name = "report." + f
 		}
 		var buf bytes.Buffer
@@ -229,7 +306,7 @@ func WriteFiles(dir string, r *Report, formats []string) ([]string, error) {
 			return written, fmt.Errorf("render %s: %w", f, err)
 		}
 		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(path, buf.Bytes(), runfolder.FileMode); err != nil {
 			return written, err
 		}
 		written = append(written, path)

@@ -1,11 +1,9 @@
 package scenarios
 
 import (
+	"math"
 	"path/filepath"
 	"time"
-
-	"github.com/rehearse/rehearse/loadgen"
-	"github.com/rehearse/rehearse/report"
 )
 
 // The defaults of a scenario, in one place. A field absent from a scenario
@@ -24,6 +22,7 @@ const (
 	DefaultPDBMaxUnavailable = 1
 	DefaultNodePort          = 30080
 	DefaultLoadRate          = 100.0
+	DefaultLoadTimeout       = 10 * time.Second
 	DefaultBaseline          = 30 * time.Second
 	DefaultAfter             = 30 * time.Second
 	DefaultDriver            = DriverKubeadm
@@ -33,6 +32,32 @@ const (
 	DefaultExecTimeout       = 30 * time.Minute
 	DefaultChecklist         = "kind"
 	DefaultOutputDir         = "runs"
+)
+
+// The limits of a scenario's numbers. Past them a value is a typo or
+// hostile input, never a rehearsal, and loading rejects it before anything
+// is built.
+const (
+	// MaxLoadRate is the highest load.rate, in requests per second over all
+	// probe kinds. One machine's load generator sends a few thousand
+	// requests per second per core through a cluster's NodePorts; 50,000
+	// leaves room for a large machine and stops typos such as 1e308.
+	MaxLoadRate = 50_000.0
+	// MaxNodes is the most nodes of a kind cluster: every node is a
+	// container on this one machine.
+	MaxNodes = 10
+	// MaxInt32 bounds the counts that feed int32 fields of Kubernetes
+	// objects: canary.replicas, canary.pdb.minAvailable and
+	// canary.pdb.maxUnavailable.
+	MaxInt32 = math.MaxInt32
+	// MaxDuration is the longest duration a scenario may give.
+	MaxDuration = 7 * 24 * time.Hour
+	// MaxP99Ratio is the largest checks.judge.maxP99Ratio: a p99 a
+	// thousand times the baseline's is an outage, not a threshold.
+	MaxP99Ratio = 1000.0
+	// MaxMinSamples is the largest checks.judge.minSamples: more requests
+	// than a phase of MaxDuration sends at MaxLoadRate.
+	MaxMinSamples = int64(MaxLoadRate) * int64(MaxDuration/time.Second)
 )
 
 // DefaultFormats are the report formats a run folder holds.
@@ -66,8 +91,8 @@ func Defaults() *Scenario {
 		},
 		Load: Traffic{
 			Rate:     DefaultLoadRate,
-			Probes:   []string{string(loadgen.ProbeReuse), string(loadgen.ProbeFresh)},
-			Timeout:  D(loadgen.DefaultTimeout),
+			Probes:   Probes(),
+			Timeout:  D(DefaultLoadTimeout),
 			Baseline: D(DefaultBaseline),
 			After:    D(DefaultAfter),
 		},
@@ -126,20 +151,6 @@ func present(src *source, path string) bool {
 		return true
 	}
 	return nodeAt(src.root, path) != nil
-}
-
-// Rules turns the judge settings into the report's rules.
-func (j Judge) Rules() report.Rules {
-	r := report.Rules{MinSamples: j.MinSamples, MaxP99Ratio: j.MaxP99Ratio, MinP99Increase: j.MinP99Increase.Duration, Alpha: j.Alpha}
-	if j.MaxErrorRateIncrease != nil {
-		r.MaxErrorRateIncrease = *j.MaxErrorRateIncrease
-		r.ZeroErrorIncrease = *j.MaxErrorRateIncrease == 0
-	}
-	if j.MaxOutage != nil {
-		r.MaxOutage = j.MaxOutage.Duration
-		r.ZeroOutage = j.MaxOutage.Duration == 0
-	}
-	return r.WithDefaults()
 }
 
 // resolveRelative makes file references relative to the scenario's folder.

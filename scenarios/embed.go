@@ -9,9 +9,7 @@ var defaultYAML []byte
 const DefaultName = "default scenario (embedded)"
 
 // Default returns the embedded default scenario, with overrides applied.
-func Default(sets ...string) (*Scenario, error) {
-	return Parse(DefaultName, defaultYAML, sets...)
-}
+func Default(sets ...string) (*Scenario, error) { return Loader{}.Default(sets...) }
 
 // DefaultYAML returns the embedded default scenario's text.
 func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,18 +24,18 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
+	var parts []string
+	if e.File != "" {
+		loc := e.File
+		if e.Line > 0 {
+			loc += fmt.Sprintf(":%d", e.Line)
+		}
+		parts = append(parts, loc)
 	}
 	if e.Field != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Field)
+		parts = append(parts, e.Field)
 	}
-	b.WriteString(": ")
-	b.WriteString(e.Msg)
-	return b.String()
+	return strings.Join(append(parts, e.Msg), ": ")
 }
 
 // Errors are every problem found in one scenario, in line order.
@@ -68,21 +70,50 @@ func (src *source) errorf(path, format string, args ...any) *Error {
 	return e
 }
 
+// parentPath is the path that holds p: "load" for "load.rate",
+// "load.probes" for "load.probes[1]".
 func parentPath(p string) string {
+	if strings.HasSuffix(p, "]") {
+		if i := strings.LastIndexByte(p, '['); i > 0 {
+			return p[:i]
+		}
+	}
 	if i := strings.LastIndexByte(p, '.'); i >= 0 {
 		return p[:i]
 	}
 	return ""
 }
 
+// A Check is a rule about a whole scenario that this package cannot judge
+// itself, such as whether a renderer knows a report format. It returns each
+// problem with its Field (the dotted path, e.g. "output.formats[1]") and
+// Msg; loading locates it at its file and line.
+type Check func(*Scenario) Errors
+
+// Loader loads scenarios and applies its Checks to each after the
+// package's own validation. A field keeps the first problem found with it.
+// The zero Loader applies none.
+type Loader struct {
+	Checks []Check
+}
+
 // Load reads, defaults and validates the scenario file at path, then applies
 // the overrides ("path=value", e.g. "upgrade.target=v1.36.3").
-func Load(path string, sets ...string) (*Scenario, error) {
+func Load(path string, sets ...string) (*Scenario, error) { return Loader{}.Load(path, sets...) }
+
+// Parse is Load for a document already read; name is used in errors.
+func Parse(name string, data []byte, sets ...string) (*Scenario, error) {
+	return Loader{}.Parse(name, data, sets...)
+}
+
+// Load reads, defaults and validates the scenario file at path, then applies
+// the overrides ("path=value", e.g. "upgrade.target=v1.36.3").
+func (l Loader) Load(path string, sets ...string) (*Scenario, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", path, err)
 	}
-	s, err := Parse(path, data, sets...)
+	s, err := l.Parse(path, data, sets...)
 	if err != nil {
 		return nil, err
 	}
@@ -91,17 +122,46 @@ func Load(path string, sets ...string) (*Scenario, error) {
 }
 
 // Parse is Load for a document already read; name is used in errors.
-func Parse(name string, data []byte, sets ...string) (*Scenario, error) {
-	return parse(name, data, true, sets...)
+func (l Loader) Parse(name string, data []byte, sets ...string) (*Scenario, error) {
+	return l.parse(name, data, true, sets...)
+}
+
+// Default returns the embedded default scenario, with overrides applied.
+func (l Loader) Default(sets ...string) (*Scenario, error) {
+	return l.Parse(DefaultName, defaultYAML, sets...)
+}
+
+// readDocument reads the one YAML document of a scenario file. A further
+// document is an error: it would be ignored otherwise.
+func readDocument(name string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &Error{File: name, Line: yamlErrorLine(err), Msg: cleanYAMLError(err)}
+	}
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, &Error{File: name, Line: yamlErrorLine(err), Msg: cleanYAMLError(err)}
+		}
+		if len(next.Content) > 0 && next.Content[0].Tag != "!!null" {
+			return nil, &Error{File: name, Line: next.Content[0].Line, Msg: "a second YAML document: a scenario file holds one Scenario (put each in a file of its own)"}
+		}
+	}
+	return &doc, nil
 }
 
 // parse reads one scenario; withProfile allows cluster.fromProfile (a
 // profile itself may not name another).
-func parse(name string, data []byte, withProfile bool, sets ...string) (*Scenario, error) {
+func (l Loader) parse(name string, data []byte, withProfile bool, sets ...string) (*Scenario, error) {
 	src := &source{file: name, sets: map[string]string{}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &Error{File: name, Line: yamlErrorLine(err), Msg: cleanYAMLError(err)}
+	doc, err := readDocument(name, data)
+	if err != nil {
+		return nil, err
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &Error{File: name, Msg: "empty document: want a Scenario (apiVersion " + APIVersion + ")"}
@@ -135,7 +195,20 @@ func parse(name string, data []byte, withProfile bool, sets ...string) (*Scenari
 		}
 	}
 	s.settleDefaults(src)
-	if errs := s.validate(src); len(errs) > 0 {
+	errs = s.validate(src)
+	seen := map[string]bool{}
+	for _, e := range errs {
+		seen[e.Field] = true
+	}
+	for _, check := range l.Checks {
+		for _, e := range check(s) {
+			if !seen[e.Field] {
+				seen[e.Field] = true
+				errs = append(errs, src.errorf(e.Field, "%s", e.Msg))
+			}
+		}
+	}
+	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
 	}
@@ -151,7 +224,7 @@ func (s *Scenario) applyProfile(src *source, path string) error {
 	if err != nil {
 		return src.errorf("cluster.fromProfile", "%v", err)
 	}
-	p, err := parse(path, data, false)
+	p, err := Loader{}.parse(path, data, false)
 	if err != nil {
 		return src.errorf("cluster.fromProfile", "the profile is not a valid scenario:\n%v", err)
 	}
@@ -269,8 +342,11 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string, errs *Err
 			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: "want a single " + kindWord(t)})
 			return
 		}
-		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+		v := reflect.New(t)
+		if err := n.Decode(v.Interface()); err != nil {
 			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: fmt.Sprintf("%q is not a %s", n.Value, kindWord(t))})
+		} else if f := v.Elem(); f.CanFloat() && (math.IsNaN(f.Float()) || math.IsInf(f.Float(), 0)) {
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Field: path, Msg: fmt.Sprintf("%q is not a finite number", n.Value)})
 		}
 	}
 }

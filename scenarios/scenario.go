@@ -114,9 +114,22 @@ type ResourceList struct {
 	Memory string `yaml:"memory,omitempty" json:"memory,omitempty"`
 }
 
+// Probe kinds of the load: the load generator sends each over its own
+// kind of connection.
+const (
+	// ProbeReuse sends over keep-alive connections that are reused.
+	ProbeReuse = "reuse"
+	// ProbeFresh opens a new connection for every request.
+	ProbeFresh = "fresh"
+)
+
+// Probes lists the probe kinds a scenario may name.
+func Probes() []string { return []string{ProbeReuse, ProbeFresh} }
+
 // Traffic is the load and its phases.
 type Traffic struct {
-	// Rate is the total requests per second, split over Probes.
+	// Rate is the total requests per second, split over Probes, at most
+	// MaxLoadRate.
 	Rate float64 `yaml:"rate" json:"rate"`
 	// Probes are the probe kinds: reuse (keep-alive), fresh (new connection).
 	Probes  []string `yaml:"probes" json:"probes"`
@@ -219,6 +232,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	if v < 0 {
 		return &fieldError{line: n.Line, msg: fmt.Sprintf("%q is negative", n.Value)}
+	}
+	if v > MaxDuration {
+		return &fieldError{line: n.Line, msg: fmt.Sprintf("%q is longer than %gh: a rehearsal's phases last minutes or hours", n.Value, MaxDuration.Hours())}
 	}
 	d.Duration = v
 	return nil

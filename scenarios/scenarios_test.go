@@ -1,14 +1,21 @@
 package scenarios
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/rehearse/rehearse/rehearse/kversion"
 )
 
 func TestDefaultScenarioIsTheDefaults(t *testing.T) {
@@ -100,12 +107,45 @@ func TestMalformedScenarios(t *testing.T) {
 		{"unknown checklist", base + "checks:\n  checklist: openshift\n", nil, `t.yaml:6: checks.checklist: unknown checklist "openshift"; known: eks, gke, kind, kops (or a path to a file)`},
 		{"missing checklist file", base + "checks:\n  checklist: ./mine.yaml\n", nil, `t.yaml:6: checks.checklist: checklist file ./mine.yaml:`},
 		{"bad judge threshold", base + "checks:\n  judge:\n    maxP99Ratio: 0.5\n", nil, `t.yaml:7: checks.judge.maxP99Ratio: 0.5 must be at least 1`},
-		{"unknown output format", base + "output:\n  formats: [pdf]\n", nil, `t.yaml:6: output.formats[0]: unknown report format "pdf"; known: html, json, junit, markdown, text`},
 		{"bad --set path", base, []string{"load.rat=5"}, `--set load.rat=5: load.rat: unknown field (did you mean "rate"?); known: after, baseline, probes, rate, timeout`},
 		{"bad --set value", base, []string{"upgrade.target=v2.0.0"}, `--set upgrade.target=v2.0.0: upgrade.target: target v2.0.0 is more than one minor version ahead of v1.35.4`},
 		{"--set without =", base, []string{"load.rate"}, `--set load.rate: want path=value, e.g. upgrade.target=v1.36.3`},
 		{"missing profile", base + "cluster:\n  fromProfile: ./prod-profile.yaml\n", nil, `t.yaml:6: cluster.fromProfile: open prod-profile.yaml: no such file or directory`},
 		{"profile by --set", base, []string{"cluster.fromProfile=p.yaml"}, `--set cluster.fromProfile=p.yaml: cluster.fromProfile: a profile is read before the scenario's own fields: name it in the scenario file`},
+		// Hostile numbers: not finite, absurd, or overflowing the
+		// Kubernetes field they feed.
+		{"NaN rate", base + "load:\n  rate: .nan\n", nil, `t.yaml:6: load.rate: ".nan" is not a finite number`},
+		{"infinite rate", base + "load:\n  rate: .inf\n", nil, `t.yaml:6: load.rate: ".inf" is not a finite number`},
+		{"minus infinite rate", base + "load:\n  rate: -.inf\n", nil, `t.yaml:6: load.rate: "-.inf" is not a finite number`},
+		{"absurd rate", base + "load:\n  rate: 1e308\n", nil, `t.yaml:6: load.rate: 1e+308 requests per second is more than one machine sends: at most 50000`},
+		{"rate past float64", base + "load:\n  rate: 1e999\n", nil, `t.yaml:6: load.rate: "1e999" is not a number`},
+		{"unknown probe by --set", base, []string{"load.probes=[reuse, udp]"}, `--set load.probes=[reuse, udp]: load.probes[1]: unknown probe kind "udp"; known: reuse, fresh`},
+		{"NaN rate by --set", base, []string{"load.rate=.nan"}, `--set load.rate=.nan: load.rate: ".nan" is not a finite number`},
+		{"NaN alpha", base + "checks:\n  judge:\n    alpha: .nan\n", nil, `t.yaml:7: checks.judge.alpha: ".nan" is not a finite number`},
+		{"absurd alpha", base + "checks:\n  judge:\n    alpha: 1e308\n", nil, `t.yaml:7: checks.judge.alpha: 1e+308 is not between 0 and 1`},
+		{"infinite p99 ratio", base + "checks:\n  judge:\n    maxP99Ratio: .inf\n", nil, `t.yaml:7: checks.judge.maxP99Ratio: ".inf" is not a finite number`},
+		{"absurd p99 ratio", base + "checks:\n  judge:\n    maxP99Ratio: 1e308\n", nil, `t.yaml:7: checks.judge.maxP99Ratio: 1e+308 is above 1000: a p99 that much worse is an outage, not a threshold`},
+		{"NaN error increase", base + "checks:\n  judge:\n    maxErrorRateIncrease: .nan\n", nil, `t.yaml:7: checks.judge.maxErrorRateIncrease: ".nan" is not a finite number`},
+		{"absurd error increase", base + "checks:\n  judge:\n    maxErrorRateIncrease: 1e308\n", nil, `t.yaml:7: checks.judge.maxErrorRateIncrease: 1e+308 is not a fraction between 0 and 1`},
+		{"absurd min samples", base + "checks:\n  judge:\n    minSamples: 9223372036854775807\n", nil, `t.yaml:7: checks.judge.minSamples: 9223372036854775807 is more requests than a phase sends`},
+		{"absurd duration", base + "load:\n  baseline: 2000h\n", nil, `t.yaml:6: load.baseline: "2000h" is longer than 168h`},
+		{"replicas past int32", base + "canary:\n  replicas: 2147483648\n", nil, `t.yaml:6: canary.replicas: 2147483648 overflows the Deployment's replicas (at most 2147483647)`},
+		{"minAvailable past int32", base + "canary:\n  pdb:\n    minAvailable: 2147483648\n", nil, `t.yaml:7: canary.pdb.minAvailable: 2147483648 overflows the PodDisruptionBudget's minAvailable`},
+		{"maxUnavailable past int32", base + "canary:\n  pdb:\n    maxUnavailable: 9223372036854775807\n", nil, `t.yaml:7: canary.pdb.maxUnavailable: 9223372036854775807 overflows the PodDisruptionBudget's maxUnavailable`},
+		{"node count that overflows", base + "cluster:\n  controlPlanes: 1\n  workers: 9223372036854775807\n", nil, `t.yaml:7: cluster.workers: 9223372036854775807: a throwaway cluster on one machine holds at most 10 nodes`},
+		{"too many control planes", base + "cluster:\n  controlPlanes: 11\n  workers: 0\n", nil, `t.yaml:6: cluster.controlPlanes: 11: a throwaway cluster on one machine holds at most 10 nodes`},
+		{"kubeadm batch larger than any cluster", base + "cluster:\n  workers: 0\nupgrade:\n  kubeadm:\n    maxUnavailable: 1000\n", nil, `t.yaml:9: upgrade.kubeadm.maxUnavailable: 1000 is more than the 10 nodes a throwaway cluster holds`},
+		{"node port below range", base + "canary:\n  nodePort: -1\n", nil, `t.yaml:6: canary.nodePort: -1 is outside the NodePort range 30000-32767`},
+		// What the file is, and what it is called.
+		{"missing apiVersion", "kind: Scenario\nmetadata:\n  name: t\n", nil, `t.yaml:1: apiVersion: missing: a scenario file says apiVersion: rehearse.dev/v1alpha1`},
+		{"missing kind", "apiVersion: rehearse.dev/v1alpha1\nmetadata:\n  name: t\n", nil, `t.yaml:1: kind: missing: a scenario file says kind: Scenario`},
+		{"missing name", "apiVersion: rehearse.dev/v1alpha1\nkind: Scenario\n", nil, `t.yaml:1: metadata.name: missing: name the scenario`},
+		{"name that escapes the output folder", strings.Replace(base, "name: t", "name: ../../etc", 1), nil, `t.yaml:4: metadata.name: "../../etc" is not a DNS-1123 label`},
+		{"name with capitals", strings.Replace(base, "name: t", "name: Prod", 1), nil, `t.yaml:4: metadata.name: "Prod" is not a DNS-1123 label`},
+		{"name too long", strings.Replace(base, "name: t", "name: "+strings.Repeat("a", 64), 1), nil, `t.yaml:4: metadata.name: "` + strings.Repeat("a", 64) + `" is not a DNS-1123 label`},
+		{"name by --set", base, []string{"metadata.name=a/b"}, `--set metadata.name=a/b: metadata.name: "a/b" is not a DNS-1123 label`},
+		{"second document", base + "---\napiVersion: rehearse.dev/v1alpha1\nkind: Scenario\n", nil, `t.yaml:6: a second YAML document: a scenario file holds one Scenario`},
+		{"syntax error in a second document", base + "---\nload: {rate: 1\n", nil, `t.yaml:5: did not find expected ',' or '}'`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,12 +220,121 @@ func TestMarshalRoundTrip(t *testing.T) {
 	assert.Equal(t, s, back)
 }
 
-func TestCheckSkew(t *testing.T) {
-	v := func(s string) Version { x, err := ParseVersion(s); require.NoError(t, err); return x }
-	assert.NoError(t, CheckSkew(v("v1.35.4"), v("v1.36.3")))
-	assert.NoError(t, CheckSkew(v("v1.35.4"), v("v1.35.5")))
-	assert.Error(t, CheckSkew(v("v1.35.4"), v("v1.35.4")))
-	assert.Error(t, CheckSkew(v("v1.35.4"), v("v2.0.0")))
+// TestLoaderChecks: a Loader's checks see the loaded scenario, and their
+// problems are located at the file's line, or at the --set that gave the
+// field; a field keeps the first problem found with it.
+func TestLoaderChecks(t *testing.T) {
+	var seen *Scenario
+	l := Loader{Checks: []Check{func(s *Scenario) Errors {
+		seen = s
+		var errs Errors
+		for i, f := range s.Output.Formats {
+			if f == "pdf" {
+				errs = append(errs, &Error{Field: fmt.Sprintf("output.formats[%d]", i), Msg: "no pdf here"})
+			}
+		}
+		if s.Load.Rate < 0 {
+			errs = append(errs, &Error{Field: "load.rate", Msg: "checked twice"})
+		}
+		return errs
+	}}}
+	_, err := l.Parse("t.yaml", []byte(base+"load:\n  rate: -1\noutput:\n  formats: [json, pdf]\n"))
+	require.Error(t, err)
+	assert.Equal(t, "t.yaml:6: load.rate: -1: want a positive number of requests per second\nt.yaml:8: output.formats[1]: no pdf here", err.Error())
+	require.NotNil(t, seen)
+	assert.Equal(t, []string{"json", "pdf"}, seen.Output.Formats)
+
+	_, err = l.Default("output.formats=[pdf]")
+	require.Error(t, err)
+	assert.Equal(t, "--set output.formats=[pdf]: output.formats[0]: no pdf here", err.Error())
+
+	plain, err := Parse("t.yaml", []byte(base+"output:\n  formats: [pdf]\n"))
+	require.NoError(t, err, "the zero Loader applies no checks")
+	assert.Equal(t, []string{"pdf"}, plain.Output.Formats)
+}
+
+func TestErrorWithoutFile(t *testing.T) {
+	assert.Equal(t, "checks.judge.alpha: 2 is not between 0 and 1", (&Error{Field: "checks.judge.alpha", Msg: "2 is not between 0 and 1"}).Error())
+	assert.Equal(t, "t.yaml:3: metadata.name: bad", (&Error{File: "t.yaml", Line: 3, Field: "metadata.name", Msg: "bad"}).Error())
+	assert.Equal(t, "t.yaml: empty", (&Error{File: "t.yaml", Msg: "empty"}).Error())
+}
+
+// invariants are what every accepted scenario holds, however hostile the
+// file: finite numbers within the limits, and a name that is a DNS label.
+func invariants(s *Scenario) error {
+	var bad []string
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			bad = append(bad, fmt.Sprintf(format, args...))
+		}
+	}
+	var walk func(path string, v reflect.Value)
+	walk = func(path string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(path, v.Elem())
+			}
+		case reflect.Struct:
+			if d, ok := v.Interface().(Duration); ok {
+				check(d.Duration >= 0 && d.Duration <= MaxDuration, "%s: duration %s", path, d.Duration)
+				return
+			}
+			for i := range v.NumField() {
+				walk(path+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+		case reflect.Float32, reflect.Float64:
+			check(!math.IsNaN(v.Float()) && !math.IsInf(v.Float(), 0), "%s: %v is not finite", path, v.Float())
+		}
+	}
+	walk("scenario", reflect.ValueOf(s))
+	check(len(validation.IsDNS1123Label(s.Metadata.Name)) == 0, "metadata.name %q is not a DNS-1123 label", s.Metadata.Name)
+	check(s.APIVersion == APIVersion && s.Kind == Kind, "apiVersion %q, kind %q", s.APIVersion, s.Kind)
+	check(s.Load.Rate > 0 && s.Load.Rate <= MaxLoadRate, "load.rate %v", s.Load.Rate)
+	check(s.Canary.Replicas >= 1 && s.Canary.Replicas <= MaxInt32, "canary.replicas %d", s.Canary.Replicas)
+	for name, p := range map[string]*int{"maxUnavailable": s.Canary.PDB.MaxUnavailable, "minAvailable": s.Canary.PDB.MinAvailable} {
+		check(p == nil || (*p >= 0 && *p <= MaxInt32), "canary.pdb.%s %d", name, p)
+	}
+	check(s.Canary.NodePort == 0 || (s.Canary.NodePort >= 30000 && s.Canary.NodePort <= 32767), "canary.nodePort %d", s.Canary.NodePort)
+	if c := s.Cluster; c.Provider == ProviderKind {
+		check(c.ControlPlanes >= 1 && c.Workers >= 0 && c.ControlPlanes+c.Workers <= MaxNodes && c.ControlPlanes <= MaxNodes && c.Workers <= MaxNodes, "cluster nodes %d+%d", c.ControlPlanes, c.Workers)
+		_, err := kversion.Parse(c.KubernetesVersion)
+		check(err == nil, "cluster.kubernetesVersion: %v", err)
+	}
+	if k := s.Upgrade.Kubeadm; k != nil && s.Upgrade.Driver == DriverKubeadm && s.Cluster.Provider == ProviderKind {
+		check(k.MaxUnavailable >= 1 && k.MaxUnavailable <= MaxNodes, "upgrade.kubeadm.maxUnavailable %d", k.MaxUnavailable)
+	}
+	j := s.Checks.Judge
+	check(j.MinSamples >= 0 && j.MinSamples <= MaxMinSamples, "checks.judge.minSamples %d", j.MinSamples)
+	check(j.MaxErrorRateIncrease == nil || (*j.MaxErrorRateIncrease >= 0 && *j.MaxErrorRateIncrease <= 1), "checks.judge.maxErrorRateIncrease %v", j.MaxErrorRateIncrease)
+	check(j.MaxP99Ratio == 0 || (j.MaxP99Ratio >= 1 && j.MaxP99Ratio <= MaxP99Ratio), "checks.judge.maxP99Ratio %v", j.MaxP99Ratio)
+	check(j.Alpha >= 0 && j.Alpha < 1, "checks.judge.alpha %v", j.Alpha)
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// TestInvariantsCatch: the fuzz target's invariants reject what loading
+// rejects, so a loader that let it through would fail the fuzz test.
+func TestInvariantsCatch(t *testing.T) {
+	good, err := Default()
+	require.NoError(t, err)
+	require.NoError(t, invariants(good))
+	for name, spoil := range map[string]func(*Scenario){
+		"NaN rate":       func(s *Scenario) { s.Load.Rate = math.NaN() },
+		"absurd rate":    func(s *Scenario) { s.Load.Rate = 1e308 },
+		"infinite alpha": func(s *Scenario) { s.Checks.Judge.Alpha = math.Inf(1) },
+		"path name":      func(s *Scenario) { s.Metadata.Name = "../x" },
+		"replicas":       func(s *Scenario) { s.Canary.Replicas = MaxInt32 + 1 },
+		"workers":        func(s *Scenario) { s.Cluster.Workers = math.MaxInt },
+		"duration":       func(s *Scenario) { s.Load.After = D(MaxDuration + 1) },
+	} {
+		s, err := Default()
+		require.NoError(t, err)
+		spoil(s)
+		assert.Error(t, invariants(s), name)
+	}
 }
 
 func FuzzParse(f *testing.F) {
@@ -196,10 +345,22 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte(base + "load:\n  baseline: &a 3s\n  after: *a\n"))
+	f.Add([]byte(base + "load:\n  rate: .nan\n"))
+	f.Add([]byte(base + "load:\n  rate: 1e308\ncanary:\n  replicas: 2147483648\n"))
+	f.Add([]byte(base + "checks:\n  judge:\n    alpha: .inf\n    maxP99Ratio: 1e308\n"))
+	f.Add([]byte(base + "cluster:\n  controlPlanes: 1\n  workers: 9223372036854775807\n"))
+	f.Add([]byte(strings.Replace(base, "name: t", "name: ../../x", 1)))
+	f.Add([]byte(base + "---\n" + base))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("fuzz.yaml", data)
 		if err == nil && s == nil {
 			t.Fatal("no scenario and no error")
+		}
+		if err != nil {
+			return
+		}
+		if err := invariants(s); err != nil {
+			t.Fatalf("accepted a scenario that breaks the invariants: %v\n%s", err, data)
 		}
 	})
 }

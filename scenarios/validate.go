@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
-	"github.com/rehearse/rehearse/loadgen"
-	"github.com/rehearse/rehearse/report"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/rehearse/rehearse/rehearse/kversion"
 )
 
 // Drivers lists the upgrade drivers a scenario may name.
@@ -25,84 +24,66 @@ func CNIs() []string { return []string{"flannel", "kindnet", "none"} }
 // ProxyModes lists kube-proxy's modes.
 func ProxyModes() []string { return []string{"iptables", "ipvs", "nftables"} }
 
-// Version is a parsed Kubernetes version vMAJOR.MINOR.PATCH.
-type Version struct{ Major, Minor, Patch int }
-
-// ParseVersion parses "v1.35.4".
-func ParseVersion(s string) (Version, error) {
-	var v Version
-	rest, ok := strings.CutPrefix(s, "v")
-	parts := strings.Split(rest, ".")
-	if !ok || len(parts) != 3 {
-		return v, fmt.Errorf("%q is not a Kubernetes version like v1.35.4", s)
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return v, fmt.Errorf("%q is not a Kubernetes version like v1.35.4", s)
-		}
-		*[]*int{&v.Major, &v.Minor, &v.Patch}[i] = n
-	}
-	return v, nil
-}
-
-// Compare returns -1, 0 or 1.
-func (v Version) Compare(o Version) int {
-	for _, d := range []int{v.Major - o.Major, v.Minor - o.Minor, v.Patch - o.Patch} {
-		if d < 0 {
-			return -1
-		}
-		if d > 0 {
-			return 1
-		}
-	}
-	return 0
-}
-
-func (v Version) String() string { return fmt.Sprintf("v%d.%d.%d", v.Major, v.Minor, v.Patch) }
-
-// CheckSkew applies kubeadm's rule to an upgrade from cur to target: newer,
-// and at most one minor version ahead.
-func CheckSkew(cur, target Version) error {
-	switch {
-	case target.Compare(cur) <= 0:
-		return fmt.Errorf("target %s is not newer than the cluster's %s", target, cur)
-	case target.Major != cur.Major || target.Minor > cur.Minor+1:
-		return fmt.Errorf("target %s is more than one minor version ahead of %s (kubeadm upgrades one minor at a time: go to v%d.%d.x first)", target, cur, cur.Major, cur.Minor+1)
-	}
-	return nil
-}
-
 func oneOf(v string, known []string) bool { return slices.Contains(known, v) }
 
 func (s *Scenario) validate(src *source) Errors {
 	var errs Errors
 	add := func(path, format string, args ...any) { errs = append(errs, src.errorf(path, format, args...)) }
 
-	if s.APIVersion != APIVersion {
-		add("apiVersion", "%q: want %s", s.APIVersion, APIVersion)
+	// missing locates a required field absent from the file at its parent,
+	// or at the document's first line.
+	missing := func(path, format string, args ...any) {
+		e := src.errorf(path, format, args...)
+		if e.Line == 0 && !strings.HasPrefix(e.File, "--set ") && src.root != nil {
+			e.Line = src.root.Line
+		}
+		errs = append(errs, e)
 	}
-	if s.Kind != Kind {
-		add("kind", "%q: want %s", s.Kind, Kind)
+	// apiVersion and kind say what the file is: Defaults fills them in,
+	// so their presence is read from the file itself.
+	for _, f := range []struct{ path, got, want string }{{"apiVersion", s.APIVersion, APIVersion}, {"kind", s.Kind, Kind}} {
+		switch {
+		case !present(src, f.path):
+			missing(f.path, "missing: a scenario file says %s: %s", f.path, f.want)
+		case f.got != f.want:
+			add(f.path, "%q: want %s", f.got, f.want)
+		}
+	}
+	const label = "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+	if name := s.Metadata.Name; name == "" {
+		missing("metadata.name", "missing: name the scenario (%s); it names the run folder and the cluster", label)
+	} else if len(validation.IsDNS1123Label(name)) > 0 {
+		add("metadata.name", "%q is not a DNS-1123 label (%s); it names the run folder and the cluster", name, label)
 	}
 
 	c := s.Cluster
-	var cur Version
+	var cur kversion.Version
 	var curErr error
 	switch c.Provider {
 	case ProviderKind:
-		cur, curErr = ParseVersion(c.KubernetesVersion)
+		cur, curErr = kversion.Parse(c.KubernetesVersion)
 		if curErr != nil {
 			add("cluster.kubernetesVersion", "%v", curErr)
 		}
-		if c.ControlPlanes < 1 {
+		nodesOK := true
+		switch {
+		case c.ControlPlanes < 1:
 			add("cluster.controlPlanes", "%d: a cluster needs at least one control plane", c.ControlPlanes)
+			nodesOK = false
+		case c.ControlPlanes > MaxNodes:
+			add("cluster.controlPlanes", "%d: a throwaway cluster on one machine holds at most %d nodes", c.ControlPlanes, MaxNodes)
+			nodesOK = false
 		}
-		if c.Workers < 0 {
+		switch {
+		case c.Workers < 0:
 			add("cluster.workers", "%d is negative", c.Workers)
+			nodesOK = false
+		case c.Workers > MaxNodes:
+			add("cluster.workers", "%d: a throwaway cluster on one machine holds at most %d nodes", c.Workers, MaxNodes)
+			nodesOK = false
 		}
-		if c.ControlPlanes+c.Workers > 10 {
-			add("cluster.workers", "%d nodes in all: a throwaway cluster on one machine holds at most 10", c.ControlPlanes+c.Workers)
+		if nodesOK && c.ControlPlanes+c.Workers > MaxNodes {
+			add("cluster.workers", "%d nodes in all: a throwaway cluster on one machine holds at most %d", c.ControlPlanes+c.Workers, MaxNodes)
 		}
 		if !oneOf(c.CNI, CNIs()) {
 			add("cluster.cni", "%q: want one of %s", c.CNI, strings.Join(CNIs(), ", "))
@@ -140,8 +121,11 @@ func (s *Scenario) validate(src *source) Errors {
 	}
 
 	k := s.Canary
-	if k.Replicas < 1 {
+	switch {
+	case k.Replicas < 1:
 		add("canary.replicas", "%d: the canary needs at least one replica", k.Replicas)
+	case k.Replicas > MaxInt32:
+		add("canary.replicas", "%d overflows the Deployment's replicas (at most %d)", k.Replicas, MaxInt32)
 	}
 	p := k.PDB
 	switch {
@@ -151,21 +135,28 @@ func (s *Scenario) validate(src *source) Errors {
 		add("canary.pdb", "maxUnavailable and minAvailable together: a PodDisruptionBudget takes one")
 	case p.MaxUnavailable != nil && *p.MaxUnavailable < 0:
 		add("canary.pdb.maxUnavailable", "%d is negative", *p.MaxUnavailable)
+	case p.MaxUnavailable != nil && *p.MaxUnavailable > MaxInt32:
+		add("canary.pdb.maxUnavailable", "%d overflows the PodDisruptionBudget's maxUnavailable (at most %d)", *p.MaxUnavailable, MaxInt32)
 	case p.MinAvailable != nil && *p.MinAvailable < 0:
 		add("canary.pdb.minAvailable", "%d is negative", *p.MinAvailable)
+	case p.MinAvailable != nil && *p.MinAvailable > MaxInt32:
+		add("canary.pdb.minAvailable", "%d overflows the PodDisruptionBudget's minAvailable (at most %d)", *p.MinAvailable, MaxInt32)
 	}
 	if k.NodePort != 0 && (k.NodePort < 30000 || k.NodePort > 32767) {
 		add("canary.nodePort", "%d is outside the NodePort range 30000-32767 (0 lets Kubernetes choose)", k.NodePort)
 	}
 
 	l := s.Load
-	if l.Rate <= 0 {
+	switch {
+	case l.Rate <= 0:
 		add("load.rate", "%v: want a positive number of requests per second", l.Rate)
+	case l.Rate > MaxLoadRate:
+		add("load.rate", "%v requests per second is more than one machine sends: at most %v", l.Rate, MaxLoadRate)
 	}
 	seen := map[string]bool{}
 	for i, pr := range l.Probes {
-		if _, err := loadgen.ParseProbe(pr); err != nil {
-			add(fmt.Sprintf("load.probes[%d]", i), "%v", err)
+		if !oneOf(pr, Probes()) {
+			add(fmt.Sprintf("load.probes[%d]", i), "unknown probe kind %q; known: %s", pr, strings.Join(Probes(), ", "))
 		} else if seen[pr] {
 			add(fmt.Sprintf("load.probes[%d]", i), "%q given twice", pr)
 		}
@@ -173,7 +164,7 @@ func (s *Scenario) validate(src *source) Errors {
 	}
 	if len(l.Probes) == 0 {
 		add("load.probes", "at least one probe kind (reuse, fresh)")
-	} else if l.Rate > 0 && l.Rate/float64(len(l.Probes)) < 1 {
+	} else if l.Rate > 0 && l.Rate <= MaxLoadRate && l.Rate/float64(len(l.Probes)) < 1 {
 		add("load.rate", "%v/s over %d probe kinds is below 1/s each", l.Rate, len(l.Probes))
 	}
 	if l.Timeout.Duration <= 0 {
@@ -199,12 +190,12 @@ func (s *Scenario) validate(src *source) Errors {
 		}
 	}
 	if u.Driver != DriverExec || u.Target != "" {
-		target, err := ParseVersion(u.Target)
+		target, err := kversion.Parse(u.Target)
 		switch {
 		case err != nil:
 			add("upgrade.target", "%v", err)
 		case c.Provider == ProviderKind && curErr == nil:
-			if err := CheckSkew(cur, target); err != nil {
+			if err := kversion.CheckUpgrade(cur, target); err != nil {
 				add("upgrade.target", "%v", err)
 			}
 		}
@@ -218,6 +209,8 @@ func (s *Scenario) validate(src *source) Errors {
 			add("upgrade.kubeadm.maxUnavailable", "%d: at least one node must be upgraded at a time", u.Kubeadm.MaxUnavailable)
 		} else if c.Workers > 0 && u.Kubeadm.MaxUnavailable > c.Workers {
 			add("upgrade.kubeadm.maxUnavailable", "%d is more than the %d workers", u.Kubeadm.MaxUnavailable, c.Workers)
+		} else if u.Kubeadm.MaxUnavailable > MaxNodes {
+			add("upgrade.kubeadm.maxUnavailable", "%d is more than the %d nodes a throwaway cluster holds", u.Kubeadm.MaxUnavailable, MaxNodes)
 		}
 		if u.Kubeadm.DrainTimeout.Duration <= 0 {
 			add("upgrade.kubeadm.drainTimeout", "must be positive")
@@ -241,22 +234,32 @@ func (s *Scenario) validate(src *source) Errors {
 			add("checks.checklist", "checklist file %s: %v", cl, err)
 		}
 	}
-	if err := s.Checks.Judge.Rules().Validate(); err != nil {
-		// The rules name their field as the scenario does ("maxP99Ratio: ...").
-		field, msg, ok := strings.Cut(err.Error(), ": ")
-		if _, known := yamlFields(reflect.TypeOf(Judge{}))[field]; ok && known {
-			add("checks.judge."+field, "%s", msg)
-		} else {
-			add("checks.judge", "%v", err)
-		}
-	}
-	for i, f := range s.Output.Formats {
-		if _, err := report.RendererFor(f); err != nil {
-			add(fmt.Sprintf("output.formats[%d]", i), "%v", err)
-		}
-	}
+	s.Checks.Judge.validate(add)
 	if s.Output.Dir == "" {
 		add("output.dir", "empty: name the folder that run folders go in")
 	}
 	return errs
+}
+
+// validate keeps the judge's thresholds within what a threshold can mean;
+// the judge itself checks them again when a rehearsal loads the scenario.
+func (j Judge) validate(add func(path, format string, args ...any)) {
+	switch {
+	case j.MinSamples < 0:
+		add("checks.judge.minSamples", "%d is negative", j.MinSamples)
+	case j.MinSamples > MaxMinSamples:
+		add("checks.judge.minSamples", "%d is more requests than a phase sends (at most %d: %v/s for %s)", j.MinSamples, MaxMinSamples, MaxLoadRate, MaxDuration)
+	}
+	if e := j.MaxErrorRateIncrease; e != nil && (*e < 0 || *e > 1) {
+		add("checks.judge.maxErrorRateIncrease", "%v is not a fraction between 0 and 1", *e)
+	}
+	switch r := j.MaxP99Ratio; {
+	case r < 0 || (r > 0 && r < 1):
+		add("checks.judge.maxP99Ratio", "%v must be at least 1", r)
+	case r > MaxP99Ratio:
+		add("checks.judge.maxP99Ratio", "%v is above %v: a p99 that much worse is an outage, not a threshold", r, MaxP99Ratio)
+	}
+	if a := j.Alpha; a < 0 || a >= 1 {
+		add("checks.judge.alpha", "%v is not between 0 and 1", a)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -29,6 +30,9 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 	// DefaultVersion is reported when Config.Version is empty.
 	DefaultVersion = "unknown"
+	// DrainPort is the port of the canary's drain listener in its pod
+	// (Config.DrainAddr), which no Service exposes.
+	DrainPort = 8081
 )
 
 // DrainPath is the endpoint of the canary's preStop hook. A GET of it starts
@@ -42,6 +46,12 @@ const (
 // happens once, whichever of the two starts it. An httpGet hook works on
 // every Kubernetes version, unlike the native sleep action (1.30+), and
 // needs nothing in the image but the canary itself.
+//
+// Making every pod unready on demand would fake an outage, so DrainPath is
+// not served to whoever reaches the canary's Service: on the main listener
+// it answers only requests from the pod itself (a loopback address), and
+// the kubelet, which sends the hook from its node, reaches it on the drain
+// listener (Config.DrainAddr), a port that no Service exposes.
 const DrainPath = "/drain"
 
 // HeaderDrain must be present, with the value DrainHeaderValue, on a GET of
@@ -67,6 +77,11 @@ const (
 type Config struct {
 	// Addr is the TCP listen address, "host:port" (":0" picks a free port).
 	Addr string
+	// DrainAddr, when set, is the listen address of a second listener that
+	// serves DrainPath only, to anyone: the kubelet's preStop hook. It must
+	// stay out of every Service. Empty: no such listener, and DrainPath
+	// answers only the pod itself on Addr.
+	DrainAddr string
 	// Delay is added to every "/" answer.
 	Delay time.Duration
 	// Jitter adds a uniform random extra wait in [0, Jitter) to every "/"
@@ -148,6 +163,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--addr %q: %w", c.Addr, err))
 		}
 	}
+	if c.DrainAddr != "" {
+		if err := validateAddr(c.DrainAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--drain-addr %q: %w", c.DrainAddr, err))
+		}
+	}
 	nonNegative := func(flag string, d time.Duration) {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("--%s %s: must not be negative", flag, d))
@@ -224,6 +244,14 @@ func Handler(cfg Config) (http.Handler, *Server) {
 	return s, s
 }
 
+// DrainHandler is the handler of the drain listener: DrainPath for anyone
+// who sends the hook's header, nothing else.
+func (s *Server) DrainHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.route(w, r, true)
+	})
+}
+
 func newServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	return &Server{
@@ -280,6 +308,12 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // ServeHTTP routes the canary's endpoints.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.route(w, r, false)
+}
+
+// route serves a request of the main listener or, with drainListener, of
+// the drain listener, which serves DrainPath only.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, drainListener bool) {
 	h := w.Header()
 	h.Set(HeaderPod, s.cfg.Identity.Pod)
 	h.Set(HeaderNode, s.cfg.Identity.Node)
@@ -287,16 +321,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 
 	var serve func(http.ResponseWriter, *http.Request)
-	switch r.URL.Path {
-	case "/":
-		serve = s.serveRoot
-	case "/healthz":
-		serve = s.serveHealthz
-	case "/readyz":
-		serve = s.serveReadyz
-	case DrainPath:
+	switch path := r.URL.Path; {
+	case path == DrainPath && drainListener:
 		serve = s.serveDrain
-	default:
+	case path == DrainPath:
+		serve = s.serveDrainLocal
+	case drainListener:
+		// The drain listener serves the hook and nothing else.
+	case path == "/":
+		serve = s.serveRoot
+	case path == "/healthz":
+		serve = s.serveHealthz
+	case path == "/readyz":
+		serve = s.serveReadyz
+	}
+	if serve == nil {
 		s.closeIfDraining(h)
 		writeText(w, http.StatusNotFound, "not found")
 		return
@@ -308,6 +347,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serve(w, r)
+}
+
+// fromLoopback says the request came from this machine's (this pod's)
+// loopback address.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // closeIfDraining asks the client to close the connection once draining, so
@@ -380,6 +430,22 @@ func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 // drain delay has passed since the drain started (at once when it has
 // already passed, or when the delay is zero). A client giving up ends the
 // wait but not the drain.
+// serveDrainLocal is DrainPath on the main listener, which the Service
+// exposes: only the pod itself may drain through it.
+func (s *Server) serveDrainLocal(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(HeaderDrain) != DrainHeaderValue {
+		s.closeIfDraining(w.Header())
+		writeText(w, http.StatusNotFound, "not found")
+		return
+	}
+	if !fromLoopback(r) {
+		s.closeIfDraining(w.Header())
+		writeText(w, http.StatusForbidden, "forbidden: on this port "+DrainPath+" answers the pod itself only")
+		return
+	}
+	s.serveDrain(w, r)
+}
+
 func (s *Server) serveDrain(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get(HeaderDrain) != DrainHeaderValue {
 		s.closeIfDraining(w.Header())
@@ -487,6 +553,24 @@ func (s *Server) serve(ctx context.Context, onListen func(net.Addr)) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// The drain listener's server shuts down with the main one, so a hook
+	// still waiting gets its answer.
+	var drainSrv *http.Server
+	if cfg.DrainAddr != "" {
+		dln, err := lc.Listen(ctx, "tcp", cfg.DrainAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--drain-addr): %w", cfg.DrainAddr, err)
+		}
+		drainSrv = &http.Server{
+			Handler:           s.DrainHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() { _ = drainSrv.Serve(dln) }()
+		defer drainSrv.Close() // on every return; after Shutdown, a no-op
+		log.Info("drain listener", "addr", dln.Addr().String(), "path", DrainPath)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -532,6 +616,11 @@ func (s *Server) serve(ctx context.Context, onListen func(net.Addr)) error {
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	}
+	if drainSrv != nil {
+		// A hook still waiting is answered now (the drain is over); one
+		// that does not finish is cut by the deferred Close.
+		_ = drainSrv.Shutdown(sctx)
 	}
 	log.Info("shutdown complete")
 	return nil

@@ -739,6 +739,7 @@ func TestDrainHookWithoutSockets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req := httptest.NewRequest(http.MethodGet, DrainPath, nil).WithContext(ctx)
 	req.Header.Set(HeaderDrain, DrainHeaderValue)
+	req.RemoteAddr = "127.0.0.1:40000" // the pod itself
 	rec = httptest.NewRecorder()
 	done := make(chan struct{})
 	go func() { h.ServeHTTP(rec, req); close(done) }()
@@ -752,4 +753,88 @@ func TestDrainHookWithoutSockets(t *testing.T) {
 	assert.Empty(t, rec.Body.String(), "nobody to answer")
 	assert.True(t, s.Draining(), "the drain goes on")
 	assert.Equal(t, http.StatusServiceUnavailable, record(h, http.MethodGet, "/readyz").Code)
+}
+
+// TestDrainOnlyFromThePod: through the Service (the NodePort, another pod)
+// nobody can drain a canary, even with the hook's header: on the main
+// listener DrainPath answers loopback only.
+func TestDrainOnlyFromThePod(t *testing.T) {
+	tests := []struct {
+		remote string
+		want   int
+	}{
+		{"127.0.0.1:40000", http.StatusOK},
+		{"127.3.4.5:40000", http.StatusOK},
+		{"[::1]:40000", http.StatusOK},
+		{"[::ffff:127.0.0.1]:40000", http.StatusOK},
+		{"10.244.1.1:40000", http.StatusForbidden}, // a node, SNATed NodePort traffic
+		{"192.168.1.20:40000", http.StatusForbidden},
+		{"[fd00::1]:40000", http.StatusForbidden},
+		{"not-an-address", http.StatusForbidden},
+	}
+	for _, tc := range tests {
+		t.Run(tc.remote, func(t *testing.T) {
+			h, s := Handler(Config{})
+			req := httptest.NewRequest(http.MethodGet, DrainPath, nil)
+			req.Header.Set(HeaderDrain, DrainHeaderValue)
+			req.RemoteAddr = tc.remote
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			assert.Equal(t, tc.want, rec.Code, rec.Body.String())
+			assert.Equal(t, tc.want == http.StatusOK, s.Draining())
+			assert.Equal(t, http.StatusOK == tc.want, record(h, http.MethodGet, "/readyz").Code == http.StatusServiceUnavailable)
+		})
+	}
+}
+
+// TestDrainListener: the drain listener (the kubelet's preStop hook, from
+// its node) drains from any address with the hook's header, and serves
+// nothing else; the main listener keeps serving as before.
+func TestDrainListener(t *testing.T) {
+	_, s := Handler(Config{})
+	dh := s.DrainHandler()
+	for _, path := range []string{"/", "/healthz", "/readyz", "/nope"} {
+		assert.Equal(t, http.StatusNotFound, record(dh, http.MethodGet, path).Code, path)
+	}
+	assert.Equal(t, http.StatusNotFound, record(dh, http.MethodGet, DrainPath).Code, "no hook header")
+	assert.False(t, s.Draining())
+	req := httptest.NewRequest(http.MethodGet, DrainPath, nil)
+	req.Header.Set(HeaderDrain, DrainHeaderValue)
+	req.RemoteAddr = "10.244.1.1:40000"
+	rec := httptest.NewRecorder()
+	dh.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.True(t, s.Draining())
+
+	// Over sockets: the hook on the drain address, the Service's port
+	// refusing the same request from a non-loopback address is covered
+	// above; here the drain port does not serve the application.
+	drainAddr := freeLocalAddr(t)
+	const drainDelay = 300 * time.Millisecond
+	r := startServe(t, Config{Addr: "127.0.0.1:0", DrainAddr: drainAddr, DrainDelay: drainDelay, ShutdownTimeout: 2 * time.Second})
+	c := newClient(t)
+	assert.Equal(t, http.StatusNotFound, do(t, c, http.MethodGet, "http://"+drainAddr+"/").code, "the drain port serves the hook only")
+	h := <-callHook(newClient(t), "http://"+drainAddr)
+	require.NoError(t, h.err)
+	assert.Equal(t, http.StatusOK, h.got.code)
+	assert.GreaterOrEqual(t, h.took, drainDelay)
+	assert.Equal(t, http.StatusServiceUnavailable, do(t, c, http.MethodGet, r.url+"/readyz").code)
+	r.cancel()
+	require.NoError(t, r.wait(t))
+	_, err := net.DialTimeout("tcp", drainAddr, time.Second)
+	assert.Error(t, err, "the drain listener is closed with the server")
+}
+
+func TestValidateDrainAddr(t *testing.T) {
+	err := Config{DrainAddr: "8081"}.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `--drain-addr "8081"`)
+}
+
+func freeLocalAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -26,6 +26,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/rehearse/rehearse/rehearse/readiness"
 )
 
 // Defaults of DeployOptions, applied to zero-valued fields.
@@ -87,6 +89,7 @@ const (
 	taintControlPlane = "node-role.kubernetes.io/control-plane"
 	containerName     = "canary"
 	portName          = "http"
+	drainPortName     = "drain"
 )
 
 // Budget is the canary's PodDisruptionBudget. The zero value is
@@ -397,19 +400,28 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 	// action needs 1.30) and, done by the canary itself, also turns
 	// readiness off and asks clients to reconnect. The canary then counts
 	// the drain from the hook, so SIGTERM shuts down without waiting again.
-	// No drain delay, no hook: the negative control stops at once.
-	var lifecycle *corev1.Lifecycle
-	if o.DrainDelay > 0 {
-		lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: DrainPath, Port: intstr.FromString(portName), Scheme: corev1.URISchemeHTTP,
-			HTTPHeaders: []corev1.HTTPHeader{{Name: HeaderDrain, Value: DrainHeaderValue}},
-		}}}
-	}
-
+	// The kubelet sends the hook from its node, to the drain port, which
+	// the Service does not expose: whoever reaches the Service cannot
+	// drain a pod. No drain delay, no hook: the negative control stops at
+	// once.
 	args := []string{
 		"--addr", ":" + strconv.Itoa(ContainerPort),
 		"--drain-delay", o.DrainDelay.String(),
 		"--shutdown-timeout", o.ShutdownTimeout.String(),
+	}
+	ports := []corev1.ContainerPort{{
+		Name: portName, ContainerPort: ContainerPort, Protocol: corev1.ProtocolTCP,
+	}}
+	var lifecycle *corev1.Lifecycle
+	if o.DrainDelay > 0 {
+		lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: DrainPath, Port: intstr.FromString(drainPortName), Scheme: corev1.URISchemeHTTP,
+			HTTPHeaders: []corev1.HTTPHeader{{Name: HeaderDrain, Value: DrainHeaderValue}},
+		}}}
+		args = append(args, "--drain-addr", ":"+strconv.Itoa(DrainPort))
+		ports = append(ports, corev1.ContainerPort{
+			Name: drainPortName, ContainerPort: DrainPort, Protocol: corev1.ProtocolTCP,
+		})
 	}
 	if o.StartupDelay > 0 {
 		args = append(args, "--startup-delay", o.StartupDelay.String())
@@ -461,9 +473,7 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 						// on the image's entrypoint.
 						Command: []string{Executable, "canary", "serve"},
 						Args:    args,
-						Ports: []corev1.ContainerPort{{
-							Name: portName, ContainerPort: ContainerPort, Protocol: corev1.ProtocolTCP,
-						}},
+						Ports:   ports,
 						Env: []corev1.EnvVar{
 							fieldEnv(EnvPodName, "metadata.name"),
 							fieldEnv(EnvNodeName, "spec.nodeName"),
@@ -641,7 +651,7 @@ func Observe(ctx context.Context, client kubernetes.Interface, opts DeployOption
 	}
 	var ready []corev1.Pod
 	for _, p := range pods.Items {
-		if podReady(&p) && p.DeletionTimestamp == nil {
+		if readiness.PodReady(&p) && p.DeletionTimestamp == nil {
 			ready = append(ready, p)
 		}
 	}
@@ -796,7 +806,7 @@ func deleteDisabledPDB(ctx context.Context, client kubernetes.Interface, o Deplo
 type rolloutStatus struct {
 	done    bool
 	summary string
-	// stuck explains pods that are not Ready, when a reason is known.
+	// stuck explains pods that are not Ready.
 	stuck []string
 	ready []corev1.Pod
 }
@@ -810,38 +820,27 @@ func (s rolloutStatus) String() string {
 
 // waitAvailable polls until the Deployment has every replica updated,
 // Ready and available, with no old pod left, and returns the Ready pods.
+// API errors are retried until the timeout.
 func waitAvailable(ctx context.Context, client kubernetes.Interface, o DeployOptions, progress io.Writer) ([]corev1.Pod, error) {
 	ref := o.Namespace + "/" + o.Name
 	var last rolloutStatus
-	var lastErr error
-	printed := ""
-	err := wait.PollUntilContextTimeout(ctx, o.pollInterval, o.Timeout, true, func(ctx context.Context) (bool, error) {
+	err := readiness.WaitFor(ctx, readiness.Options{
+		Interval: o.pollInterval,
+		Timeout:  o.Timeout,
+		Progress: func(s string) { fmt.Fprintf(progress, "canary %s: %s\n", ref, s) },
+	}, func(ctx context.Context) (bool, string, error) {
 		st, err := lookRollout(ctx, client, o)
 		if err != nil {
-			// Transient API errors are retried until the timeout.
-			lastErr = err
-			return false, nil
+			return false, "", err
 		}
-		lastErr = nil
 		last = st
-		if s := st.String(); s != printed {
-			fmt.Fprintf(progress, "canary %s: %s\n", ref, s)
-			printed = s
-		}
-		return st.done, nil
+		return st.done, st.String(), nil
 	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("canary %s: waiting for availability: %w", ref, ctx.Err())
 		}
-		msg := last.String()
-		if msg == "" {
-			msg = "no status seen"
-		}
-		if lastErr != nil {
-			msg += "; last error: " + lastErr.Error()
-		}
-		return nil, fmt.Errorf("canary %s not available within %s: %s", ref, o.Timeout, msg)
+		return nil, fmt.Errorf("canary %s not available within %s: %w", ref, o.Timeout, err)
 	}
 	return last.ready, nil
 }
@@ -860,7 +859,9 @@ func lookRollout(ctx context.Context, client kubernetes.Interface, o DeployOptio
 	return rollout(dep, pods.Items), nil
 }
 
-// rollout judges a Deployment and its pods.
+// rollout judges a Deployment and its pods: rolled out
+// (readiness.RolloutProblem) with exactly the desired number of pods, all
+// Ready, and none other left running.
 func rollout(dep *appsv1.Deployment, pods []corev1.Pod) rolloutStatus {
 	want := int32(1)
 	if dep.Spec.Replicas != nil {
@@ -874,53 +875,17 @@ func rollout(dep *appsv1.Deployment, pods []corev1.Pod) rolloutStatus {
 			continue
 		}
 		live++
-		if podReady(&p) {
+		if readiness.PodReady(&p) {
 			st.ready = append(st.ready, p)
 			continue
 		}
-		if why := notReadyReason(&p); why != "" {
-			st.stuck = append(st.stuck, p.Name+": "+why)
-		}
+		st.stuck = append(st.stuck, p.Name+": "+readiness.PodProblem(&p))
 	}
 	sort.Strings(st.stuck)
 	st.summary = fmt.Sprintf("%d/%d ready, %d updated, %d available, %d pods", len(st.ready), want, s.UpdatedReplicas, s.AvailableReplicas, live)
-	st.done = s.ObservedGeneration >= dep.Generation &&
-		s.UpdatedReplicas == want && s.Replicas == want &&
-		s.ReadyReplicas == want && s.AvailableReplicas == want &&
+	st.done = readiness.RolloutProblem(dep) == "" && s.Replicas == want &&
 		int32(len(st.ready)) == want && int32(live) == want
 	return st
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// notReadyReason says why a pod is not Ready, from what the scheduler and
-// the kubelet reported: unschedulable, an image that cannot be had, a
-// crashing container.
-func notReadyReason(p *corev1.Pod) string {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message != "" {
-			return "not scheduled: " + c.Message
-		}
-	}
-	for _, cs := range p.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" {
-			if w.Message != "" {
-				return w.Reason + ": " + w.Message
-			}
-			return w.Reason
-		}
-		if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 {
-			return fmt.Sprintf("restarted %d times, last exit %d (%s)", cs.RestartCount, t.ExitCode, t.Reason)
-		}
-	}
-	return ""
 }
 
 // Delete removes the canary's Deployment, Service and PodDisruptionBudget

@@ -66,20 +66,22 @@ func TestManifestsDefaults(t *testing.T) {
 	assert.Equal(t, testImage, c.Image)
 	assert.Equal(t, corev1.PullNever, c.ImagePullPolicy, "preloaded images are never pulled")
 	assert.Equal(t, []string{"/usr/local/bin/rehearse", "canary", "serve"}, c.Command)
-	assert.Equal(t, []string{"--addr", ":8080", "--drain-delay", "5s", "--shutdown-timeout", "10s"}, c.Args)
+	assert.Equal(t, []string{"--addr", ":8080", "--drain-delay", "5s", "--shutdown-timeout", "10s", "--drain-addr", ":8081"}, c.Args)
 	// The preStop hook pauses the stop for the drain delay, through the
 	// canary itself (works on every Kubernetes version, unlike the sleep
 	// action); the grace period covers it and the shutdown after it.
 	require.NotNil(t, c.Lifecycle)
 	require.NotNil(t, c.Lifecycle.PreStop)
 	assert.Nil(t, c.Lifecycle.PostStart)
+	// The hook goes to the drain port, which the Service does not expose.
 	assert.Equal(t, &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
-		Path: "/drain", Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP,
+		Path: "/drain", Port: intstr.FromString("drain"), Scheme: corev1.URISchemeHTTP,
 		HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Canary-Drain", Value: "preStop"}},
 	}}, c.Lifecycle.PreStop)
 	assert.Greater(t, time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second, DefaultDrainDelay+DefaultShutdownTimeout)
-	require.Len(t, c.Ports, 1)
-	assert.Equal(t, int32(8080), c.Ports[0].ContainerPort)
+	require.Len(t, c.Ports, 2)
+	assert.Equal(t, corev1.ContainerPort{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}, c.Ports[0])
+	assert.Equal(t, corev1.ContainerPort{Name: "drain", ContainerPort: 8081, Protocol: corev1.ProtocolTCP}, c.Ports[1])
 	env := map[string]string{}
 	for _, e := range c.Env {
 		env[e.Name] = e.ValueFrom.FieldRef.FieldPath
@@ -215,6 +217,8 @@ func TestManifestsVariants(t *testing.T) {
 			check: func(t *testing.T, o *Objects) {
 				pod := o.Deployment.Spec.Template.Spec
 				assert.Nil(t, pod.Containers[0].Lifecycle, "the negative control stops at once")
+				assert.NotContains(t, pod.Containers[0].Args, "--drain-addr", "no hook, no drain listener")
+				assert.Len(t, pod.Containers[0].Ports, 1)
 				assert.Contains(t, pod.Containers[0].Args, "0s")
 				assert.Equal(t, int64(15), *pod.TerminationGracePeriodSeconds, "10s shutdown + 5s margin")
 			},
@@ -534,8 +538,8 @@ func TestDeployTimesOutWithTheReason(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "canary rehearse-canary/canary not available within 100ms")
 	assert.Contains(t, err.Error(), "0/3 ready")
-	assert.Contains(t, err.Error(), "canary-x-1: not scheduled: 0/3 nodes are available")
-	assert.Contains(t, err.Error(), "canary-x-2: ErrImageNeverPull")
+	assert.Contains(t, err.Error(), "canary-x-1: Pending: 0/3 nodes are available")
+	assert.Contains(t, err.Error(), `canary-x-2: Pending: container canary ErrImageNeverPull: Container image "localhost/rehearse/canary:v0.1.0" is not present`)
 	assert.Contains(t, progress.String(), "ErrImageNeverPull")
 }
 
@@ -639,6 +643,7 @@ func TestRollout(t *testing.T) {
 	crashing := corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "c"},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name:                 "canary",
 			RestartCount:         3,
 			State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
@@ -665,7 +670,7 @@ func TestRollout(t *testing.T) {
 		{name: "terminating pods do not count", dep: dep(2, 2, 2, 2, 2, 2), pods: []corev1.Pod{ready("a", false), ready("b", false), ready("old", true)}, done: true},
 		{name: "status not observed yet", dep: dep(3, 2, 2, 2, 2, 2), pods: []corev1.Pod{ready("a", false), ready("b", false)}},
 		{name: "old pod still there", dep: dep(2, 2, 3, 2, 3, 3), pods: []corev1.Pod{ready("a", false), ready("b", false), ready("old", false)}},
-		{name: "one pod crashing", dep: dep(2, 2, 2, 2, 1, 1), pods: []corev1.Pod{ready("a", false), crashing}, wantStuck: "c: restarted 3 times, last exit 2 (Error)"},
+		{name: "one pod crashing", dep: dep(2, 2, 2, 2, 1, 1), pods: []corev1.Pod{ready("a", false), crashing}, wantStuck: "c: not ready: container canary restarted 3 times, last exit 2 (Error)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rehearse/rehearse/rehearse/readiness"
 )
 
 // SchemaVersion is the version of Result's JSON form. Within a version
@@ -398,7 +400,7 @@ func (v *view) find(c Component) componentPods {
 		return v.findStatic(c)
 	}
 	for _, p := range f.pods {
-		if podReady(p) {
+		if readiness.PodReady(p) {
 			f.ready++
 		}
 	}
@@ -458,7 +460,7 @@ func (v *view) findStatic(c Component) componentPods {
 			continue
 		}
 		for _, p := range ps {
-			if podReady(p) {
+			if readiness.PodReady(p) {
 				f.ready++
 				break
 			}
@@ -530,7 +532,7 @@ func checkComponent(c Component, f componentPods, groups map[string][]string, cl
 	readyProblems := slices.Clone(f.problems)
 	var notReady []string
 	for _, p := range f.pods {
-		if why := PodProblem(p); why != "" {
+		if why := readiness.PodProblem(p); why != "" {
 			notReady = append(notReady, p.Name+" ("+why+")")
 		}
 	}
@@ -698,17 +700,15 @@ func checkNodes(nodes []corev1.Node, opts Options) []item {
 	for _, n := range sorted {
 		it := item{ItemResult: ItemResult{Component: NodeItemPrefix + n.Name, Kind: ItemNode,
 			Version: n.Status.NodeInfo.KubeletVersion}}
-		ready, why := nodeReady(n)
+		why := readiness.NodeProblem(n)
+		ready := why == ""
 		it.readyOK = ready
 		if ready {
 			it.Ready = "1/1"
 			it.readyMsg = fmt.Sprintf("node %s Ready", n.Name)
 		} else {
 			it.Ready = "0/1"
-			it.readyMsg = fmt.Sprintf("node %s NotReady", n.Name)
-			if why != "" {
-				it.readyMsg += " (" + why + ")"
-			}
+			it.readyMsg = fmt.Sprintf("node %s %s", n.Name, why)
 		}
 		if n.Spec.Unschedulable {
 			it.readyMsg += ", cordoned"
@@ -742,40 +742,12 @@ func orNone(s string) string {
 	return s
 }
 
-// nodeReady says whether a node's Ready condition is True, and if not why.
-func nodeReady(n *corev1.Node) (bool, string) {
-	for _, c := range n.Status.Conditions {
-		if c.Type != corev1.NodeReady {
-			continue
-		}
-		if c.Status == corev1.ConditionTrue {
-			return true, ""
-		}
-		why := strings.TrimSpace(strings.Join(nonEmpty(c.Reason, c.Message), ": "))
-		if c.Status == corev1.ConditionUnknown && why == "" {
-			why = "status unknown"
-		}
-		return false, why
-	}
-	return false, "no Ready condition"
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // checkPods makes one item of a sweep over pods: every one must be Ready.
 func checkPods(name, none string, pods []*corev1.Pod) item {
 	it := item{ItemResult: ItemResult{Component: name, Kind: ItemPods}}
 	var bad []string
 	for _, p := range pods {
-		if why := PodProblem(p); why != "" {
+		if why := readiness.PodProblem(p); why != "" {
 			bad = append(bad, p.Namespace+"/"+p.Name+" ("+why+")")
 		}
 	}
@@ -803,63 +775,6 @@ func allStatuses(p *corev1.Pod) []corev1.ContainerStatus {
 	out := make([]corev1.ContainerStatus, 0, len(p.Status.InitContainerStatuses)+len(p.Status.ContainerStatuses))
 	out = append(out, p.Status.InitContainerStatuses...)
 	return append(out, p.Status.ContainerStatuses...)
-}
-
-// podReady says whether a pod's Ready condition is True.
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// PodProblem says what is wrong with a pod that should be running, or ""
-// when it is Ready.
-func PodProblem(p *corev1.Pod) string {
-	for _, cs := range allStatuses(p) {
-		if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
-			return fmt.Sprintf("CrashLoopBackOff: container %s restarted %d times", cs.Name, cs.RestartCount)
-		}
-	}
-	switch p.Status.Phase {
-	case corev1.PodPending:
-		why := "Pending"
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
-				return strings.Join(append([]string{why}, nonEmpty(c.Reason, c.Message)...), ": ")
-			}
-		}
-		if w := waitingReason(p); w != "" {
-			why += ": " + w
-		}
-		return why
-	case corev1.PodFailed, corev1.PodSucceeded:
-		return strings.Join(append([]string{string(p.Status.Phase)}, nonEmpty(p.Status.Reason, p.Status.Message)...), ": ")
-	}
-	if podReady(p) {
-		return ""
-	}
-	if w := waitingReason(p); w != "" {
-		return "not ready: " + w
-	}
-	for _, cs := range allStatuses(p) {
-		if cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0 {
-			return fmt.Sprintf("not ready: container %s exited %d", cs.Name, cs.State.Terminated.ExitCode)
-		}
-	}
-	return "not ready"
-}
-
-// waitingReason names the first waiting container and why it waits.
-func waitingReason(p *corev1.Pod) string {
-	for _, cs := range allStatuses(p) {
-		if w := cs.State.Waiting; w != nil && w.Reason != "" {
-			return fmt.Sprintf("container %s %s", cs.Name, w.Reason)
-		}
-	}
-	return ""
 }
 
 // listSome joins up to five names and says how many more there are.

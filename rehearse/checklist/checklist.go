@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/rehearse/rehearse/rehearse/kversion"
 )
 
 // The apiVersion and kind of a checklist file.
@@ -233,15 +235,14 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
-var versionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)(\.\d+)?([-+][0-9A-Za-z.+-]*)?$`)
-
 // NormalizeVersion checks a Kubernetes version such as v1.36.3, 1.36.3 or
 // v1.36 and returns it with a leading "v".
 func NormalizeVersion(s string) (string, error) {
-	if !versionRE.MatchString(s) {
-		return "", fmt.Errorf("%q is not a Kubernetes version such as v1.36.3", s)
+	e, err := kversion.ParseExpected(s)
+	if err != nil {
+		return "", err
 	}
-	return "v" + strings.TrimPrefix(s, "v"), nil
+	return e.String(), nil
 }
 
 // versionMatches says whether actual (an image tag or a kubelet version)
@@ -249,25 +250,6 @@ func NormalizeVersion(s string) (string, error) {
 // v1.29.1-gke.1589018, v1.29.0-minimal-eksbuild.1): they match the plain
 // version. An expected major.minor (v1.36) matches any patch release.
 func versionMatches(actual, expected string) bool {
-	if actual == "" || expected == "" {
-		return false
-	}
-	actual = "v" + strings.TrimPrefix(actual, "v")
-	if actual == expected {
-		return true
-	}
-	m := versionRE.FindStringSubmatch(expected)
-	if m == nil {
-		return false
-	}
-	if m[4] != "" {
-		// A pre-release or build was asked for: only that one matches.
-		return false
-	}
-	if m[3] == "" {
-		// Major.minor: any patch of it.
-		a := versionRE.FindStringSubmatch(actual)
-		return a != nil && a[1] == m[1] && a[2] == m[2]
-	}
-	return strings.HasPrefix(actual, expected+"-") || strings.HasPrefix(actual, expected+"+")
+	e, err := kversion.ParseExpected(expected)
+	return err == nil && e.Matches(actual)
 }

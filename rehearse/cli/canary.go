@@ -59,5 +59,6 @@ inject latency and failures for drills and tests.`,
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "bound for finishing in-flight requests after the drain")
 	f.DurationVar(&cfg.StartupDelay, "startup-delay", 0, "answer /readyz 503 for this long after start, like an application warming up")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed for injected jitter and failures (0: random)")
+	f.StringVar(&cfg.DrainAddr, "drain-addr", "", "listen address of the drain path alone, for the pod's preStop hook; keep it out of every Service")
 	return cmd
 }

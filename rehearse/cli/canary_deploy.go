@@ -18,10 +18,9 @@ import (
 
 // canaryTarget names the cluster and namespace a canary command acts on.
 type canaryTarget struct {
-	kubeconfig string
-	context    string
-	namespace  string
-	timeout    time.Duration
+	apiFlags
+	namespace string
+	timeout   time.Duration
 }
 
 func (t *canaryTarget) addFlags(cmd *cobra.Command) {
@@ -30,6 +29,7 @@ func (t *canaryTarget) addFlags(cmd *cobra.Command) {
 	f.StringVar(&t.context, "context", "", "kubeconfig context (default: its current context)")
 	f.StringVar(&t.namespace, "namespace", canary.DefaultNamespace, "namespace of the canary")
 	f.DurationVar(&t.timeout, "timeout", canary.DefaultDeployTimeout, "how long to wait for the canary")
+	t.addRequestTimeout(f)
 }
 
 // check refuses a missing kubeconfig: these commands change a cluster, and
@@ -94,7 +94,7 @@ Exit status: 0 ready, 2 bad input (flags, kubeconfig, unreachable API server),
 			if err != nil {
 				return badInput(err)
 			}
-			client, err := connect(c.Context(), o.kubeconfig, o.context)
+			client, err := connect(c.Context(), o.apiFlags)
 			if err != nil {
 				return badInput(err)
 			}
@@ -246,7 +246,7 @@ were still terminating after --timeout.`,
 				return badInput(err)
 			}
 			opts := canary.DeployOptions{Namespace: o.namespace, Timeout: o.timeout}
-			client, err := connect(c.Context(), o.kubeconfig, o.context)
+			client, err := connect(c.Context(), o.apiFlags)
 			if err != nil {
 				return badInput(err)
 			}

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/rehearse/checklist"
@@ -20,8 +22,7 @@ import (
 const reachTimeout = 10 * time.Second
 
 type checkOptions struct {
-	kubeconfig    string
-	context       string
+	apiFlags
 	checklist     string
 	expectVersion string
 	format        string
@@ -63,6 +64,7 @@ context, unreachable API server, unknown checklist, bad checklist file).`,
 	f.StringVar(&o.expectVersion, "expect-version", "", "Kubernetes version the cluster should run, e.g. v1.36.3")
 	f.StringVarP(&o.format, "output", "o", o.format, "output format: "+strings.Join(checklist.FormatNames(), ", "))
 	f.StringVar(&o.out, "out", "", "write the result to this file instead of stdout")
+	o.addRequestTimeout(f)
 	return cmd
 }
 
@@ -81,7 +83,7 @@ func runCheck(ctx context.Context, streams Streams, o checkOptions) error {
 			return badInput(fmt.Errorf("--expect-version: %w", err))
 		}
 	}
-	client, audit, err := connectReadOnly(ctx, o.kubeconfig, o.context)
+	client, audit, err := connectReadOnly(ctx, o.apiFlags)
 	if err != nil {
 		return badInput(err)
 	}
@@ -110,32 +112,61 @@ func runCheck(ctx context.Context, streams Streams, o checkOptions) error {
 	return nil
 }
 
+// apiFlags name the cluster a command talks to and bound each request.
+type apiFlags struct {
+	kubeconfig     string
+	context        string
+	requestTimeout string
+}
+
+// addRequestTimeout adds --request-timeout, as kubectl has it.
+func (a *apiFlags) addRequestTimeout(f *pflag.FlagSet) {
+	a.requestTimeout = kube.DefaultRequestTimeout.String()
+	f.StringVar(&a.requestTimeout, "request-timeout", a.requestTimeout,
+		"how long to wait for each answer of the API server before giving up (30s, 2m, or seconds; 0: no limit)")
+}
+
+// config loads the REST config with the request timeout of the flags.
+func (a apiFlags) config() (*rest.Config, error) {
+	timeout, err := kube.ParseRequestTimeout(a.requestTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("--request-timeout %w", err)
+	}
+	cfg, err := kube.Config(a.kubeconfig, a.context)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = timeout
+	cfg.UserAgent = "rehearse/" + rehearse.Version()
+	return cfg, nil
+}
+
 // connect builds a client from a kubeconfig and context, and makes sure the
 // API server answers. Every error names the file, the context or the server.
-func connect(ctx context.Context, kubeconfig, contextName string) (kubernetes.Interface, error) {
-	client, _, err := dial(ctx, kubeconfig, contextName, false)
+func connect(ctx context.Context, a apiFlags) (kubernetes.Interface, error) {
+	client, _, err := dial(ctx, a, false)
 	return client, err
 }
 
 // connectReadOnly is connect for commands that only read: any request other
-// than GET, HEAD or OPTIONS is refused before it leaves, and recorded.
-func connectReadOnly(ctx context.Context, kubeconfig, contextName string) (kubernetes.Interface, *kube.Audit, error) {
-	return dial(ctx, kubeconfig, contextName, true)
+// than GET or HEAD, or one that acts (exec, port-forward, proxy), is refused
+// before it leaves, and recorded.
+func connectReadOnly(ctx context.Context, a apiFlags) (kubernetes.Interface, *kube.Audit, error) {
+	return dial(ctx, a, true)
 }
 
-func dial(ctx context.Context, kubeconfig, contextName string, readOnly bool) (kubernetes.Interface, *kube.Audit, error) {
-	cfg, err := kube.Config(kubeconfig, contextName)
+func dial(ctx context.Context, a apiFlags, readOnly bool) (kubernetes.Interface, *kube.Audit, error) {
+	cfg, err := a.config()
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.UserAgent = "rehearse/" + rehearse.Version()
 	var audit *kube.Audit
 	if readOnly {
 		cfg, audit = kube.ReadOnly(cfg)
 	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return nil, nil, fmt.Errorf("kubeconfig %s: %w", a.kubeconfig, err)
 	}
 	if _, err := kube.Reach(ctx, client, cfg.Host, reachTimeout); err != nil {
 		return nil, nil, err

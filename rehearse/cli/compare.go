@@ -2,8 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +32,8 @@ JSON or CSV). Latency distributions are compared with Kolmogorov-Smirnov and
 Mann-Whitney tests, the p99 ratio with a bootstrap interval, failure ratios
 with a test that is right for sparse counts, and outages by their length.
 
-Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive.`,
+Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 the report could
+not be written.`,
 		Example: `  rehearse compare runs/before runs/after
   rehearse compare before.bin after.bin -o html --out report.html`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -51,12 +55,33 @@ Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive.`,
 
 func addRuleFlags(cmd *cobra.Command, r *report.Rules) {
 	f := cmd.Flags()
+	r.MaxErrorRateIncrease, r.MaxP99Ratio, r.Alpha = report.DefaultMaxErrorRateIncrease, report.DefaultMaxP99Ratio, report.DefaultAlpha
 	f.Int64Var(&r.MinSamples, "min-samples", report.DefaultMinSamples, "fewest requests per side for a conclusive verdict")
-	f.Float64Var(&r.MaxErrorRateIncrease, "max-error-increase", report.DefaultMaxErrorRateIncrease, "largest tolerated rise of the failure ratio (0.001 = 0.1 point)")
-	f.Float64Var(&r.MaxP99Ratio, "max-p99-ratio", report.DefaultMaxP99Ratio, "largest tolerated candidate/baseline p99 ratio")
+	f.Var((*finiteFloat)(&r.MaxErrorRateIncrease), "max-error-increase", "largest tolerated rise of the failure ratio (0.001 = 0.1 point)")
+	f.Var((*finiteFloat)(&r.MaxP99Ratio), "max-p99-ratio", "largest tolerated candidate/baseline p99 ratio")
 	f.DurationVar(&r.MinP99Increase, "min-p99-increase", report.DefaultMinP99Increase, "p99 rises smaller than this never fail")
 	f.DurationVar(&r.MaxOutage, "max-outage", report.DefaultMaxOutage, "longest tolerated span of consecutive failures")
-	f.Float64Var(&r.Alpha, "alpha", report.DefaultAlpha, "significance level of the tests")
+	f.Var((*finiteFloat)(&r.Alpha), "alpha", "significance level of the tests")
+}
+
+// finiteFloat is a float flag that refuses NaN and the infinities, which
+// strconv.ParseFloat reads and no threshold means: a NaN compares false
+// with everything and would pass every rule.
+type finiteFloat float64
+
+func (f *finiteFloat) String() string { return strconv.FormatFloat(float64(*f), 'g', -1, 64) }
+
+// Type implements pflag.Value.
+func (f *finiteFloat) Type() string { return "float" }
+
+// Set implements pflag.Value.
+func (f *finiteFloat) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return errors.New("want a finite number")
+	}
+	*f = finiteFloat(v)
+	return nil
 }
 
 // reportSettings checks the output format and the rule flags of a command
@@ -124,7 +149,7 @@ func runCompare(streams Streams, basePath, candPath string, o compareOptions) er
 	}
 	if o.out != "" {
 		if err := os.WriteFile(o.out, buf.Bytes(), 0o644); err != nil {
-			return err
+			return fmt.Errorf("write the %s report: %w", o.format, err)
 		}
 		fmt.Fprintf(streams.Err, "%s report written to %s: verdict %s\n", o.format, o.out, rep.Verdict)
 	} else if _, err := streams.Out.Write(buf.Bytes()); err != nil {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +21,7 @@ import (
 
 type loadOptions struct {
 	targets    []string
-	rate       float64
+	rate       rateFlag
 	duration   time.Duration
 	out        string
 	phase      string
@@ -27,10 +30,11 @@ type loadOptions struct {
 	timeout    time.Duration
 	maxWorkers uint64
 	quiet      bool
+	force      bool
 }
 
 func newLoadCmd(streams Streams) *cobra.Command {
-	o := loadOptions{rate: loadgen.DefaultRate, phase: loadgen.DefaultPhase, timeout: loadgen.DefaultTimeout, maxWorkers: loadgen.DefaultMaxWorkers}
+	o := loadOptions{rate: rateFlag(loadgen.DefaultRate), phase: loadgen.DefaultPhase, timeout: loadgen.DefaultTimeout, maxWorkers: loadgen.DefaultMaxWorkers}
 	cmd := &cobra.Command{
 		Use:   "load --target URL [--target URL ...] --rate N --duration D --out DIR",
 		Short: "Send open-loop constant-rate load and record every result",
@@ -39,10 +43,19 @@ probe kinds side by side (reused keep-alive connections and a fresh connection
 per request), and record every result to DIR/results.bin in vegeta's own
 encoding (so "vegeta report" and "vegeta plot" read it) and the statistics to
 DIR/summary.json. Requests the generator could not send on schedule are
-counted, never hidden. Ctrl-C stops the load; what was recorded is kept.`,
+counted, never hidden. DIR must be new or empty unless --force; what the
+command creates only its owner may read (results can name hosts and carry
+answers).
+
+Ctrl-C (or SIGTERM, or the terminal closing) stops the load; what was
+recorded is kept, and the command says it was interrupted and exits 3.
+
+Exit status: 0 the load ran its --duration (or until Ctrl-C with
+--duration 0), 2 bad input, 3 interrupted, 4 the results could not be
+written or another failure of the machine.`,
 		Example: `  rehearse load --target http://127.0.0.1:8080/ --rate 200 --duration 30s --out runs/before
   rehearse load --target http://10.0.0.1:30080/ --target http://10.0.0.2:30080/ \
-      --rate 100 --duration 90s --phase-switch 30s=upgrade --phase-switch 60s=after --out runs/drill`,
+      --rate 100/1s --duration 90s --phase-switch 30s=upgrade --phase-switch 60s=after --out runs/drill`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runLoad(c.Context(), streams, o)
@@ -50,7 +63,7 @@ counted, never hidden. Ctrl-C stops the load; what was recorded is kept.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.targets, "target", nil, "target URL (repeat for a rotation)")
-	f.Float64Var(&o.rate, "rate", o.rate, "total requests per second, split over the probe kinds")
+	f.Var(&o.rate, "rate", "total requests per second, split over the probe kinds, as N or N/DURATION (e.g. 100 or 100/1s, as vegeta spells it)")
 	f.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send (0: until Ctrl-C)")
 	f.StringVar(&o.out, "out", "", "run folder to write results.bin and summary.json to (required)")
 	f.StringVar(&o.phase, "phase", o.phase, "phase name that tags the requests")
@@ -59,6 +72,7 @@ counted, never hidden. Ctrl-C stops the load; what was recorded is kept.`,
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "timeout of one request")
 	f.Uint64Var(&o.maxWorkers, "max-workers", o.maxWorkers, "most concurrent requests per probe kind")
 	f.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
+	f.BoolVar(&o.force, "force", false, "write into a run folder that is not empty, overwriting its results")
 	return cmd
 }
 
@@ -92,7 +106,11 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 	if err != nil {
 		return badInput(err)
 	}
-	spec := loadgen.Spec{Targets: o.targets, Rate: o.rate, Duration: o.duration, Timeout: o.timeout, MaxWorkers: o.maxWorkers, Phase: o.phase}
+	// A zero rate would be the default rate to loadgen: refuse it here.
+	if rate := float64(o.rate); !(rate > 0) {
+		return badInput(fmt.Errorf("--rate: %v: want a positive number of requests per second", rate))
+	}
+	spec := loadgen.Spec{Targets: o.targets, Rate: float64(o.rate), Duration: o.duration, Timeout: o.timeout, MaxWorkers: o.maxWorkers, Phase: o.phase}
 	for _, p := range o.probes {
 		probe, err := loadgen.ParseProbe(p)
 		if err != nil {
@@ -114,10 +132,7 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 			return badInput(fmt.Errorf("--phase-switch %s=%s: %w", s.at, s.name, err))
 		}
 	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return err
-	}
-	rec, err := loadgen.CreateRecorder(filepath.Join(o.out, loadgen.ResultsFile))
+	rec, err := createResults(o.out, o.force)
 	if err != nil {
 		return err
 	}
@@ -149,6 +164,8 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 		}
 	}()
 	acc, runErr := atk.Run(runCtx, rec, col)
+	// With --duration 0 the load runs until it is stopped: that is its end.
+	interrupted := ctx.Err() != nil && o.duration > 0
 	cancel()
 	<-done
 	if !o.quiet {
@@ -164,10 +181,107 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 	if err := errors.Join(runErr, closeErr); err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		fmt.Fprintf(streams.Err, "interrupted: %d results kept in %s\n", rec.Count(), o.out)
+	if err := printLoadSummary(streams, o.out, m, acc); err != nil {
+		return err
 	}
-	return printLoadSummary(streams, o.out, m, acc)
+	if interrupted {
+		return &ExitError{Code: ExitInconclusive, Err: fmt.Errorf("interrupted after %.1fs of --duration %s: the %d results recorded are kept in %s",
+			acc.Seconds, o.duration, rec.Count(), o.out)}
+	}
+	return nil
+}
+
+// createResults makes the run folder out (mode loadgen.ResultsDirMode) and
+// its results file. A folder that is not empty is refused unless force, so
+// that no earlier run is overwritten by accident.
+func createResults(out string, force bool) (*loadgen.Recorder, error) {
+	path := filepath.Join(out, loadgen.ResultsFile)
+	if err := checkOutFolder(out, force, "name a new folder, or pass --force to overwrite its results"); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(out, loadgen.ResultsDirMode); err != nil {
+		return nil, fmt.Errorf("run folder: %w", err)
+	}
+	if force {
+		return loadgen.ReplaceRecorder(path)
+	}
+	rec, err := loadgen.CreateRecorder(path)
+	if errors.Is(err, fs.ErrExist) {
+		// Another writer made it since the folder was found empty.
+		return nil, badInput(fmt.Errorf("--out %s: %s appeared meanwhile; pass --force to overwrite it", out, loadgen.ResultsFile))
+	}
+	return rec, err
+}
+
+// checkOutFolder refuses an --out that is a file, or, unless force, a folder
+// that is not empty, saying hint; a folder that does not exist yet is fine.
+func checkOutFolder(out string, force bool, hint string) error {
+	st, err := os.Stat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("run folder: %w", err)
+	case !st.IsDir():
+		return badInput(fmt.Errorf("--out %s: not a folder", out))
+	case force:
+		return nil
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return fmt.Errorf("run folder: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	names := make([]string, 0, 4)
+	for _, e := range entries[:min(len(entries), 3)] {
+		names = append(names, e.Name())
+	}
+	if len(entries) > 3 {
+		names = append(names, "...")
+	}
+	return badInput(fmt.Errorf("--out %s: the folder is not empty (%s); %s", out, strings.Join(names, ", "), hint))
+}
+
+// rateFlag is --rate in requests per second, given as N or, as vegeta
+// spells it, N/DURATION (100/1s, 5/100ms, 30/m).
+type rateFlag float64
+
+func (r *rateFlag) String() string { return strconv.FormatFloat(float64(*r), 'g', -1, 64) }
+
+// Type implements pflag.Value.
+func (r *rateFlag) Type() string { return "rate" }
+
+// Set implements pflag.Value.
+func (r *rateFlag) Set(s string) error {
+	v, err := parseRate(s)
+	if err != nil {
+		return err
+	}
+	*r = rateFlag(v)
+	return nil
+}
+
+// parseRate reads N or N/DURATION as requests per second. N must be a
+// finite number; its sign is checked with the other settings.
+func parseRate(s string) (float64, error) {
+	freq, per, hasPer := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(freq, 64)
+	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+		return 0, errors.New("want a finite number of requests, as N per second or N/DURATION (e.g. 100 or 100/1s)")
+	}
+	if !hasPer {
+		return n, nil
+	}
+	if per != "" && (per[0] < '0' || per[0] > '9') {
+		per = "1" + per // 100/s, as vegeta reads it
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q after the slash is not a positive duration like 1s", per)
+	}
+	return n / d.Seconds(), nil
 }
 
 func printLoadSummary(streams Streams, out string, m *report.Metrics, acc loadgen.Accounting) error {

@@ -5,18 +5,14 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/rehearse/driver"
-	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/scenarios"
 )
 
 type planOptions struct {
-	sets       []string
-	kubeconfig string
-	context    string
+	apiFlags
+	sets []string
 }
 
 func newPlanCmd(streams Streams) *cobra.Command {
@@ -42,6 +38,7 @@ exists; with --kubeconfig it is made from a live cluster (read-only).`,
 	f.StringArrayVar(&o.sets, "set", nil, "override a scenario field, as path=value; repeatable")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "plan against this live cluster instead of the scenario's shape")
 	f.StringVar(&o.context, "context", "", "kubeconfig context")
+	o.addRequestTimeout(f)
 	return cmd
 }
 
@@ -50,19 +47,14 @@ func runPlan(ctx context.Context, streams Streams, args []string, o planOptions)
 	if err != nil {
 		return badInput(err)
 	}
-	drv, err := rehearse.DefaultDrivers().New(sc.Upgrade.Driver, rehearse.DriverSettings(sc.Upgrade))
+	drv, err := driver.Drivers().New(sc.Upgrade)
 	if err != nil {
 		return badInput(err)
 	}
 	env := driver.Env{}
 	switch {
 	case o.kubeconfig != "":
-		cfg, err := kube.Config(o.kubeconfig, o.context)
-		if err != nil {
-			return badInput(err)
-		}
-		ro, _ := kube.ReadOnly(cfg)
-		client, err := kubernetes.NewForConfig(ro)
+		client, _, err := connectReadOnly(ctx, o.apiFlags)
 		if err != nil {
 			return badInput(err)
 		}

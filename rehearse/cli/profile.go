@@ -19,11 +19,10 @@ import (
 )
 
 type profileOptions struct {
-	kubeconfig string
-	context    string
-	out        string
-	name       string
-	json       bool
+	apiFlags
+	out  string
+	name string
+	json bool
 }
 
 func newProfileCmd(streams Streams) *cobra.Command {
@@ -52,11 +51,12 @@ written into the scenario's notes.`,
 	f.StringVarP(&o.out, "output", "o", "", "scenario file to write (default: print it)")
 	f.StringVar(&o.name, "name", "", "scenario name (default: from the output file name)")
 	f.BoolVar(&o.json, "json", false, "print the raw profile as JSON instead of a scenario")
+	o.addRequestTimeout(f)
 	return cmd
 }
 
 func runProfile(ctx context.Context, streams Streams, o profileOptions) error {
-	cfg, err := kube.Config(o.kubeconfig, o.context)
+	cfg, err := o.config()
 	if err != nil {
 		return badInput(err)
 	}

@@ -33,7 +33,8 @@ interrupted run or a results file cut short): every phase is judged against
 the baseline phase. The report is written into the folder as report.json,
 report.html, report.md and junit.xml, and printed to stdout in --output format.
 
-Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive.`,
+Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 the reports could
+not be written into the folder (--no-write prints only).`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return badInput(fmt.Errorf("report takes one RUN_DIR, got %d argument(s)", len(args)))
@@ -88,7 +89,7 @@ func runReport(streams Streams, dir string, o reportOptions) error {
 		if st, err := os.Stat(dir); err == nil && st.IsDir() {
 			written, err := report.WriteFiles(dir, rep, []string{"json", "html", "markdown", "junit"})
 			if err != nil {
-				return err
+				return fmt.Errorf("write the reports into %s (--no-write prints only): %w", dir, err)
 			}
 			fmt.Fprintf(streams.Err, "reports written: %s\n", strings.Join(written, ", "))
 		}

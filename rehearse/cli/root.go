@@ -54,31 +54,62 @@ func badInput(err error) error { return &ExitError{Code: ExitBadInput, Err: err}
 // Main runs the command line with the process's arguments, streams and
 // signals, prints an error once, and returns the exit code.
 //
-// The first SIGINT or SIGTERM cancels the command's context, so a rehearsal
-// stops, reports what it recorded and deletes its cluster; a second one
-// ends the process at once.
+// The first SIGINT, SIGTERM or SIGHUP (the terminal closing) cancels the
+// command's context, so a rehearsal stops, reports what it recorded and
+// deletes its cluster; a second one ends the process at once.
 func Main() int {
 	streams := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, stop := notifyStop(context.Background(), streams.Err, os.Args[1:])
+	defer stop()
+	err := Run(ctx, streams, os.Args[1:])
+	return exitCode(streams.Err, err)
+}
+
+// stopSignals are the signals that stop a command: Ctrl-C, a kill, and the
+// terminal closing. One the process was started ignoring (nohup, a
+// background job of a script) stays ignored.
+func stopSignals() []os.Signal {
+	var sigs []os.Signal
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(s) {
+			sigs = append(sigs, s)
+		}
+	}
+	return sigs
+}
+
+// notifyStop returns a context that the first of the stop signals cancels,
+// after saying on stderr what stopping does for the command of args. From
+// then on the signals have their default effect again, so a second one ends
+// the process at once. stop releases the signals and the context.
+func notifyStop(parent context.Context, stderr io.Writer, args []string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals()...)
 	done := make(chan struct{})
-	defer close(done)
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		select {
 		case s := <-sigs:
 			signal.Stop(sigs)
-			if msg := stopMessage(os.Args[1:]); msg != "" {
-				fmt.Fprintf(streams.Err, "rehearse: %v: %s\n", s, msg)
+			if msg := stopMessage(args); msg != "" {
+				fmt.Fprintf(stderr, "rehearse: %v: %s\n", s, msg)
 			}
 			cancel()
 		case <-done:
 			signal.Stop(sigs)
 		}
 	}()
-	err := Run(ctx, streams, os.Args[1:])
-	return exitCode(streams.Err, err)
+	return ctx, func() {
+		select {
+		case <-done:
+		default:
+			close(done)
+		}
+		<-exited
+		cancel()
+	}
 }
 
 // stopMessage is what the first signal says, by command: the canary logs
@@ -130,11 +161,34 @@ func Run(ctx context.Context, streams Streams, args []string) error {
 	if err != nil {
 		var ee *ExitError
 		if !errors.As(err, &ee) {
-			// cobra's own errors are about the command line itself.
+			// Handlers' errors all carry an exit code (see
+			// infraUnlessMarked): the rest are cobra's own, about the
+			// command line itself (flags, arguments, unknown commands).
 			return badInput(err)
 		}
 	}
 	return err
+}
+
+// infraUnlessMarked makes an error that a handler of cmd or of its
+// subcommands returns without an exit code an infrastructure error (exit 4):
+// a handler marks the user's input errors with badInput, and anything else
+// it meets (a disk that is full, a folder it may not write, a cluster or a
+// network that fails) is the machine's failure, not the user's.
+func infraUnlessMarked(cmd *cobra.Command) {
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			err := run(c, args)
+			var ee *ExitError
+			if err == nil || errors.As(err, &ee) {
+				return err
+			}
+			return &ExitError{Code: ExitInfra, Err: err}
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		infraUnlessMarked(sub)
+	}
 }
 
 func newRoot(streams Streams) *cobra.Command {
@@ -163,6 +217,7 @@ a verdict with its reasons.`,
 		newReportCmd(streams),
 		newVersionCmd(streams),
 	)
+	infraUnlessMarked(root)
 	return root
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/rehearse/cluster"
+	"github.com/rehearse/rehearse/rehearse/runfolder"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
 )
@@ -61,7 +62,7 @@ Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 infrastructure error
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.keep, "keep", false, "keep the throwaway cluster after the rehearsal")
-	f.StringVar(&o.out, "out", "", "run folder (default: OUTPUT_DIR/NAME-TIME from the scenario)")
+	f.StringVar(&o.out, "out", "", "run folder, new or empty (default: OUTPUT_DIR/NAME-TIME from the scenario)")
 	f.StringArrayVar(&o.sets, "set", nil, "override a scenario field, as path=value (e.g. load.rate=200); repeatable")
 	f.BoolVar(&o.quiet, "quiet", false, "no live progress on stderr (for CI)")
 	f.StringVar(&o.engine, "engine", "", "container engine for kind nodes: podman or docker (default: the first that works)")
@@ -71,9 +72,9 @@ Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 infrastructure error
 // loadScenario reads SCENARIO (or the embedded default) with overrides.
 func loadScenario(args, sets []string) (*scenarios.Scenario, error) {
 	if len(args) == 0 {
-		return scenarios.Default(sets...)
+		return rehearse.ScenarioLoader().Default(sets...)
 	}
-	return scenarios.Load(args[0], sets...)
+	return rehearse.ScenarioLoader().Load(args[0], sets...)
 }
 
 func runRun(ctx context.Context, streams Streams, args []string, o runOptions) error {
@@ -83,6 +84,13 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 	}
 	if o.engine != "" && !slices.Contains(cluster.Engines(), o.engine) {
 		return badInput(fmt.Errorf("--engine: unknown container engine %q; known: %s", o.engine, strings.Join(cluster.Engines(), ", ")))
+	}
+	if o.out != "" {
+		// Checked before any cluster is made: a rehearsal never records
+		// over an earlier one.
+		if err := checkOutFolder(o.out, false, "name a new folder (rehearse report renders an earlier run again)"); err != nil {
+			return err
+		}
 	}
 	progress := streams.Err
 	if o.quiet {
@@ -100,7 +108,7 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 	res, err := rehearse.Run(ctx, sc, opts)
 	if res != nil && res.Dir != "" {
 		fmt.Fprintf(streams.Err, "run folder: %s\n", res.Dir)
-		if html, aerr := filepath.Abs(filepath.Join(res.Dir, "report.html")); aerr == nil {
+		if html, aerr := filepath.Abs(filepath.Join(res.Dir, runfolder.Report("html"))); aerr == nil {
 			if _, serr := os.Stat(html); serr == nil {
 				fmt.Fprintf(streams.Err, "report: file://%s\n", html)
 			}

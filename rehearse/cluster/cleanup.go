@@ -2,16 +2,21 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 )
 
 // kind's podman provider makes each node's /var volume with `podman volume
@@ -173,16 +178,24 @@ func (p *Provider) Leftovers(ctx context.Context, name string) ([]string, error)
 	return left, nil
 }
 
-// deleteSettled deletes the cluster once kind's create has returned. kind
-// returns at its first error while its other node creations go on (each a
-// volume, then a container): wait for this process's engine commands to
-// end, delete, and check again, a few times.
+// deleteSettled deletes the cluster, whoever made it, once kind's create
+// has returned; see settle.
 func (p *Provider) deleteSettled(ctx context.Context, name string) error {
+	return p.settle(ctx,
+		func(ctx context.Context) error { return p.deleteCluster(ctx, name) },
+		func(ctx context.Context) ([]string, error) { return p.Leftovers(ctx, name) })
+}
+
+// settle removes, then lists what is left, a few times. kind returns at its
+// first error while its other node creations go on (each a volume, then a
+// container): wait for this process's engine commands to end, remove, and
+// check again.
+func (p *Provider) settle(ctx context.Context, remove func(context.Context) error, leftovers func(context.Context) ([]string, error)) error {
 	var err error
 	for round := 0; round < 3; round++ {
 		p.waitEngineCommands(ctx, 30*time.Second)
-		err = p.deleteCluster(ctx, name)
-		left, lerr := p.Leftovers(ctx, name)
+		err = remove(ctx)
+		left, lerr := leftovers(ctx)
 		if lerr == nil && len(left) == 0 && !p.engineCommandsRunning() {
 			return err
 		}
@@ -193,7 +206,7 @@ func (p *Provider) deleteSettled(ctx context.Context, name string) error {
 			p.say("  still there after deleting: %s; deleting again", strings.Join(left, ", "))
 		}
 	}
-	if left, lerr := p.Leftovers(ctx, name); lerr == nil && len(left) > 0 {
+	if left, lerr := leftovers(ctx); lerr == nil && len(left) > 0 {
 		err = errors.Join(err, fmt.Errorf("left behind: %s", strings.Join(left, ", ")))
 	}
 	return err
@@ -260,4 +273,271 @@ func parseStat(s string) (comm string, ppid int, ok bool) {
 		return "", 0, false
 	}
 	return s[open+1 : end], ppid, true
+}
+
+// kind cannot put a label of ours on the containers it makes, so every node
+// container a Create of this process makes carries a mark instead: a
+// read-only bind of /dev/null at RunMarkDir/RUN, where RUN is the
+// Provider's run id. `inspect` shows it among the container's mounts. A
+// failed or interrupted create removes only the containers with its mark
+// (and their volumes), never those of another run that picked the same
+// cluster name, nor a cluster plain kind made.
+
+// RunMarkDir is the folder, inside a node container, of the marks that tell
+// which run of rehearse made the container.
+const RunMarkDir = "/etc/rehearse-run"
+
+// newRunID returns a random run id: 12 hex digits.
+func newRunID() string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// markNodes adds the run's mark to every node of the kind configuration.
+// kind's external load balancer, made only for several control planes,
+// takes no configuration: see ownContainers.
+func markNodes(cfg *v1alpha4.Cluster, run string) {
+	for i := range cfg.Nodes {
+		cfg.Nodes[i].ExtraMounts = append(cfg.Nodes[i].ExtraMounts, v1alpha4.Mount{
+			HostPath: "/dev/null", ContainerPath: path.Join(RunMarkDir, run), Readonly: true,
+		})
+	}
+}
+
+// containerRow is one container of a cluster, with its mounts.
+type containerRow struct {
+	ID, Name, Role string
+	// Mounts maps each mount's destination to its volume's name (empty
+	// for a bind).
+	Mounts map[string]string
+}
+
+// containerInspectFormat prints a container a line: id, name, kind role,
+// then its mounts as DESTINATION|VOLUME;... .
+var containerInspectFormat = fmt.Sprintf("{{.Id}}\t{{.Name}}\t{{index .Config.Labels %q}}\t{{range .Mounts}}{{.Destination}}|{{.Name}};{{end}}", KindRoleLabel)
+
+func parseContainerRows(out string) []containerRow {
+	var rows []containerRow
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Split(strings.TrimSpace(l), "\t")
+		if len(f) < 3 || f[0] == "" {
+			continue
+		}
+		r := containerRow{ID: f[0], Name: strings.TrimPrefix(f[1], "/"), Role: f[2], Mounts: map[string]string{}}
+		if len(f) > 3 {
+			for _, m := range strings.Split(f[3], ";") {
+				if dest, vol, ok := strings.Cut(m, "|"); ok && dest != "" {
+					r.Mounts[dest] = vol
+				}
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// ownContainers splits a cluster's containers into this run's (those with
+// its mark) and the others. kind's load balancer cannot carry the mark: it
+// is this run's when every other container of the cluster is.
+func ownContainers(rows []containerRow, run string) (ours, others []containerRow) {
+	mark := path.Join(RunMarkDir, run)
+	var lbs []containerRow
+	for _, r := range rows {
+		_, marked := r.Mounts[mark]
+		switch {
+		case marked:
+			ours = append(ours, r)
+		case r.Role == "external-load-balancer":
+			lbs = append(lbs, r)
+		default:
+			others = append(others, r)
+		}
+	}
+	if len(others) == 0 {
+		ours = append(ours, lbs...)
+	} else {
+		others = append(others, lbs...)
+	}
+	return ours, others
+}
+
+// clusterContainerRows inspects the containers that carry kind's cluster
+// label with this cluster's name.
+func (p *Provider) clusterContainerRows(ctx context.Context, name string) ([]containerRow, error) {
+	out, err := p.host.Run(ctx, p.engine, "ps", "-a", "--filter", "label="+KindClusterLabel+"="+name, "--format", "{{.ID}}")
+	if err != nil {
+		return nil, err
+	}
+	ids := strings.Fields(out)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out, err = p.host.Run(ctx, p.engine, append([]string{"inspect", "--format", containerInspectFormat}, ids...)...)
+	if err != nil {
+		return nil, err
+	}
+	return parseContainerRows(out), nil
+}
+
+// creation is what one Create found before it made anything, so that its
+// teardown removes only what it made.
+type creation struct {
+	cluster string
+	// volumesBefore are the engine's volumes before the create (podman).
+	volumesBefore map[string]bool
+	// networkBefore says kind's network existed before the create.
+	networkBefore bool
+	// dirMade says the create made the cluster's kubeconfig folder.
+	dirMade bool
+}
+
+// beginCreation notes what exists before a create of cluster name.
+func (p *Provider) beginCreation(ctx context.Context, name string) (*creation, error) {
+	c := &creation{cluster: name, volumesBefore: map[string]bool{}}
+	if p.engine == EnginePodman {
+		rows, err := p.volumeRows(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list volumes: %w", err)
+		}
+		for _, r := range rows {
+			c.volumesBefore[r.Name] = true
+		}
+	}
+	_, err := p.host.Run(ctx, p.engine, "network", "inspect", kindNetwork)
+	c.networkBefore = err == nil
+	return c, nil
+}
+
+// madeVolumes names the volumes this creation made that are left: the /var
+// volumes of its containers and, when no other run's container is in the
+// cluster (whose volume could be one being made), the volumes kind labelled
+// for the cluster's nodes that did not exist before the create.
+func (p *Provider) madeVolumes(ctx context.Context, c *creation, ours, others []containerRow) ([]string, error) {
+	if p.engine != EnginePodman {
+		return nil, nil // Docker's node volumes are anonymous: rm -v removes them
+	}
+	rows, err := p.volumeRows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	exists := map[string]bool{}
+	for _, r := range rows {
+		exists[r.Name] = true
+	}
+	set := map[string]bool{}
+	for _, r := range ours {
+		if v := r.Mounts["/var"]; v != "" && exists[v] && !c.volumesBefore[v] {
+			set[v] = true
+		}
+	}
+	if len(others) == 0 {
+		for _, v := range kindNodeVolumes(rows, c.cluster) {
+			if !c.volumesBefore[v] {
+				set[v] = true
+			}
+		}
+	}
+	vols := make([]string, 0, len(set))
+	for v := range set {
+		vols = append(vols, v)
+	}
+	sort.Strings(vols)
+	return vols, nil
+}
+
+// removeMadeContainers removes the cluster's containers that carry this
+// run's mark (and the load balancer when it is this run's).
+func (p *Provider) removeMadeContainers(ctx context.Context, name string) error {
+	rows, err := p.clusterContainerRows(ctx, name)
+	if err != nil {
+		return fmt.Errorf("list the containers of %s: %w", name, err)
+	}
+	ours, _ := ownContainers(rows, p.run)
+	return p.removeContainers(ctx, name, ours)
+}
+
+func (p *Provider) removeContainers(ctx context.Context, name string, rows []containerRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	if _, err := p.host.Run(ctx, p.engine, append([]string{"rm", "-f", "-v"}, ids...)...); err != nil {
+		return fmt.Errorf("remove the node containers of %s: %w", name, err)
+	}
+	return nil
+}
+
+// removeMade removes what the creation made: its node containers, their
+// volumes, the kubeconfig folder when it made it, and kind's network when
+// it made it and no kind node is left on it. Containers and volumes of
+// another run, or of plain kind, with the same cluster name are kept, and
+// said so.
+func (p *Provider) removeMade(ctx context.Context, c *creation) error {
+	rows, err := p.clusterContainerRows(ctx, c.cluster)
+	if err != nil {
+		return fmt.Errorf("list the containers of %s: %w", c.cluster, err)
+	}
+	ours, others := ownContainers(rows, p.run)
+	vols, err := p.madeVolumes(ctx, c, ours, others)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(others) > 0 {
+		names := make([]string, len(others))
+		for i, r := range others {
+			names[i] = r.Name
+		}
+		p.say("  keeping %s: made by another run of rehearse or by kind, not by this one", strings.Join(names, ", "))
+	}
+	if err := p.removeContainers(ctx, c.cluster, ours); err != nil {
+		errs = append(errs, err)
+	}
+	if len(vols) > 0 {
+		if _, err := p.host.Run(ctx, p.engine, append([]string{"volume", "rm"}, vols...)...); err != nil {
+			errs = append(errs, fmt.Errorf("remove the volumes of %s's nodes: %w", c.cluster, err))
+		}
+	}
+	if c.dirMade {
+		if err := os.RemoveAll(filepath.Dir(p.KubeconfigPath(c.cluster))); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !c.networkBefore {
+		if rows, err := p.nodeRows(ctx); err == nil && len(rows) == 0 {
+			if _, err := p.host.Run(ctx, p.engine, "network", "inspect", kindNetwork); err == nil {
+				if _, err := p.host.Run(ctx, p.engine, "network", "rm", kindNetwork); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// madeLeftovers lists what is left of what the creation made.
+func (p *Provider) madeLeftovers(ctx context.Context, c *creation) ([]string, error) {
+	rows, err := p.clusterContainerRows(ctx, c.cluster)
+	if err != nil {
+		return nil, err
+	}
+	ours, others := ownContainers(rows, p.run)
+	var left []string
+	for _, r := range ours {
+		left = append(left, "container "+r.Name)
+	}
+	vols, err := p.madeVolumes(ctx, c, ours, others)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vols {
+		left = append(left, "volume "+v)
+	}
+	return left, nil
 }

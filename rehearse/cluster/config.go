@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+
+	"github.com/rehearse/rehearse/rehearse/kversion"
 )
 
 // Names shared with the node-image builder and with kind.
@@ -79,10 +81,15 @@ func FactsOf(h Host) HostFacts {
 	return HostFacts{CgroupV1: !CgroupV2(h), IPVS: KernelHasIPVS(h)}
 }
 
-var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	versionRE = regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
-)
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// isNodeImageVersion tells whether v can tag a node image: a release or a
+// pre-release (v1.36.0-rc.1), with no build suffix ('+' is not allowed in
+// an image tag).
+func isNodeImageVersion(v string) bool {
+	k, err := kversion.ParseSemantic(v)
+	return err == nil && k.BuildMetadata() == ""
+}
 
 // cgroupV1Patch lets kubelet 1.35+ run on a cgroup v1 host.
 const cgroupV1Patch = `kind: KubeletConfiguration
@@ -95,7 +102,7 @@ func (s Spec) Validate() error {
 	if !nameRE.MatchString(s.Name) || len(s.Name) > 50 {
 		return fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', at most 50", s.Name)
 	}
-	if s.Image == "" && !versionRE.MatchString(s.Kubernetes) {
+	if s.Image == "" && !isNodeImageVersion(s.Kubernetes) {
 		return fmt.Errorf("kubernetes version %q: want vMAJOR.MINOR.PATCH (or give --image)", s.Kubernetes)
 	}
 	if s.ControlPlanes < 1 {

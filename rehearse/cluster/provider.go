@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
@@ -29,13 +31,68 @@ const (
 )
 
 // DefaultStateDir is where kubeconfigs are written:
-// $XDG_CACHE_HOME/rehearse/clusters (~/.cache/rehearse/clusters).
+// $XDG_CACHE_HOME/rehearse/clusters (~/.cache/rehearse/clusters). Without a
+// cache folder (no $HOME) it is rehearse-UID/clusters in the shared
+// temporary folder, which Create uses only when it is private (see
+// privateDir).
 func DefaultStateDir() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
+	return defaultStateDir(os.UserCacheDir, os.TempDir(), os.Getuid())
+}
+
+func defaultStateDir(cacheDir func() (string, error), tmp string, uid int) string {
+	if dir, err := cacheDir(); err == nil {
+		return filepath.Join(dir, "rehearse", "clusters")
 	}
-	return filepath.Join(dir, "rehearse", "clusters")
+	return filepath.Join(tmp, fmt.Sprintf("rehearse-%d", uid), "clusters")
+}
+
+// privateDir makes dir and its missing parents with mode 0700, then checks
+// that dir (and, when dir is under the shared temporary folder tmp, every
+// folder between tmp and dir) is a folder, not a symbolic link, owned by
+// uid, that no one else may write into: kubeconfigs are credentials, and a
+// folder another user made in /tmp could be read or swapped under us.
+func privateDir(dir, tmp string, uid int) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state folder: %w", err)
+	}
+	check := []string{dir}
+	if rel, err := filepath.Rel(tmp, dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+		// Under the shared temporary folder every folder of ours counts,
+		// from the first below tmp down to dir.
+		check = nil
+		for d := dir; d != filepath.Clean(tmp) && d != filepath.Dir(d); d = filepath.Dir(d) {
+			check = append(check, d)
+		}
+	}
+	for _, d := range check {
+		if err := ownedPrivate(d, uid); err != nil {
+			return fmt.Errorf("state folder %s: %w (pass --state-dir, or set $HOME or $XDG_CACHE_HOME)", dir, err)
+		}
+	}
+	return nil
+}
+
+// ownedPrivate checks that path is a folder (not a symbolic link) owned by
+// uid and not writable by group or others.
+func ownedPrivate(path string, uid int) error {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a folder (%s)", path, st.Mode().Type())
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: owner unknown", path)
+	}
+	if int(sys.Uid) != uid {
+		return fmt.Errorf("%s is owned by uid %d, not by this user (uid %d)", path, sys.Uid, uid)
+	}
+	if perm := st.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("%s has mode %04o: others may write into it (want 0700)", path, perm)
+	}
+	return nil
 }
 
 // Options configure a Provider.
@@ -60,11 +117,14 @@ type Provider struct {
 	progress io.Writer
 	stateDir string
 	kind     *kindcluster.Provider
+	// run is this provider's random id: the mark of the node containers
+	// its Create makes (see markNodes).
+	run string
 }
 
 // NewProvider returns a provider on the given or detected engine.
 func NewProvider(ctx context.Context, o Options) (*Provider, error) {
-	p := &Provider{engine: o.Engine, host: o.Host, progress: o.Progress, stateDir: o.StateDir}
+	p := &Provider{engine: o.Engine, host: o.Host, progress: o.Progress, stateDir: o.StateDir, run: newRunID()}
 	if p.host == nil {
 		p.host = LocalHost{}
 	}
@@ -96,6 +156,10 @@ func NewProvider(ctx context.Context, o Options) (*Provider, error) {
 
 // Engine is the container engine in use.
 func (p *Provider) Engine() string { return p.engine }
+
+// RunID is the random id that marks the node containers this provider's
+// Create makes (a read-only mount at RunMarkDir/RUNID in each).
+func (p *Provider) RunID() string { return p.run }
 
 // KubeconfigPath is where a cluster's kubeconfig is written.
 func (p *Provider) KubeconfigPath(name string) string {
@@ -129,7 +193,10 @@ func (p *Provider) say(format string, args ...any) {
 }
 
 // Create creates the cluster and waits until it is Ready. On failure or
-// when ctx is cancelled it deletes what it made, unless o.Retain.
+// when ctx is cancelled it deletes what it made, unless o.Retain: only the
+// node containers that carry this provider's mark, their volumes, and the
+// kubeconfig folder and kind network if it made them. Another run's
+// cluster of the same name is never touched.
 func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Created, error) {
 	if o.Wait <= 0 {
 		o.Wait = DefaultWait
@@ -138,6 +205,7 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 	if err != nil {
 		return nil, err
 	}
+	markNodes(cfg, p.run)
 	image := s.NodeImageRef()
 	if _, err := p.host.Run(ctx, p.engine, "image", "inspect", "--format", "{{.Id}}", image); err != nil {
 		return nil, fmt.Errorf("node image %s not found in %s (rehearse doctor --kubernetes %s; build it: rehearse images build --kubernetes %s): %w",
@@ -147,7 +215,17 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 		return nil, fmt.Errorf("a cluster named %s already exists (%d nodes): delete it first (rehearse cluster delete %s)", s.Name, len(existing), s.Name)
 	}
 	kubeconfig := p.KubeconfigPath(s.Name)
-	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700); err != nil {
+	if err := privateDir(p.stateDir, os.TempDir(), os.Getuid()); err != nil {
+		return nil, err
+	}
+	made, err := p.beginCreation(ctx, s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("create cluster %s: %w", s.Name, err)
+	}
+	switch err := os.Mkdir(filepath.Dir(kubeconfig), 0o700); {
+	case err == nil:
+		made.dirMade = true
+	case !errors.Is(err, fs.ErrExist):
 		return nil, err
 	}
 	created := &Created{Name: s.Name, Kubeconfig: kubeconfig}
@@ -180,7 +258,7 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 	for _, st := range steps {
 		if ctx.Err() != nil {
 			err := fmt.Errorf("create cluster %s: interrupted before %s: %w", s.Name, st.name, ctx.Err())
-			return created, errors.Join(err, p.teardown(s.Name, o.Retain))
+			return created, errors.Join(err, p.teardown(made, o.Retain))
 		}
 		t0 := time.Now()
 		p.say("• %s ...", st.name)
@@ -194,7 +272,7 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 			if ctx.Err() != nil {
 				err = fmt.Errorf("create cluster %s: interrupted during %s: %w", s.Name, st.name, ctx.Err())
 			}
-			return created, errors.Join(err, p.teardown(s.Name, o.Retain))
+			return created, errors.Join(err, p.teardown(made, o.Retain))
 		}
 		p.say("• %s: done in %s", st.name, time.Since(t0).Round(100*time.Millisecond))
 	}
@@ -202,7 +280,8 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 	return created, nil
 }
 
-func (p *Provider) teardown(name string, retain bool) error {
+func (p *Provider) teardown(made *creation, retain bool) error {
+	name := made.cluster
 	if retain {
 		p.say("keeping the half-made cluster %s (--retain); delete it with: rehearse cluster delete %s", name, name)
 		return nil
@@ -211,7 +290,10 @@ func (p *Provider) teardown(name string, retain bool) error {
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), TeardownTimeout)
 	defer cancel()
-	if err := p.deleteSettled(ctx, name); err != nil {
+	err := p.settle(ctx,
+		func(ctx context.Context) error { return p.removeMade(ctx, made) },
+		func(ctx context.Context) ([]string, error) { return p.madeLeftovers(ctx, made) })
+	if err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
 	p.say("deleted the half-made cluster %s in %s", name, time.Since(t0).Round(100*time.Millisecond))
@@ -219,11 +301,12 @@ func (p *Provider) teardown(name string, retain bool) error {
 }
 
 // kindCreate runs kind's create, which knows no context: when ctx ends the
-// nodes are deleted under it, again every second as long as it runs (nodes
-// it was still starting appear later), which makes it fail fast, and it is
-// waited for. Volumes and the network are left to the teardown, once kind's
-// commands have ended: a volume removed before kind's `podman run` of its
-// node would be made again, unlabelled.
+// node containers it made for this run are removed under it, again every
+// second as long as it runs (nodes it was still starting appear later),
+// which makes it fail fast, and it is waited for. Volumes and the network
+// are left to the teardown, once kind's commands have ended: a volume
+// removed before kind's `podman run` of its node would be made again,
+// unlabelled.
 func (p *Provider) kindCreate(ctx context.Context, name string, cfg *v1alpha4.Cluster, kubeconfig string) error {
 	done := make(chan error, 1)
 	go func() {
@@ -241,12 +324,14 @@ func (p *Provider) kindCreate(ctx context.Context, name string, cfg *v1alpha4.Cl
 		return withOutput(err)
 	case <-ctx.Done():
 		p.say("interrupted: stopping kind's create of %s", name)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), TeardownTimeout)
+		defer cancel()
 		limit := time.NewTimer(TeardownTimeout)
 		defer limit.Stop()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
-			_ = p.kind.Delete(name, kubeconfig)
+			_ = p.removeMadeContainers(rctx, name)
 			select {
 			case <-done:
 				return ctx.Err()

@@ -1,7 +1,11 @@
 package cluster
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -107,5 +111,94 @@ func TestResolvedTo(t *testing.T) {
 		if resolvedTo(out, "kubernetes.default", "10.96.0.1") {
 			t.Errorf("%q taken for an answer", out)
 		}
+	}
+}
+
+func TestDefaultStateDirFallback(t *testing.T) {
+	home := func() (string, error) { return "/home/u/.cache", nil }
+	noHome := func() (string, error) { return "", errors.New("neither $XDG_CACHE_HOME nor $HOME are defined") }
+	if got, want := defaultStateDir(home, "/tmp", 1000), "/home/u/.cache/rehearse/clusters"; got != want {
+		t.Errorf("with a cache folder: %s, want %s", got, want)
+	}
+	// Without a cache folder: a folder of this user's own in /tmp, never
+	// the shared /tmp/rehearse/clusters.
+	if got, want := defaultStateDir(noHome, "/tmp", 1000), "/tmp/rehearse-1000/clusters"; got != want {
+		t.Errorf("without a cache folder: %s, want %s", got, want)
+	}
+}
+
+func TestPrivateDir(t *testing.T) {
+	uid := os.Getuid()
+	tests := []struct {
+		name string
+		// prepare makes what is already there, in tmp; it returns the
+		// state folder to ask for.
+		prepare func(t *testing.T, tmp string) string
+		uid     int
+		want    string // part of the error; empty: no error
+	}{
+		{"new folders are made 0700", func(t *testing.T, tmp string) string {
+			return filepath.Join(tmp, "rehearse-7", "clusters")
+		}, uid, ""},
+		{"an existing private folder of ours", func(t *testing.T, tmp string) string {
+			mkdir(t, filepath.Join(tmp, "rehearse-7", "clusters"), 0o700)
+			return filepath.Join(tmp, "rehearse-7", "clusters")
+		}, uid, ""},
+		{"a world-writable folder in tmp", func(t *testing.T, tmp string) string {
+			mkdir(t, filepath.Join(tmp, "rehearse-7"), 0o777)
+			return filepath.Join(tmp, "rehearse-7", "clusters")
+		}, uid, "has mode 0777: others may write into it"},
+		{"a group-writable state folder", func(t *testing.T, tmp string) string {
+			mkdir(t, filepath.Join(tmp, "rehearse-7", "clusters"), 0o770)
+			return filepath.Join(tmp, "rehearse-7", "clusters")
+		}, uid, "has mode 0770"},
+		{"a folder in tmp owned by someone else", func(t *testing.T, tmp string) string {
+			mkdir(t, filepath.Join(tmp, "rehearse-7"), 0o700)
+			return filepath.Join(tmp, "rehearse-7", "clusters")
+		}, uid + 1, "not by this user"},
+		{"a symbolic link in tmp", func(t *testing.T, tmp string) string {
+			elsewhere := filepath.Join(tmp, "elsewhere")
+			mkdir(t, elsewhere, 0o700)
+			if err := os.Symlink(elsewhere, filepath.Join(tmp, "rehearse-7")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(tmp, "rehearse-7", "clusters")
+		}, uid, "is not a folder"},
+		{"outside tmp only the state folder counts", func(t *testing.T, tmp string) string {
+			home := t.TempDir()
+			if err := os.Chmod(home, 0o775); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(home, "clusters")
+		}, uid, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			dir := tc.prepare(t, tmp)
+			err := privateDir(dir, tmp, tc.uid)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+					t.Errorf("state folder %s: %v, mode %v; want 0700", dir, err, st.Mode().Perm())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), dir) {
+				t.Fatalf("error %v; want one naming %s and saying %q", err, dir, tc.want)
+			}
+		})
+	}
+}
+
+func mkdir(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	// Imported as ready: this package's readiness is its own judgement.
+	ready "github.com/rehearse/rehearse/rehearse/readiness"
 )
 
 // Clientset returns a client for the cluster of a kubeconfig file.
@@ -53,42 +56,27 @@ func (r Readiness) String() string {
 // count as Ready.
 func readiness(nodes []corev1.Node, pods []corev1.Pod) Readiness {
 	var r Readiness
-	for _, n := range nodes {
+	for i := range nodes {
 		r.Nodes++
-		if conditionTrue(n.Status.Conditions, corev1.NodeReady) {
+		if ready.NodeReady(&nodes[i]) {
 			r.ReadyNodes++
 		} else {
-			r.Waiting = append(r.Waiting, "node/"+n.Name)
+			r.Waiting = append(r.Waiting, "node/"+nodes[i].Name)
 		}
 	}
-	for _, p := range pods {
-		if p.Status.Phase == corev1.PodSucceeded {
+	for i := range pods {
+		if pods[i].Status.Phase == corev1.PodSucceeded {
 			continue
 		}
 		r.Pods++
-		ready := false
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				ready = true
-			}
-		}
-		if ready {
+		if ready.PodReady(&pods[i]) {
 			r.ReadyPods++
 		} else {
-			r.Waiting = append(r.Waiting, "pod/"+p.Name)
+			r.Waiting = append(r.Waiting, "pod/"+pods[i].Name)
 		}
 	}
 	sort.Strings(r.Waiting)
 	return r
-}
-
-func conditionTrue(cs []corev1.NodeCondition, t corev1.NodeConditionType) bool {
-	for _, c := range cs {
-		if c.Type == t {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // WaitReady waits until wantNodes nodes and every kube-system pod are Ready,
@@ -98,34 +86,25 @@ func WaitReady(ctx context.Context, kubeconfig string, wantNodes int, progress i
 	if err != nil {
 		return err
 	}
-	var last string
-	var lastAt time.Time
-	var lastErr error
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
+	return waitReady(ctx, cs, wantNodes, 2*time.Second, progress)
+}
+
+func waitReady(ctx context.Context, cs kubernetes.Interface, wantNodes int, every time.Duration, progress io.Writer) error {
+	err := ready.WaitFor(ctx, ready.Options{
+		Interval:  every,
+		Progress:  func(s string) { fmt.Fprintf(progress, "  %s\n", s) },
+		Heartbeat: 30 * time.Second,
+	}, func(ctx context.Context) (bool, string, error) {
 		r, err := checkReadiness(ctx, cs)
-		if err == nil && r.Ready(wantNodes) {
-			fmt.Fprintf(progress, "  %s\n", r)
-			return nil
-		}
-		msg := r.String()
 		if err != nil {
-			msg, lastErr = "API not answering yet: "+err.Error(), err
+			return false, "API not answering yet: " + err.Error(), nil
 		}
-		if msg != last || time.Since(lastAt) > 30*time.Second {
-			fmt.Fprintf(progress, "  %s\n", msg)
-			last, lastAt = msg, time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			if err == nil {
-				return fmt.Errorf("not Ready in time: %s (%w)", r, ctx.Err())
-			}
-			return fmt.Errorf("not Ready in time: %w (last error: %v)", ctx.Err(), lastErr)
-		case <-tick.C:
-		}
+		return r.Ready(wantNodes), r.String(), nil
+	})
+	if err != nil {
+		return fmt.Errorf("not Ready in time: %w", err)
 	}
+	return nil
 }
 
 func checkReadiness(ctx context.Context, cs kubernetes.Interface) (Readiness, error) {

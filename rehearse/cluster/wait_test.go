@@ -1,10 +1,17 @@
 package cluster
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func node(name string, ready corev1.ConditionStatus) corev1.Node {
@@ -54,4 +61,70 @@ func TestReadiness(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWaitReady(t *testing.T) {
+	tests := []struct {
+		name         string
+		objects      []runtime.Object
+		wantNodes    int
+		refuse       bool
+		wantErr      string
+		wantProgress string
+	}{
+		{
+			name:         "ready",
+			wantNodes:    1,
+			objects:      []runtime.Object{ptrTo(node("cp", "True")), ptrTo(podIn("kube-system", pod("etcd-cp", corev1.PodRunning, "True")))},
+			wantProgress: "  nodes 1/1 Ready, kube-system pods 1/1 Ready\n",
+		},
+		{
+			name:         "a node short",
+			wantNodes:    2,
+			objects:      []runtime.Object{ptrTo(node("cp", "True")), ptrTo(podIn("kube-system", pod("etcd-cp", corev1.PodRunning, "True")))},
+			wantErr:      "not Ready in time: nodes 1/1 Ready, kube-system pods 1/1 Ready: context deadline exceeded",
+			wantProgress: "  nodes 1/1 Ready, kube-system pods 1/1 Ready\n",
+		},
+		{
+			name:         "API not answering",
+			wantNodes:    1,
+			refuse:       true,
+			wantErr:      "not Ready in time: API not answering yet: connection refused: context deadline exceeded",
+			wantProgress: "  API not answering yet: connection refused\n",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fake.NewClientset(tc.objects...)
+			if tc.refuse {
+				c.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, errors.New("connection refused")
+				})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			var progress bytes.Buffer
+			err := waitReady(ctx, c, tc.wantNodes, time.Millisecond, &progress)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Errorf("error %v, want %q", err, tc.wantErr)
+				}
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("error %v does not wrap the deadline", err)
+				}
+			} else if err != nil {
+				t.Fatalf("error %v", err)
+			}
+			if progress.String() != tc.wantProgress {
+				t.Errorf("progress %q, want %q (told once per change)", progress.String(), tc.wantProgress)
+			}
+		})
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func podIn(ns string, p corev1.Pod) corev1.Pod {
+	p.Namespace = ns
+	return p
 }

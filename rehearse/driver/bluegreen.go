@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/loadgen"
-	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/rehearse/kube"
+	"github.com/rehearse/rehearse/scenarios"
 )
 
 // ClusterRef is a cluster a driver works on or makes.
@@ -79,6 +79,14 @@ const (
 // forward again (a rollback rehearsal), then delete A.
 type BlueGreen struct{ s BlueGreenSettings }
 
+func blueGreenFromScenario(u scenarios.Upgrade) (Driver, error) {
+	s := u.BlueGreen
+	if s == nil {
+		s = &scenarios.BlueGreen{}
+	}
+	return NewBlueGreen(BlueGreenSettings{Settle: s.Settle.Duration, Rollback: s.Rollback, Namespaces: s.Namespaces})
+}
+
 // NewBlueGreen makes the driver.
 func NewBlueGreen(s BlueGreenSettings) (*BlueGreen, error) {
 	if s.Settle < 0 || s.ReadyTimeout < 0 || s.SmokeRequests < 0 {
@@ -96,19 +104,8 @@ func NewBlueGreen(s BlueGreenSettings) (*BlueGreen, error) {
 	return &BlueGreen{s: s}, nil
 }
 
-// Names of the plan's steps.
-const (
-	bgCreate   = "create cluster"
-	bgCopy     = "copy workloads"
-	bgWait     = "wait for workloads and node ports"
-	bgSmoke    = "smoke test (pre-live)"
-	bgSwitch   = "switch traffic"
-	bgSettle   = "settle"
-	bgDeleteA  = "delete cluster"
-	bgRollback = "rollback rehearsal"
-)
-
-// Plan lists the swap's steps; it changes nothing.
+// Plan lists the swap's steps, each with its action; it changes nothing.
+// Running it needs env.Fleet and env.Traffic.
 func (b *BlueGreen) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
 	a := env.ClusterName
 	if a == "" {
@@ -118,31 +115,32 @@ func (b *BlueGreen) Plan(ctx context.Context, env Env, target string) (*Plan, er
 	if env.Shape != nil {
 		from = env.Shape.Version
 	} else if env.Client != nil {
-		v, err := env.Client.Discovery().ServerVersion()
+		v, err := kube.ServerVersion(ctx, env.Client)
 		if err != nil {
-			return nil, fmt.Errorf("bluegreen driver: read cluster A's version: %w", err)
+			return nil, fmt.Errorf("bluegreen driver: cluster A: %w", err)
 		}
 		from = v.GitVersion
 	}
-	g := a + GreenSuffix
-	settle := fmt.Sprintf("%s %s", bgSettle, b.s.Settle)
+	s := &swap{b: b, a: a, g: a + GreenSuffix, target: target}
+	g := s.g
+	settle := fmt.Sprintf("settle %s", b.s.Settle)
 	steps := []*Step{
-		Action(bgCreate+" "+g+" at "+target, g),
-		Action(bgCopy+" "+a+" → "+g, g),
-		Action(bgWait+" on "+g, g),
-		Action(bgSmoke+" through "+g+"'s node ports", g),
-		Action(bgSwitch+" "+a+" → "+g, g),
-		Action(settle+" on "+g, g),
+		Action("create cluster "+g+" at "+target, g, s.create),
+		Action("copy workloads "+a+" → "+g, g, s.copy),
+		Action("wait for workloads and node ports on "+g, g, s.wait),
+		Action("smoke test (pre-live) through "+g+"'s node ports", g, s.smoke),
+		Action("switch traffic "+a+" → "+g, g, s.toGreen),
+		Action(settle+" on "+g, g, sleep(b.s.Settle)),
 	}
 	if b.s.Rollback {
-		steps = append(steps, Group(bgRollback, Serial,
-			Action(bgSwitch+" "+g+" → "+a, a),
-			Action(settle+" on "+a, a),
-			Action(bgSwitch+" "+a+" → "+g, g),
-			Action(settle+" on "+g, g),
+		steps = append(steps, Group("rollback rehearsal", Serial,
+			Action("switch traffic "+g+" → "+a, a, s.toBlue),
+			Action(settle+" on "+a, a, sleep(b.s.Settle)),
+			Action("switch traffic "+a+" → "+g, g, s.toGreen),
+			Action(settle+" on "+g, g, sleep(b.s.Settle)),
 		))
 	}
-	steps = append(steps, Action(bgDeleteA+" "+a, a))
+	steps = append(steps, Action("delete cluster "+a, a, s.deleteBlue))
 	title := "blue-green swap to " + target
 	if from != "" {
 		title = "blue-green swap from " + from + " to " + target
@@ -150,99 +148,86 @@ func (b *BlueGreen) Plan(ctx context.Context, env Env, target string) (*Plan, er
 	return &Plan{Driver: "bluegreen", Target: target, Root: Group(title, Serial, steps...)}, nil
 }
 
-// Upgrade runs the swap. It needs env.Fleet and env.Traffic.
-func (b *BlueGreen) Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.Emitter) error {
+// swap is what one execution of a blue-green plan shares between its steps:
+// cluster A (blue, live at the start), cluster B (green) once made, and the
+// entry points of each.
+type swap struct {
+	b        *BlueGreen
+	a, g     string
+	target   string
+	blue     *ClusterRef
+	green    *ClusterRef
+	aEntries []string
+	gEntries []string
+}
+
+func (s *swap) namespaces(env Env) []string {
+	return append(append([]string{}, env.Traffic.Namespaces()...), s.b.s.Namespaces...)
+}
+
+// create makes B, after taking note of A's entry points (a rollback
+// rehearsal switches back to them).
+func (s *swap) create(ctx context.Context, env Env) error {
 	if env.Fleet == nil || env.Traffic == nil || env.Client == nil {
 		return errors.New("bluegreen driver: needs a live cluster, a fleet to make cluster B and the live traffic to switch")
 	}
-	log := env.Log
-	if log == nil {
-		log = io.Discard
+	s.blue = &ClusterRef{Name: s.a, Kubeconfig: env.Kubeconfig, Client: env.Client}
+	var err error
+	if s.aEntries, err = env.Traffic.EntryPoints(ctx, s.blue); err != nil {
+		return fmt.Errorf("entry points of cluster %s: %w", s.a, err)
 	}
-	a := &ClusterRef{Name: env.ClusterName, Kubeconfig: env.Kubeconfig, Client: env.Client}
-	aEntries, err := env.Traffic.EntryPoints(ctx, a)
-	if err != nil {
-		return fmt.Errorf("entry points of cluster %s: %w", a.Name, err)
-	}
-	var g *ClusterRef
-	var gEntries []string
-	switchTo := func(to *ClusterRef, entries []string, from string) func() error {
-		return func() error {
-			env.Traffic.Switch(entries, fmt.Sprintf("traffic %s → %s", from, to.Name))
-			fmt.Fprintf(log, "switched the live traffic from %s to %s: %v\n", from, to.Name, entries)
-			return nil
-		}
-	}
-	settle := func() error {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(b.s.Settle):
-			return nil
-		}
-	}
-	namespaces := append(append([]string{}, env.Traffic.Namespaces()...), b.s.Namespaces...)
+	s.green, err = env.Fleet.Create(ctx, s.g, s.target)
+	return err
+}
 
-	for _, s := range plan.Leaves() {
-		var fn func() error
-		switch {
-		case strings.HasPrefix(s.Name, bgCreate):
-			fn = func() error {
-				var err error
-				g, err = env.Fleet.Create(ctx, s.Subject, plan.Target)
-				return err
-			}
-		case strings.HasPrefix(s.Name, bgCopy):
-			fn = func() error {
-				rep, err := CopyWorkloads(ctx, a.Client, g.Client, CopySelection{Namespaces: namespaces, LabelSelector: b.s.LabelSelector})
-				for _, c := range rep.Copied {
-					fmt.Fprintf(log, "copied %s\n", c)
-				}
-				for _, c := range rep.Skipped {
-					fmt.Fprintf(log, "skipped %s\n", c)
-				}
-				return err
-			}
-		case strings.HasPrefix(s.Name, bgWait):
-			fn = func() error {
-				wctx, cancel := context.WithTimeout(ctx, b.s.ReadyTimeout)
-				defer cancel()
-				if err := WaitWorkloadsReady(wctx, g.Client, namespaces, time.Second); err != nil {
-					return err
-				}
-				var err error
-				if gEntries, err = env.Traffic.EntryPoints(ctx, g); err != nil {
-					return err
-				}
-				// Every node's kube-proxy must route the node port before
-				// the smoke test judges B.
-				return loadgen.WarmUp(wctx, gEntries, b.s.ReadyTimeout)
-			}
-		case strings.HasPrefix(s.Name, bgSmoke):
-			fn = func() error { return smoke(ctx, gEntries, b.s.SmokeRequests, log) }
-		case strings.HasPrefix(s.Name, bgSwitch):
-			if s.Subject == a.Name {
-				fn = func() error { return switchTo(a, aEntries, g.Name)() }
-			} else {
-				fn = func() error { return switchTo(g, gEntries, a.Name)() }
-			}
-		case strings.HasPrefix(s.Name, bgSettle):
-			fn = settle
-		case strings.HasPrefix(s.Name, bgDeleteA):
-			fn = func() error {
-				// B is the cluster under test from here on, whatever
-				// happens to A.
-				env.Fleet.SetLive(g)
-				return env.Fleet.Delete(ctx, a.Name)
-			}
-		default:
-			return fmt.Errorf("bluegreen driver: unknown step %q", s.Name)
-		}
-		if err := s.Run(emit, timeline.SourceDriver, fn); err != nil {
-			return fmt.Errorf("%s: %w", s.Name, err)
-		}
+func (s *swap) copy(ctx context.Context, env Env) error {
+	rep, err := CopyWorkloads(ctx, s.blue.Client, s.green.Client, CopySelection{Namespaces: s.namespaces(env), LabelSelector: s.b.s.LabelSelector})
+	log := logOf(env)
+	for _, c := range rep.Copied {
+		fmt.Fprintf(log, "copied %s\n", c)
 	}
+	for _, c := range rep.Skipped {
+		fmt.Fprintf(log, "skipped %s\n", c)
+	}
+	return err
+}
+
+func (s *swap) wait(ctx context.Context, env Env) error {
+	wctx, cancel := context.WithTimeout(ctx, s.b.s.ReadyTimeout)
+	defer cancel()
+	if err := WaitWorkloadsReady(wctx, s.green.Client, s.namespaces(env), time.Second); err != nil {
+		return err
+	}
+	var err error
+	if s.gEntries, err = env.Traffic.EntryPoints(ctx, s.green); err != nil {
+		return err
+	}
+	// Every node's kube-proxy must route the node port before the smoke
+	// test judges B.
+	return loadgen.WarmUp(wctx, s.gEntries, s.b.s.ReadyTimeout)
+}
+
+func (s *swap) smoke(ctx context.Context, env Env) error {
+	return smoke(ctx, s.gEntries, s.b.s.SmokeRequests, logOf(env))
+}
+
+func (s *swap) toGreen(_ context.Context, env Env) error {
+	env.Traffic.Switch(s.gEntries, fmt.Sprintf("traffic %s → %s", s.a, s.g))
+	fmt.Fprintf(logOf(env), "switched the live traffic from %s to %s: %v\n", s.a, s.g, s.gEntries)
 	return nil
+}
+
+func (s *swap) toBlue(_ context.Context, env Env) error {
+	env.Traffic.Switch(s.aEntries, fmt.Sprintf("traffic %s → %s", s.g, s.a))
+	fmt.Fprintf(logOf(env), "switched the live traffic from %s to %s: %v\n", s.g, s.a, s.aEntries)
+	return nil
+}
+
+// deleteBlue makes B the cluster under test from here on, whatever happens
+// to A, then deletes A.
+func (s *swap) deleteBlue(ctx context.Context, env Env) error {
+	env.Fleet.SetLive(s.green)
+	return env.Fleet.Delete(ctx, s.a)
 }
 
 // smoke sends n requests through every entry point and wants every one

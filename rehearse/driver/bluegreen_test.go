@@ -156,7 +156,7 @@ func TestBlueGreenUpgrade(t *testing.T) {
 			plan, err := b.Plan(context.Background(), Env{ClusterName: "blue", Shape: &Shape{Version: "v1.35.4"}}, "v1.36.3")
 			require.NoError(t, err)
 			rec := timeline.NewRecorder(io.Discard)
-			err = b.Upgrade(context.Background(), env, plan, rec)
+			err = plan.Execute(context.Background(), env, rec)
 			assert.Equal(t, []string{"blue-b@v1.36.3"}, fl.made)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
@@ -193,6 +193,6 @@ func TestBlueGreenNeedsFleetAndTraffic(t *testing.T) {
 	b, _ := NewBlueGreen(BlueGreenSettings{})
 	plan, err := b.Plan(context.Background(), Env{ClusterName: "blue", Shape: &Shape{Version: "v1.35.4"}}, "v1.36.3")
 	require.NoError(t, err)
-	err = b.Upgrade(context.Background(), Env{ClusterName: "blue", Client: appCluster()}, plan, timeline.Discard)
+	err = plan.Execute(context.Background(), Env{ClusterName: "blue", Client: appCluster()}, timeline.Discard)
 	assert.ErrorContains(t, err, "fleet")
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rehearse/rehearse/rehearse/readiness"
 )
 
 // Annotations the copy drops because the source cluster's machinery set them.
@@ -403,148 +404,11 @@ func uniqueSorted(in []string) []string {
 }
 
 // WaitWorkloadsReady waits until every Deployment, StatefulSet and DaemonSet in the namespaces on c has
-// all its replicas updated, ready and available (observedGeneration caught up), polling every `every`,
-// and returns an error naming what is not ready (with ready/desired counts) when ctx ends.
-// A non-positive `every` polls every second.
+// rolled out (readiness.RolloutProblem), looking every `every` (a non-positive one: every second), and
+// returns an error naming what is not ready (with ready/desired counts) when ctx ends.
 func WaitWorkloadsReady(ctx context.Context, c kubernetes.Interface, namespaces []string, every time.Duration) error {
-	if every <= 0 {
-		every = time.Second
+	if err := readiness.WaitForWorkloads(ctx, c, uniqueSorted(namespaces), readiness.Options{Interval: every}); err != nil {
+		return fmt.Errorf("workloads not ready: %w", err)
 	}
-	namespaces = uniqueSorted(namespaces)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		pending := workloadsNotReady(ctx, c, namespaces)
-		if len(pending) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("workloads not ready: %s: %w", strings.Join(pending, "; "), ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// workloadsNotReady describes every workload in namespaces that is not ready yet, and every
-// namespace that could not be read.
-func workloadsNotReady(ctx context.Context, c kubernetes.Interface, namespaces []string) []string {
-	var out []string
-	for _, ns := range namespaces {
-		deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			out = append(out, fmt.Sprintf("list Deployments in %s: %v", ns, err))
-		} else {
-			for i := range deps.Items {
-				if why := deploymentNotReady(&deps.Items[i]); why != "" {
-					out = append(out, why)
-				}
-			}
-		}
-		sets, err := c.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			out = append(out, fmt.Sprintf("list StatefulSets in %s: %v", ns, err))
-		} else {
-			for i := range sets.Items {
-				if why := statefulSetNotReady(&sets.Items[i]); why != "" {
-					out = append(out, why)
-				}
-			}
-		}
-		daemons, err := c.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			out = append(out, fmt.Sprintf("list DaemonSets in %s: %v", ns, err))
-		} else {
-			for i := range daemons.Items {
-				if why := daemonSetNotReady(&daemons.Items[i]); why != "" {
-					out = append(out, why)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// rolloutCounts is a workload's progress towards its desired replicas.
-type rolloutCounts struct {
-	desired, updated, ready, available int32
-	// wantUpdated is how many replicas must run the current template.
-	wantUpdated int32
-	// extra counts replicas beyond the updated ones still running (old pods of a Deployment).
-	extra                          int32
-	generation, observedGeneration int64
-}
-
-// notReady returns "" when the counts say the workload is ready, else what is missing, naming ref.
-func (c rolloutCounts) notReady(ref string) string {
-	if c.observedGeneration >= c.generation && c.updated >= c.wantUpdated && c.ready >= c.desired &&
-		c.available >= c.desired && c.extra <= 0 {
-		return ""
-	}
-	why := fmt.Sprintf("%s: ready %d/%d, updated %d/%d, available %d/%d",
-		ref, c.ready, c.desired, c.updated, c.wantUpdated, c.available, c.desired)
-	if c.extra > 0 {
-		why += fmt.Sprintf(", %d old replicas", c.extra)
-	}
-	if c.observedGeneration < c.generation {
-		why += fmt.Sprintf(", generation %d not observed (at %d)", c.generation, c.observedGeneration)
-	}
-	return why
-}
-
-func replicasOrOne(r *int32) int32 {
-	if r == nil {
-		return 1
-	}
-	return *r
-}
-
-func deploymentNotReady(d *appsv1.Deployment) string {
-	s := d.Status
-	return rolloutCounts{
-		desired:            replicasOrOne(d.Spec.Replicas),
-		wantUpdated:        replicasOrOne(d.Spec.Replicas),
-		updated:            s.UpdatedReplicas,
-		ready:              s.ReadyReplicas,
-		available:          s.AvailableReplicas,
-		extra:              s.Replicas - s.UpdatedReplicas,
-		generation:         d.Generation,
-		observedGeneration: s.ObservedGeneration,
-	}.notReady(objectRef("Deployment", d.Namespace, d.Name))
-}
-
-func statefulSetNotReady(ss *appsv1.StatefulSet) string {
-	s := ss.Status
-	desired := replicasOrOne(ss.Spec.Replicas)
-	c := rolloutCounts{
-		desired:            desired,
-		wantUpdated:        desired,
-		updated:            s.UpdatedReplicas,
-		ready:              s.ReadyReplicas,
-		available:          s.AvailableReplicas,
-		generation:         ss.Generation,
-		observedGeneration: s.ObservedGeneration,
-	}
-	switch u := ss.Spec.UpdateStrategy; {
-	case u.Type == appsv1.OnDeleteStatefulSetStrategyType:
-		// Pods are replaced only when deleted; there is no rollout to wait for.
-		c.wantUpdated = 0
-	case u.RollingUpdate != nil && u.RollingUpdate.Partition != nil && *u.RollingUpdate.Partition > 0:
-		// Only the ordinals at or above the partition are updated.
-		c.wantUpdated = max(desired-*u.RollingUpdate.Partition, 0)
-	}
-	return c.notReady(objectRef("StatefulSet", ss.Namespace, ss.Name))
-}
-
-func daemonSetNotReady(d *appsv1.DaemonSet) string {
-	s := d.Status
-	return rolloutCounts{
-		desired:            s.DesiredNumberScheduled,
-		wantUpdated:        s.DesiredNumberScheduled,
-		updated:            s.UpdatedNumberScheduled,
-		ready:              s.NumberReady,
-		available:          s.NumberAvailable,
-		generation:         d.Generation,
-		observedGeneration: s.ObservedGeneration,
-	}.notReady(objectRef("DaemonSet", d.Namespace, d.Name))
+	return nil
 }

@@ -3,14 +3,10 @@ package driver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,9 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/rehearse/rehearse/rehearse/checklist"
+	"github.com/rehearse/rehearse/rehearse/readiness"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 )
 
@@ -36,7 +33,7 @@ const (
 // Cordon marks a node unschedulable (or schedulable again).
 func Cordon(ctx context.Context, client kubernetes.Interface, node string, unschedulable bool) error {
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"unschedulable": unschedulable}})
-	if err := retryTransient(ctx, DefaultRetryFor, func() error {
+	if err := readiness.Retry(ctx, readiness.Options{Interval: time.Second, Timeout: DefaultRetryFor}, readiness.IsTransientDuringRestart, func() error {
 		_, err := client.CoreV1().Nodes().Patch(ctx, node, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 		return err
 	}); err != nil {
@@ -99,83 +96,93 @@ func Drain(ctx context.Context, client kubernetes.Interface, node string, o Drai
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	start := o.Now()
-	deadline := start.Add(o.Timeout)
-	var blockedSince time.Time
-	var lastReport time.Time
-	evicted := map[string]bool{}
-	for {
-		pods, err := podsToEvict(ctx, client, node)
-		switch {
-		case err != nil && transient(err) && o.Now().Before(deadline):
-			// The apiserver restarts during an upgrade: try again.
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("drain %s: %w", node, ctx.Err())
-			case <-time.After(o.Poll):
-			}
-			continue
-		case err != nil:
-			return fmt.Errorf("drain %s: %w", node, err)
-		case len(pods) == 0:
-			return nil
-		}
-		blocked := map[string][]string{} // budget -> pods
-		var unready []string             // the budgets' pods not Ready, and why
-		for _, p := range pods {
-			key := p.Namespace + "/" + p.Name
-			if evicted[key] {
-				continue // on its way out
-			}
-			err := client.PolicyV1().Evictions(p.Namespace).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
-			switch {
-			case err == nil, apierrors.IsNotFound(err):
-				evicted[key] = true
-			case transient(err) && !apierrors.IsTooManyRequests(err):
-				// Tried again at the next poll, until the deadline.
-			case apierrors.IsTooManyRequests(err):
-				budgets, notReady := budgetsFor(ctx, client, &p)
-				unready = append(unready, notReady...)
-				if len(budgets) == 0 {
-					budgets = []string{"(unknown: " + firstLineOf(err.Error()) + ")"}
-				}
-				for _, b := range budgets {
-					blocked[b] = append(blocked[b], key)
-				}
-			default:
-				return fmt.Errorf("drain %s: evict %s: %w", node, key, err)
-			}
-		}
-		now := o.Now()
-		if len(blocked) > 0 {
-			if blockedSince.IsZero() {
-				blockedSince = now
-			}
-			be := blockedErr(node, now.Sub(blockedSince), blocked, unready)
-			if lastReport.IsZero() || now.Sub(lastReport) >= o.BlockedEvery {
-				lastReport = now
-				emit.Emit(timeline.Event{Time: now, Source: timeline.SourceDriver, Kind: "drain-blocked", Subject: node, Outcome: "blocked", Message: be.Error()})
-			}
-			if !now.Before(deadline) {
-				be.For = now.Sub(blockedSince)
-				return be
-			}
-		} else {
-			blockedSince = time.Time{}
-		}
-		if !now.Before(deadline) {
-			var left []string
-			for _, p := range pods {
-				left = append(left, p.Namespace+"/"+p.Name)
-			}
-			return fmt.Errorf("drain %s: %s after %s: pods still on the node: %s", node, "timed out", o.Timeout, strings.Join(left, ", "))
-		}
-		select {
-		case <-ctx.Done():
+	d := &drain{client: client, node: node, o: o, emit: emit, deadline: o.Now().Add(o.Timeout), evicted: map[string]bool{}}
+	if err := wait.PollUntilContextCancel(ctx, o.Poll, true, d.look); err != nil {
+		if ctx.Err() != nil {
 			return fmt.Errorf("drain %s: %w", node, ctx.Err())
-		case <-time.After(o.Poll):
+		}
+		return err
+	}
+	return nil
+}
+
+// drain is one Drain: what it evicted and since when budgets block it.
+type drain struct {
+	client       kubernetes.Interface
+	node         string
+	o            DrainOptions
+	emit         timeline.Emitter
+	deadline     time.Time
+	evicted      map[string]bool
+	blockedSince time.Time
+	lastReport   time.Time
+}
+
+// look evicts the pods left on the node once. It is done when none is
+// left, and fails at the deadline, naming the budgets that blocked it or
+// the pods left.
+func (d *drain) look(ctx context.Context) (bool, error) {
+	node := d.node
+	pods, err := podsToEvict(ctx, d.client, node)
+	switch {
+	case err != nil && readiness.IsTransientDuringRestart(err) && d.o.Now().Before(d.deadline):
+		// The apiserver restarts during an upgrade: try again.
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("drain %s: %w", node, err)
+	case len(pods) == 0:
+		return true, nil
+	}
+	blocked := map[string][]string{} // budget -> pods
+	var unready []string             // the budgets' pods not Ready, and why
+	for _, p := range pods {
+		key := p.Namespace + "/" + p.Name
+		if d.evicted[key] {
+			continue // on its way out
+		}
+		err := d.client.PolicyV1().Evictions(p.Namespace).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+			d.evicted[key] = true
+		case apierrors.IsTooManyRequests(err):
+			budgets, notReady := budgetsFor(ctx, d.client, &p)
+			unready = append(unready, notReady...)
+			if len(budgets) == 0 {
+				budgets = []string{"(unknown: " + firstLineOf(err.Error()) + ")"}
+			}
+			for _, b := range budgets {
+				blocked[b] = append(blocked[b], key)
+			}
+		case readiness.IsTransientDuringRestart(err):
+			// Tried again at the next look, until the deadline.
+		default:
+			return false, fmt.Errorf("drain %s: evict %s: %w", node, key, err)
 		}
 	}
+	now := d.o.Now()
+	if len(blocked) > 0 {
+		if d.blockedSince.IsZero() {
+			d.blockedSince = now
+		}
+		be := blockedErr(node, now.Sub(d.blockedSince), blocked, unready)
+		if d.lastReport.IsZero() || now.Sub(d.lastReport) >= d.o.BlockedEvery {
+			d.lastReport = now
+			d.emit.Emit(timeline.Event{Time: now, Source: timeline.SourceDriver, Kind: "drain-blocked", Subject: node, Outcome: "blocked", Message: be.Error()})
+		}
+		if !now.Before(d.deadline) {
+			return false, be
+		}
+	} else {
+		d.blockedSince = time.Time{}
+	}
+	if !now.Before(d.deadline) {
+		var left []string
+		for _, p := range pods {
+			left = append(left, p.Namespace+"/"+p.Name)
+		}
+		return false, fmt.Errorf("drain %s: timed out after %s: pods still on the node: %s", node, d.o.Timeout, strings.Join(left, ", "))
+	}
+	return false, nil
 }
 
 func blockedErr(node string, d time.Duration, blocked map[string][]string, unready []string) *BlockedError {
@@ -279,7 +286,7 @@ func unreadyPods(ctx context.Context, client kubernetes.Interface, ns string, se
 		if q.DeletionTimestamp != nil || q.Status.Phase == corev1.PodSucceeded {
 			continue
 		}
-		why := checklist.PodProblem(&q)
+		why := readiness.PodProblem(&q)
 		if why == "" {
 			continue
 		}
@@ -298,53 +305,5 @@ func firstLineOf(s string) string {
 }
 
 // DefaultRetryFor bounds retrying an API call that failed for a transient
-// reason.
+// reason (readiness.IsTransientDuringRestart).
 const DefaultRetryFor = time.Minute
-
-// transient tells an error worth retrying: the apiserver restarting during an
-// upgrade (connection refused or reset, a cut response), overloaded or
-// timing out. Forbidden counts too: right after kubeadm upgrade apply
-// restarts the apiserver and reapplies its RBAC bindings, the cluster admin
-// was seen refused a pod list for a moment. Retries are bounded, so a
-// lasting refusal is still reported.
-func transient(err error) bool {
-	if err == nil {
-		return false
-	}
-	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsForbidden(err) ||
-		apierrors.IsUnauthorized(err) {
-		return true
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset", "unexpected error when reading response body", "http2: client connection lost", "TLS handshake timeout", "EOF"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// retryTransient runs fn until it succeeds, fails for a lasting reason, or
-// has failed transiently for longer than d.
-func retryTransient(ctx context.Context, d time.Duration, fn func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil || !transient(err) || !time.Now().Before(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Second):
-		}
-	}
-}

@@ -207,3 +207,19 @@ func TestDrainRetriesTransientListErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "RBAC not settled")
 }
+
+// A drain blocked by a budget stops when its context ends, and says so.
+func TestDrainStopsWithContext(t *testing.T) {
+	one := intstr.FromInt32(1)
+	c := fake.NewClientset(
+		pod("default", "canary-abc", "w2", map[string]string{"app": "canary"}),
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "canary", Namespace: "default"},
+			Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "canary"}}}},
+	)
+	evictions(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	err := Drain(ctx, c, "w2", DrainOptions{Timeout: time.Minute, Poll: time.Millisecond}, timeline.Discard)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, "drain w2: context deadline exceeded", err.Error())
+}

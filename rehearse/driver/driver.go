@@ -1,15 +1,15 @@
-// Package driver turns "upgrade this cluster to vY" into steps and runs them
+// Package driver turns "upgrade this cluster to vY" into a plan and runs it
 // while the load keeps running, recording every step on the run's timeline.
 //
-// A Driver has two methods: Plan returns the steps as a tree, each group
-// serial or parallel; Upgrade executes a plan, updating each step's status
-// and emitting timeline events (start, end, node, outcome). Optional
-// abilities are separate interfaces found by type assertion (Rollbacker).
-// Drivers are registered by name in a plain map (see New and Names).
+// A plan is the program: a tree of steps, each group serial or parallel,
+// each action holding the function that performs it. A Driver only builds
+// plans; Plan.Execute runs any of them, so what `rehearse plan` prints is
+// what runs. Drivers are registered by name in a plain map (see Drivers).
 package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/scenarios"
 )
 
 // Env is the cluster a driver works on.
@@ -35,6 +36,9 @@ type Env struct {
 	Engine string
 	// Log receives the output of commands the driver runs.
 	Log io.Writer
+	// Emit records what steps see beyond their start and end (a blocked
+	// drain, restarted static pods); Plan.Execute sets it.
+	Emit timeline.Emitter
 	// Shape, when there is no Client yet, describes the cluster to be, so
 	// that a plan can be shown before anything runs.
 	Shape *Shape
@@ -71,25 +75,24 @@ func KindShape(name, version string, controlPlanes, workers int) *Shape {
 	return s
 }
 
-// Driver upgrades a cluster.
+// Driver upgrades a cluster. Its plan is the program: every step carries
+// the action that performs it, and Plan.Execute runs the tree.
 type Driver interface {
 	// Plan returns the steps that would upgrade the cluster to target,
-	// without changing anything.
+	// without changing anything. It fails on a target the cluster cannot
+	// be upgraded to.
 	Plan(ctx context.Context, env Env, target string) (*Plan, error)
-	// Upgrade runs the plan, updating step statuses and emitting events.
-	Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.Emitter) error
 }
 
-// Rollbacker is a driver that can also go back.
-type Rollbacker interface {
-	Rollback(ctx context.Context, env Env, emit timeline.Emitter) error
-}
-
-// Strategy says how a step's children run.
+// Strategy says how a group's children run.
 type Strategy string
 
 const (
-	Serial   Strategy = "serial"
+	// Serial runs the children in order and stops at the first failure:
+	// the steps after it are skipped.
+	Serial Strategy = "serial"
+	// Parallel runs the children at once and waits for all of them; with
+	// FailFast the first failure cancels the siblings still running.
 	Parallel Strategy = "parallel"
 )
 
@@ -104,18 +107,27 @@ const (
 	Skipped Status = "skipped"
 )
 
-// Step is one node of a plan tree: a group (with children and a strategy)
-// or a leaf action.
+// Func performs one step on the cluster env describes. env is the one the
+// plan is executed with: fields set after planning (the live traffic, the
+// driver log) are there.
+type Func func(ctx context.Context, env Env) error
+
+// Step is one node of a plan tree: a group (children and a strategy) or an
+// action (Do). An action's children, if any, are sub-steps it reported
+// while it ran (an exec driver's step markers), not steps of their own.
 type Step struct {
 	Name     string    `json:"name"`
 	Subject  string    `json:"subject,omitempty"`
 	Strategy Strategy  `json:"strategy,omitempty"`
+	FailFast bool      `json:"failFast,omitempty"`
 	Children []*Step   `json:"children,omitempty"`
 	Status   Status    `json:"status"`
 	Message  string    `json:"message,omitempty"`
 	Started  time.Time `json:"started,omitzero"`
 	Ended    time.Time `json:"ended,omitzero"`
-	mu       sync.Mutex
+	// Do performs an action step; nil on a group.
+	Do Func `json:"-"`
+	mu sync.Mutex
 }
 
 // Plan is a driver's tree of steps.
@@ -123,33 +135,131 @@ type Plan struct {
 	Driver string `json:"driver"`
 	Target string `json:"target"`
 	Root   *Step  `json:"root"`
+	// Finally runs once after the steps, whatever their outcome, with a
+	// context of its own (taking staged files off the nodes); err is the
+	// steps' error. Its own error is joined to it.
+	Finally func(ctx context.Context, env Env, err error) error `json:"-"`
 }
+
+// FinallyTimeout bounds a plan's Finally.
+const FinallyTimeout = time.Minute
 
 // Group makes a group step.
 func Group(name string, s Strategy, children ...*Step) *Step {
 	return &Step{Name: name, Strategy: s, Children: children, Status: Pending}
 }
 
-// Action makes a leaf step.
-func Action(name, subject string) *Step {
-	return &Step{Name: name, Subject: subject, Status: Pending}
+// Action makes an action step performed by do.
+func Action(name, subject string, do Func) *Step {
+	return &Step{Name: name, Subject: subject, Status: Pending, Do: do}
 }
 
-// Run marks the step running, emits its start, runs fn, then marks and
-// emits its end with the outcome. The error of fn is returned as it is.
-func (s *Step) Run(emit timeline.Emitter, source string, fn func() error) error {
-	s.set(Running, "")
+// Execute runs the plan's steps: serial groups in order up to their first
+// failure, parallel groups all at once. Every step's start, end, outcome and
+// error go on the timeline through emit (actions as start/end, groups as
+// group-start/group-end) and stay on the step for Render. The error names
+// the failed step and its subject.
+func (p *Plan) Execute(ctx context.Context, env Env, emit timeline.Emitter) error {
+	if emit == nil {
+		emit = timeline.Discard
+	}
+	env.Emit = emit
+	err := p.Root.execute(ctx, env, emit)
+	if p.Finally != nil {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FinallyTimeout)
+		defer cancel()
+		err = errors.Join(err, p.Finally(fctx, env, err))
+	}
+	return err
+}
+
+func (s *Step) execute(ctx context.Context, env Env, emit timeline.Emitter) error {
+	if s.Do != nil {
+		err := s.run(emit, "start", "end", true, func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return s.Do(ctx, env)
+		})
+		if err != nil {
+			return stepError(s, err)
+		}
+		return nil
+	}
+	if len(s.Children) == 0 {
+		return fmt.Errorf("step %q has no action and no steps", s.Name)
+	}
+	return s.run(emit, "group-start", "group-end", false, func() error {
+		if s.Strategy == Parallel {
+			return s.parallel(ctx, env, emit)
+		}
+		for i, c := range s.Children {
+			if err := c.execute(ctx, env, emit); err != nil {
+				for _, rest := range s.Children[i+1:] {
+					rest.skip("not run: " + c.Name + " failed")
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Step) parallel(ctx context.Context, env Env, emit timeline.Emitter) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(s.Children))
+	var wg sync.WaitGroup
+	for i, c := range s.Children {
+		wg.Go(func() {
+			errs[i] = c.execute(cctx, env, emit)
+			if errs[i] != nil && s.FailFast {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// stepError wraps an action's error with the step's name and subject, once.
+func stepError(s *Step, err error) error {
+	if s.Subject != "" && !strings.Contains(s.Name, s.Subject) {
+		return fmt.Errorf("%s (%s): %w", s.Name, s.Subject, err)
+	}
+	return fmt.Errorf("%s: %w", s.Name, err)
+}
+
+// skip marks a step and everything under it not run.
+func (s *Step) skip(why string) {
+	s.set(Skipped, why)
+	for _, c := range s.Children {
+		c.skip("")
+	}
+}
+
+// run marks the step running, emits its start, runs fn, then marks and
+// emits its end with the outcome. The error of fn is returned as it is; an
+// action keeps its first line as the step's message (a group's failure is
+// its child's, shown there).
+func (s *Step) run(emit timeline.Emitter, startKind, endKind string, action bool, fn func() error) error {
 	s.mu.Lock()
-	s.Started = time.Now()
+	s.Status, s.Message, s.Started = Running, "", time.Now()
+	started := s.Started
 	s.mu.Unlock()
-	emit.Emit(timeline.Event{Time: s.Started, Source: source, Kind: "start", Subject: s.Subject, Message: s.Name})
+	emit.Emit(timeline.Event{Time: started, Source: timeline.SourceDriver, Kind: startKind, Subject: s.Subject, Message: s.Name})
 	err := fn()
 	s.mu.Lock()
 	s.Ended = time.Now()
+	ended := s.Ended
 	s.mu.Unlock()
-	ev := timeline.Event{Time: s.Ended, Source: source, Kind: "end", Subject: s.Subject, Message: s.Name}
+	ev := timeline.Event{Time: ended, Source: timeline.SourceDriver, Kind: endKind, Subject: s.Subject, Message: s.Name}
 	if err != nil {
-		s.set(Failed, err.Error())
+		msg := ""
+		if action {
+			msg = firstLineOf(err.Error())
+		}
+		s.set(Failed, msg)
 		ev.Outcome, ev.Message = "failed", s.Name+": "+err.Error()
 	} else {
 		s.set(Done, "")
@@ -165,14 +275,31 @@ func (s *Step) set(st Status, msg string) {
 	s.Status, s.Message = st, msg
 }
 
-// State returns the step's status and message. A group that never ran as
-// a step of its own takes its status from its children: failed if one
-// failed, running if one runs, done when all are done.
+// Observe records a sub-step an action reports while it runs (an exec
+// driver's step marker) under parent, started now.
+func (s *Step) observe(name string) *Step {
+	c := &Step{Name: name, Subject: name, Status: Running, Started: time.Now()}
+	s.mu.Lock()
+	s.Children = append(s.Children, c)
+	s.mu.Unlock()
+	return c
+}
+
+// finish ends an observed sub-step.
+func (s *Step) finish(st Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Status, s.Ended = st, time.Now()
+}
+
+// State returns the step's status and message. A group that never ran
+// takes its status from its children: failed if one failed, running if one
+// runs, done when all are done.
 func (s *Step) State() (Status, string) {
 	s.mu.Lock()
 	st, msg, kids := s.Status, s.Message, s.Children
 	s.mu.Unlock()
-	if len(kids) == 0 || st != Pending {
+	if len(kids) == 0 || st != Pending || s.Do != nil {
 		return st, msg
 	}
 	done := 0
@@ -195,15 +322,29 @@ func (s *Step) State() (Status, string) {
 	return st, ""
 }
 
-// Leaves returns the plan's leaf steps in order.
+// Duration is how long the step ran; 0 when it has not ended.
+func (s *Step) Duration() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Started.IsZero() || s.Ended.IsZero() {
+		return 0
+	}
+	return s.Ended.Sub(s.Started)
+}
+
+// Leaves returns the plan's action steps (and the sub-steps they reported)
+// in order.
 func (p *Plan) Leaves() []*Step {
 	var out []*Step
 	var walk func(*Step)
 	walk = func(s *Step) {
-		if len(s.Children) == 0 {
+		s.mu.Lock()
+		kids := append([]*Step(nil), s.Children...)
+		s.mu.Unlock()
+		if len(kids) == 0 {
 			out = append(out, s)
 		}
-		for _, c := range s.Children {
+		for _, c := range kids {
 			walk(c)
 		}
 	}
@@ -211,8 +352,8 @@ func (p *Plan) Leaves() []*Step {
 	return out
 }
 
-// Render writes the plan as a tree with each step's status, like an
-// operator's plan view.
+// Render writes the plan as a tree with each step's status, and the
+// duration of each step that ran, like an operator's plan view.
 func (p *Plan) Render(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s upgrade to %s\n", p.Driver, p.Target)
@@ -230,20 +371,35 @@ func (p *Plan) Render(w io.Writer) error {
 		if s.Subject != "" && !strings.Contains(s.Name, s.Subject) {
 			line += " (" + s.Subject + ")"
 		}
-		if len(s.Children) > 0 {
+		s.mu.Lock()
+		kids := append([]*Step(nil), s.Children...)
+		s.mu.Unlock()
+		if len(kids) > 0 && s.Do == nil {
 			line += fmt.Sprintf("  [%s]", s.Strategy)
+		}
+		if d := s.Duration(); d > 0 {
+			line += "  " + roundDuration(d).String()
 		}
 		if msg != "" {
 			line += ": " + msg
 		}
 		b.WriteString(line + "\n")
-		for i, c := range s.Children {
-			walk(c, prefix+next, i == len(s.Children)-1, false)
+		for i, c := range kids {
+			walk(c, prefix+next, i == len(kids)-1, false)
 		}
 	}
 	walk(p.Root, "", true, true)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// roundDuration keeps a duration readable: tenths of a second under a
+// minute, whole seconds above.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 func mark(s Status) string {
@@ -260,8 +416,9 @@ func mark(s Status) string {
 	return "[ ]"
 }
 
-// Factory makes a driver from its scenario settings.
-type Factory func(settings any) (Driver, error)
+// Factory makes a driver from the scenario's upgrade block: each driver
+// reads its own settings there.
+type Factory func(u scenarios.Upgrade) (Driver, error)
 
 // Registry maps driver names to factories.
 type Registry map[string]Factory
@@ -276,11 +433,20 @@ func (r Registry) Names() []string {
 	return out
 }
 
-// New makes the named driver.
-func (r Registry) New(name string, settings any) (Driver, error) {
-	f, ok := r[name]
+// New makes the driver the upgrade block names.
+func (r Registry) New(u scenarios.Upgrade) (Driver, error) {
+	f, ok := r[u.Driver]
 	if !ok {
-		return nil, fmt.Errorf("unknown driver %q; known: %s", name, strings.Join(r.Names(), ", "))
+		return nil, fmt.Errorf("unknown driver %q; known: %s", u.Driver, strings.Join(r.Names(), ", "))
 	}
-	return f(settings)
+	return f(u)
+}
+
+// Drivers are the built-in drivers.
+func Drivers() Registry {
+	return Registry{
+		scenarios.DriverKubeadm:   kubeadmFromScenario,
+		scenarios.DriverBlueGreen: blueGreenFromScenario,
+		scenarios.DriverExec:      execFromScenario,
+	}
 }

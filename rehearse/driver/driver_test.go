@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/scenarios"
 )
 
 func TestExecMarksStepsInOrder(t *testing.T) {
@@ -36,7 +37,7 @@ echo "::rehearse-step uncordon kind-worker"
 	plan, err := d.Plan(context.Background(), env, "v1.36.3")
 	require.NoError(t, err)
 	rec := timeline.NewRecorder(nil)
-	require.NoError(t, d.Upgrade(context.Background(), env, plan, rec))
+	require.NoError(t, plan.Execute(context.Background(), env, rec))
 
 	var starts []string
 	for _, e := range rec.Events() {
@@ -61,7 +62,7 @@ func TestExecFailureCarriesCommandAndOutput(t *testing.T) {
 	require.NoError(t, err)
 	plan, _ := d.Plan(context.Background(), Env{}, "v1.36.3")
 	rec := timeline.NewRecorder(nil)
-	err = d.Upgrade(context.Background(), Env{}, plan, rec)
+	err = plan.Execute(context.Background(), Env{}, rec)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "/bin/sh -c echo ::rehearse-step one; echo boom >&2; exit 3: exit status 3")
 	assert.Contains(t, err.Error(), "boom")
@@ -78,7 +79,7 @@ func TestExecLongLineDoesNotBlockTheCommand(t *testing.T) {
 	var log bytes.Buffer
 	env := Env{Log: &log}
 	plan, _ := d.Plan(context.Background(), env, "v1.36.3")
-	require.NoError(t, d.Upgrade(context.Background(), env, plan, timeline.Discard))
+	require.NoError(t, plan.Execute(context.Background(), env, timeline.Discard))
 	assert.Contains(t, log.String(), "reading the output for step markers stopped")
 	assert.True(t, strings.HasSuffix(log.String(), "done\n"), "the output after the long line is kept in the log")
 }
@@ -97,7 +98,7 @@ func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
 	env := Env{Log: &log}
 	plan, _ := d.Plan(context.Background(), env, "v1.36.3")
 	start := time.Now()
-	err = d.Upgrade(context.Background(), env, plan, timeline.Discard)
+	err = plan.Execute(context.Background(), env, timeline.Discard)
 	t.Logf("Upgrade returned after %s", time.Since(start).Round(time.Millisecond))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "timed out after 300ms")
@@ -182,10 +183,10 @@ func liveInGroup(t *testing.T, pgid int) []string {
 
 func TestPlanRender(t *testing.T) {
 	p := &Plan{Driver: "kubeadm", Target: "v1.36.3", Root: Group("upgrade", Serial,
-		Group("control plane", Serial, Action("kubeadm upgrade apply v1.36.3", "kind-control-plane")),
+		Group("control plane", Serial, Action("kubeadm upgrade apply v1.36.3", "kind-control-plane", nil)),
 		Group("workers (maxUnavailable 1)", Serial,
-			Group("kind-worker", Serial, Action("cordon", "kind-worker"), Action("drain", "kind-worker")),
-			Group("kind-worker2", Serial, Action("cordon", "kind-worker2")),
+			Group("kind-worker", Serial, Action("cordon", "kind-worker", nil), Action("drain", "kind-worker", nil)),
+			Group("kind-worker2", Serial, Action("cordon", "kind-worker2", nil)),
 		))}
 	p.Leaves()[0].set(Done, "")
 	p.Leaves()[1].set(Failed, "drain blocked")
@@ -207,7 +208,7 @@ func TestPlanRender(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	r := Registry{"exec": nil, "kubeadm": nil, "bluegreen": nil}
-	_, err := r.New("helm", nil)
+	_, err := r.New(scenarios.Upgrade{Driver: "helm"})
 	require.Error(t, err)
 	assert.Equal(t, `unknown driver "helm"; known: bluegreen, exec, kubeadm`, err.Error())
 	assert.True(t, strings.HasPrefix(strings.Join(r.Names(), ","), "bluegreen"))

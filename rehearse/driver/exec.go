@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/scenarios"
 )
 
 // StepMarker starts a line that marks a timeline step in an exec driver's
@@ -41,6 +42,14 @@ type Exec struct {
 
 var _ Driver = (*Exec)(nil)
 
+func execFromScenario(u scenarios.Upgrade) (Driver, error) {
+	s := u.Exec
+	if s == nil {
+		return nil, errors.New("exec driver: upgrade.exec: missing (the command to run)")
+	}
+	return NewExec(ExecSettings{Command: s.Command, Shell: s.Shell, Timeout: s.Timeout.Duration, Env: s.Env, Dir: s.Dir})
+}
+
 // NewExec makes the exec driver.
 func NewExec(s ExecSettings) (*Exec, error) {
 	if len(s.Command) == 0 {
@@ -59,14 +68,17 @@ func (e *Exec) argv() []string {
 	return e.s.Command
 }
 
-// Plan is one step: the command. Steps it marks appear as it runs.
+// Plan is one step: the command. Steps it marks appear under it as it runs.
 func (e *Exec) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
-	return &Plan{Driver: "exec", Target: target, Root: Group("exec", Serial, Action("run "+strings.Join(e.argv(), " "), ""))}, nil
+	run := Action("run "+strings.Join(e.argv(), " "), "", nil)
+	run.Do = func(ctx context.Context, env Env) error { return e.run(ctx, env, run) }
+	return &Plan{Driver: "exec", Target: target, Root: Group("exec", Serial, run)}, nil
 }
 
-// Upgrade runs the command; each "::rehearse-step NAME" line on its stdout
-// ends the previous marked step and starts NAME on the timeline.
-func (e *Exec) Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.Emitter) error {
+// run runs the command; each "::rehearse-step NAME" line on its stdout
+// ends the previous marked step and starts NAME, under step, on the
+// timeline.
+func (e *Exec) run(ctx context.Context, env Env, step *Step) error {
 	ctx, cancel := context.WithTimeout(ctx, e.s.Timeout)
 	defer cancel()
 	argv := e.argv()
@@ -87,68 +99,68 @@ func (e *Exec) Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.E
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 
-	log := env.Log
-	if log == nil {
-		log = io.Discard
-	}
 	var tail tailBuffer
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	logw := &syncWriter{w: log}
+	logw := &syncWriter{w: logOf(env)}
 	cmd.Stderr = io.MultiWriter(logw, &tail)
+	emit := env.Emit
+	if emit == nil {
+		emit = timeline.Discard
+	}
 
-	leaf := plan.Leaves()[0]
-	return leaf.Run(emit, timeline.SourceDriver, func() error {
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
+	}
+	var marked *Step
+	endMarked := func(st Status) {
+		if marked == nil {
+			return
 		}
-		var marked *Step
-		endMarked := func(outcome string) {
-			if marked == nil {
-				return
-			}
-			marked.set(Done, "")
-			marked.Ended = time.Now()
-			emit.Emit(timeline.Event{Time: marked.Ended, Source: timeline.SourceDriver, Kind: "end", Subject: marked.Name, Outcome: outcome, Message: marked.Name})
-			marked = nil
+		marked.finish(st)
+		emit.Emit(timeline.Event{Time: marked.Ended, Source: timeline.SourceDriver, Kind: "end", Subject: marked.Name, Outcome: outcomeOf(st), Message: marked.Name})
+		marked = nil
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(logw, line)
+		tail.Write([]byte(line + "\n"))
+		if name, ok := strings.CutPrefix(line, StepMarker); ok {
+			endMarked(Done)
+			marked = step.observe(strings.TrimSpace(name))
+			emit.Emit(timeline.Event{Time: marked.Started, Source: timeline.SourceDriver, Kind: "start", Subject: marked.Name, Message: marked.Name})
 		}
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logw, line)
-			tail.Write([]byte(line + "\n"))
-			if name, ok := strings.CutPrefix(line, StepMarker); ok {
-				endMarked("ok")
-				name = strings.TrimSpace(name)
-				marked = Action(name, name)
-				marked.Status, marked.Started = Running, time.Now()
-				plan.Root.Children = append(plan.Root.Children, marked)
-				emit.Emit(timeline.Event{Time: marked.Started, Source: timeline.SourceDriver, Kind: "start", Subject: name, Message: name})
-			}
-		}
-		if err := sc.Err(); err != nil {
-			// A line too long to scan: keep the rest of the output in the
-			// log (no more step markers are read) so the command never
-			// blocks on a full pipe.
-			fmt.Fprintf(logw, "rehearse: reading the output for step markers stopped: %v\n", err)
-			_, _ = io.Copy(io.MultiWriter(logw, &tail), stdout)
-		}
-		werr := cmd.Wait()
-		switch {
-		case werr == nil:
-			endMarked("ok")
-			return nil
-		case ctx.Err() == context.DeadlineExceeded:
-			endMarked("failed")
-			return fmt.Errorf("%s: timed out after %s; last output:\n%s", strings.Join(argv, " "), e.s.Timeout, tail.String())
-		default:
-			endMarked("failed")
-			return fmt.Errorf("%s: %w; last output:\n%s", strings.Join(argv, " "), werr, tail.String())
-		}
-	})
+	}
+	if err := sc.Err(); err != nil {
+		// A line too long to scan: keep the rest of the output in the log
+		// (no more step markers are read) so the command never blocks on
+		// a full pipe.
+		fmt.Fprintf(logw, "rehearse: reading the output for step markers stopped: %v\n", err)
+		_, _ = io.Copy(io.MultiWriter(logw, &tail), stdout)
+	}
+	werr := cmd.Wait()
+	switch {
+	case werr == nil:
+		endMarked(Done)
+		return nil
+	case ctx.Err() == context.DeadlineExceeded:
+		endMarked(Failed)
+		return fmt.Errorf("timed out after %s; last output:\n%s", e.s.Timeout, tail.String())
+	default:
+		endMarked(Failed)
+		return fmt.Errorf("%w; last output:\n%s", werr, tail.String())
+	}
+}
+
+func outcomeOf(st Status) string {
+	if st == Done {
+		return "ok"
+	}
+	return "failed"
 }
 
 // syncWriter serialises writes of stdout and stderr lines into one log.

@@ -15,7 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/rehearse/kube"
+	"github.com/rehearse/rehearse/rehearse/kversion"
 	"github.com/rehearse/rehearse/scenarios"
 )
 
@@ -58,6 +59,14 @@ const (
 	upgradeDir            = "/tmp/rehearse-upgrade"
 )
 
+func kubeadmFromScenario(u scenarios.Upgrade) (Driver, error) {
+	s := u.Kubeadm
+	if s == nil {
+		s = &scenarios.KubeadmSettings{}
+	}
+	return NewKubeadm(KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration})
+}
+
 // NewKubeadm makes the kubeadm driver.
 func NewKubeadm(s KubeadmSettings) (*Kubeadm, error) {
 	if s.MaxUnavailable < 1 {
@@ -94,14 +103,14 @@ func listNodes(ctx context.Context, client kubernetes.Interface) (clusterNodes, 
 	if err != nil {
 		return cn, fmt.Errorf("list nodes: %w", err)
 	}
-	var oldest scenarios.Version
+	var oldest kversion.Version
 	for i, n := range nodes.Items {
 		if _, ok := n.Labels["node-role.kubernetes.io/control-plane"]; ok {
 			cn.controlPlanes = append(cn.controlPlanes, n.Name)
 		} else {
 			cn.workers = append(cn.workers, n.Name)
 		}
-		v, err := scenarios.ParseVersion(normalize(n.Status.NodeInfo.KubeletVersion))
+		v, err := kversion.ParseReported(n.Status.NodeInfo.KubeletVersion)
 		if err == nil && (i == 0 || v.Compare(oldest) < 0) {
 			oldest = v
 		}
@@ -115,9 +124,10 @@ func listNodes(ctx context.Context, client kubernetes.Interface) (clusterNodes, 
 	return cn, nil
 }
 
+// normalize is the release a reported version (v1.35.4+k3s1) is built from.
 func normalize(v string) string {
-	if i := strings.IndexAny(v, "-+"); i > 0 {
-		return v[:i]
+	if r, err := kversion.ParseReported(v); err == nil {
+		return r.String()
 	}
 	return v
 }
@@ -125,23 +135,23 @@ func normalize(v string) string {
 // Validate checks that target is a legal kubeadm upgrade of the cluster:
 // newer, and at most one minor version ahead.
 func Validate(ctx context.Context, client kubernetes.Interface, target string) error {
-	t, err := scenarios.ParseVersion(target)
+	t, err := kversion.Parse(target)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
-	sv, err := client.Discovery().ServerVersion()
+	sv, err := kube.ServerVersion(ctx, client)
+	if err != nil {
+		return err
+	}
+	cur, err := kversion.ParseReported(sv.GitVersion)
 	if err != nil {
 		return fmt.Errorf("server version: %w", err)
 	}
-	cur, err := scenarios.ParseVersion(normalize(sv.GitVersion))
-	if err != nil {
-		return fmt.Errorf("server version: %w", err)
-	}
-	return scenarios.CheckSkew(cur, t)
+	return kversion.CheckUpgrade(cur, t)
 }
 
 // Plan lists every step, before anything changes; it fails on a target the
-// cluster cannot be upgraded to.
+// cluster cannot be upgraded to. Each step holds its action.
 func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
 	var cn clusterNodes
 	switch {
@@ -154,56 +164,69 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 			return nil, err
 		}
 	case env.Shape != nil:
-		t, err := scenarios.ParseVersion(target)
+		t, err := kversion.Parse(target)
 		if err != nil {
 			return nil, fmt.Errorf("target: %w", err)
 		}
-		cur, err := scenarios.ParseVersion(env.Shape.Version)
+		cur, err := kversion.Parse(env.Shape.Version)
 		if err != nil {
 			return nil, fmt.Errorf("cluster version: %w", err)
 		}
-		if err := scenarios.CheckSkew(cur, t); err != nil {
+		if err := kversion.CheckUpgrade(cur, t); err != nil {
 			return nil, err
 		}
 		cn = clusterNodes{controlPlanes: env.Shape.ControlPlanes, workers: env.Shape.Workers, version: env.Shape.Version}
 	default:
 		return nil, errors.New("kubeadm driver: no client for the cluster and no shape to plan from")
 	}
+	u := &kubeadmRun{k: k, target: target}
+	all := append(append([]string{}, cn.controlPlanes...), cn.workers...)
 	image := k.targetImage(target)
-	prep := Group("prepare", Serial, Action("stage binaries and images of "+target+" from "+image, ""))
 	load := Group("load into nodes", Parallel)
-	for _, n := range append(append([]string{}, cn.controlPlanes...), cn.workers...) {
-		load.Children = append(load.Children, Action("load "+target+" into "+n, n))
+	for _, n := range all {
+		load.Children = append(load.Children, Action("load "+target+" into "+n, n, u.loadInto(n)))
 	}
-	prep.Children = append(prep.Children, load)
+	prep := Group("prepare", Serial,
+		Action("stage binaries and images of "+target+" from "+image, "", u.stage(firstOf(cn.controlPlanes))),
+		load)
 
 	cps := Group("control plane", Serial)
 	for i, n := range cn.controlPlanes {
-		first := "kubeadm upgrade node"
-		steps := []*Step{Action("upgrade kubeadm", n)}
+		steps := []*Step{Action("upgrade kubeadm", n, u.copyKubeadm(n))}
 		if i == 0 {
-			steps = append(steps, Action("kubeadm upgrade plan", n))
-			first = "kubeadm upgrade apply " + target
+			steps = append(steps,
+				Action("kubeadm upgrade plan", n, u.kubeadm(n, "upgrade", "plan", target, "--ignore-preflight-errors=SystemVerification")),
+				Action("kubeadm upgrade apply "+target, n, u.kubeadm(n, "upgrade", "apply", target, "--yes",
+					"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")),
+				Action(settleStep, n, u.settle))
+		} else {
+			steps = append(steps, Action("kubeadm upgrade node", n, u.upgradeNode(n)))
 		}
-		steps = append(steps, Action(first, n))
-		if i == 0 {
-			steps = append(steps, Action(settleStep, n))
-		}
-		steps = append(steps, nodeSteps(n, target)...)
-		steps = append(steps, Action(staticPodsStep, n))
+		pods := &staticPodWatch{node: n}
+		steps = append(steps, u.nodeSteps(n, pods)...)
+		steps = append(steps, Action(staticPodsStep, n, u.staticPodsSteady(pods)), u.cleanStep(n))
 		cps.Children = append(cps.Children, Group(n, Serial, steps...))
 	}
 	workers := Group(fmt.Sprintf("workers (%d at a time, %s between)", k.s.MaxUnavailable, k.s.NodeInterval), Serial)
 	for i := 0; i < len(cn.workers); i += k.s.MaxUnavailable {
+		if i > 0 && k.s.NodeInterval > 0 {
+			workers.Children = append(workers.Children, Action(fmt.Sprintf("node interval %s", k.s.NodeInterval), "", sleep(k.s.NodeInterval)))
+		}
 		batch := cn.workers[i:min(i+k.s.MaxUnavailable, len(cn.workers))]
 		g := Group("batch "+strings.Join(batch, ", "), Parallel)
 		for _, n := range batch {
-			steps := []*Step{Action("upgrade kubeadm", n), Action("kubeadm upgrade node", n)}
-			g.Children = append(g.Children, Group(n, Serial, append(steps, nodeSteps(n, target)...)...))
+			steps := []*Step{Action("upgrade kubeadm", n, u.copyKubeadm(n)), Action("kubeadm upgrade node", n, u.upgradeNode(n))}
+			steps = append(steps, u.nodeSteps(n, nil)...)
+			g.Children = append(g.Children, Group(n, Serial, append(steps, u.cleanStep(n))...))
 		}
 		workers.Children = append(workers.Children, g)
 	}
-	return &Plan{Driver: "kubeadm", Target: target, Root: Group("kubeadm upgrade from "+cn.version+" to "+target, Serial, prep, cps, workers)}, nil
+	return &Plan{
+		Driver:  "kubeadm",
+		Target:  target,
+		Root:    Group("kubeadm upgrade from "+cn.version+" to "+target, Serial, prep, cps, workers),
+		Finally: u.finally(all),
+	}, nil
 }
 
 // settleStep waits, after kubeadm upgrade apply, for the apiserver to answer
@@ -221,177 +244,177 @@ const settleStep = "wait for kube-system to settle"
 // further node starts before it.
 const staticPodsStep = "control-plane pods steady under the new kubelet"
 
-func nodeSteps(n, target string) []*Step {
-	return []*Step{
-		Action("cordon", n), Action("drain", n), Action("upgrade kubelet and kubectl", n),
-		Action("ready at "+target, n), Action("uncordon", n),
+// kubeadmRun is what one execution of a kubeadm plan shares between its
+// steps: the folder the target's files are staged in.
+type kubeadmRun struct {
+	k      *Kubeadm
+	target string
+	dir    string // the staging folder
+}
+
+// staticPodWatch carries a control-plane node's static pods from before its
+// kubelet swap to the step that waits for them after it.
+type staticPodWatch struct {
+	node   string
+	before map[string]staticPod
+}
+
+func (k *Kubeadm) runner(env Env) NodeRunner {
+	if k.s.Runner != nil {
+		return k.s.Runner
+	}
+	return EngineRunner{Binary: env.Engine}
+}
+
+func logOf(env Env) io.Writer {
+	if env.Log == nil {
+		return io.Discard
+	}
+	return env.Log
+}
+
+func firstOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(d time.Duration) Func {
+	return func(ctx context.Context, _ Env) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
 	}
 }
 
-// Upgrade runs the plan.
-func (k *Kubeadm) Upgrade(ctx context.Context, env Env, plan *Plan, emit timeline.Emitter) (err error) {
-	if k.s.Runner == nil {
-		engine := env.Engine
-		if engine == "" {
-			engine = "podman"
-		}
-		k.s.Runner = EngineRunner{Binary: engine}
-	}
-	log := env.Log
-	if log == nil {
-		log = io.Discard
-	}
-	target := plan.Target
-	root := plan.Root
-	prep, cps, workers := root.Children[0], root.Children[1], root.Children[2]
-
-	stage, err := os.MkdirTemp("", "rehearse-stage-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(stage)
-	if err := prep.Children[0].Run(emit, timeline.SourceDriver, func() error {
-		return k.stageTarget(ctx, target, stage, log)
-	}); err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	if len(cps.Children) > 0 {
-		admin, err := k.s.Runner.Exec(ctx, cps.Children[0].Name, "cat", "/etc/kubernetes/admin.conf")
+// stage takes the target's binaries and images out of its node image into a
+// folder of the host, with the admin kubeconfig of the first control plane
+// (workers' own credentials may not read kubeadm's ConfigMaps).
+func (u *kubeadmRun) stage(firstCP string) Func {
+	return func(ctx context.Context, env Env) error {
+		dir, err := os.MkdirTemp("", "rehearse-stage-")
 		if err != nil {
-			return fmt.Errorf("prepare: read the admin kubeconfig: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(stage, "admin.conf"), []byte(admin), 0o600); err != nil {
 			return err
 		}
+		u.dir = dir
+		if err := u.k.stageTarget(ctx, u.k.runner(env), u.target, dir, logOf(env)); err != nil {
+			return err
+		}
+		if firstCP == "" {
+			return nil
+		}
+		admin, err := u.k.runner(env).Exec(ctx, firstCP, "cat", "/etc/kubernetes/admin.conf")
+		if err != nil {
+			return fmt.Errorf("read the admin kubeconfig: %w", err)
+		}
+		return os.WriteFile(filepath.Join(dir, "admin.conf"), []byte(admin), 0o600)
 	}
-	defer func() {
+}
+
+func (u *kubeadmRun) loadInto(node string) Func {
+	return func(ctx context.Context, env Env) error {
+		return u.k.loadInto(ctx, u.k.runner(env), node, u.dir, logOf(env))
+	}
+}
+
+// finally removes the staging folder; after a failed or interrupted
+// upgrade it also takes the staged files, the admin kubeconfig among them,
+// off every node (each node removes its own when its upgrade ends well).
+func (u *kubeadmRun) finally(nodes []string) func(ctx context.Context, env Env, err error) error {
+	return func(ctx context.Context, env Env, err error) error {
+		if u.dir != "" {
+			_ = os.RemoveAll(u.dir)
+		}
 		if err == nil {
-			return // each node removed its staged files when it was done
+			return nil
 		}
-		// A failed or interrupted upgrade still takes the staged files,
-		// the admin kubeconfig among them, off every node.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		for _, s := range prep.Children[1].Children {
-			_, _ = k.s.Runner.Exec(cctx, s.Subject, "rm", "-rf", upgradeDir)
+		for _, n := range nodes {
+			_, _ = u.k.runner(env).Exec(ctx, n, "rm", "-rf", upgradeDir)
 		}
-	}()
-	if err := runParallel(prep.Children[1].Children, func(s *Step) error {
-		return s.Run(emit, timeline.SourceDriver, func() error { return k.loadInto(ctx, s.Subject, stage, log) })
-	}); err != nil {
-		return fmt.Errorf("prepare: %w", err)
+		return nil
 	}
-	for _, g := range cps.Children {
-		if err := k.upgradeNode(ctx, env, g, target, emit, log); err != nil {
+}
+
+func (u *kubeadmRun) run(node string, argv ...string) Func {
+	return func(ctx context.Context, env Env) error {
+		return u.k.exec(ctx, u.k.runner(env), logOf(env), node, argv...)
+	}
+}
+
+func (u *kubeadmRun) copyKubeadm(node string) Func {
+	return u.run(node, "cp", upgradeDir+"/kubeadm", "/usr/bin/kubeadm")
+}
+
+func (u *kubeadmRun) kubeadm(node string, args ...string) Func {
+	return u.run(node, append([]string{"kubeadm"}, args...)...)
+}
+
+// upgradeNode runs kubeadm upgrade node. A node's own credentials may not
+// read kubeadm's ConfigMaps on newer releases (the Node authorizer): it uses
+// the admin kubeconfig staged with the binaries, removed afterwards. The
+// command is idempotent: tried again when the apiserver, still restarting,
+// cut it short.
+func (u *kubeadmRun) upgradeNode(node string) Func {
+	return func(ctx context.Context, env Env) error {
+		return u.k.execRetry(ctx, u.k.runner(env), logOf(env), node, "kubeadm", "upgrade", "node", "--kubeconfig", upgradeDir+"/admin.conf",
+			"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")
+	}
+}
+
+func (u *kubeadmRun) settle(ctx context.Context, env Env) error {
+	return Settle(ctx, env.Client, u.k.s.ReadyTimeout, logOf(env))
+}
+
+// nodeSteps drain a node, swap its kubelet and kubectl, and bring it back.
+// pods, on a control plane, records its static pods before the swap.
+func (u *kubeadmRun) nodeSteps(n string, pods *staticPodWatch) []*Step {
+	k := u.k
+	swap := func(ctx context.Context, env Env) error {
+		if pods != nil {
+			var err error
+			if pods.before, err = staticPods(ctx, env.Client, n); err != nil {
+				return fmt.Errorf("list the static pods of %s: %w", n, err)
+			}
+		}
+		return k.exec(ctx, k.runner(env), logOf(env), n, "sh", "-c", fmt.Sprintf(
+			"systemctl stop kubelet && cp %[1]s/kubelet /usr/bin/kubelet && cp %[1]s/kubectl /usr/bin/kubectl && systemctl daemon-reload && systemctl start kubelet", upgradeDir))
+	}
+	return []*Step{
+		Action("cordon", n, func(ctx context.Context, env Env) error { return Cordon(ctx, env.Client, n, true) }),
+		Action("drain", n, func(ctx context.Context, env Env) error {
+			return Drain(ctx, env.Client, n, DrainOptions{Timeout: k.s.DrainTimeout}, env.Emit)
+		}),
+		Action("upgrade kubelet and kubectl", n, swap),
+		Action("ready at "+u.target, n, func(ctx context.Context, env Env) error {
+			return WaitNodeAt(ctx, env.Client, n, u.target, k.s.ReadyTimeout)
+		}),
+		Action("uncordon", n, func(ctx context.Context, env Env) error { return Cordon(ctx, env.Client, n, false) }),
+	}
+}
+
+func (u *kubeadmRun) staticPodsSteady(pods *staticPodWatch) Func {
+	return func(ctx context.Context, env Env) error {
+		if err := WaitStaticPods(ctx, env.Client, pods.node, pods.before, u.k.s.StaticPodQuiet, u.k.s.ReadyTimeout, env.Emit, logOf(env)); err != nil {
 			return err
 		}
+		return Settle(ctx, env.Client, u.k.s.ReadyTimeout, logOf(env))
 	}
-	for i, batch := range workers.Children {
-		if err := runParallel(batch.Children, func(g *Step) error {
-			return k.upgradeNode(ctx, env, g, target, emit, log)
-		}); err != nil {
-			return err
-		}
-		if i < len(workers.Children)-1 && k.s.NodeInterval > 0 {
-			emit.Emit(timeline.Event{Source: timeline.SourceDriver, Kind: "wait", Message: fmt.Sprintf("node interval %s", k.s.NodeInterval)})
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(k.s.NodeInterval):
-			}
-		}
-	}
-	return nil
 }
 
-func runParallel(steps []*Step, fn func(*Step) error) error {
-	errs := make(chan error, len(steps))
-	for _, s := range steps {
-		go func() { errs <- fn(s) }()
-	}
-	var all []error
-	for range steps {
-		if err := <-errs; err != nil {
-			all = append(all, err)
-		}
-	}
-	return errors.Join(all...)
+// cleanStep takes the staged files, the admin kubeconfig among them, off a
+// node whose upgrade is done.
+func (u *kubeadmRun) cleanStep(n string) *Step {
+	return Action("remove staged files", n, u.run(n, "rm", "-rf", upgradeDir))
 }
 
-// upgradeNode runs one node's group of steps in order.
-func (k *Kubeadm) upgradeNode(ctx context.Context, env Env, g *Step, target string, emit timeline.Emitter, log io.Writer) error {
-	node := g.Name
-	var before map[string]staticPod // the node's static pods before its kubelet swap
-	for _, s := range g.Children {
-		var fn func() error
-		switch {
-		case s.Name == "upgrade kubeadm":
-			fn = func() error {
-				return k.exec(ctx, log, node, "cp", upgradeDir+"/kubeadm", "/usr/bin/kubeadm")
-			}
-		case s.Name == "kubeadm upgrade plan":
-			fn = func() error {
-				return k.exec(ctx, log, node, "kubeadm", "upgrade", "plan", target, "--ignore-preflight-errors=SystemVerification")
-			}
-		case strings.HasPrefix(s.Name, "kubeadm upgrade apply"):
-			fn = func() error {
-				return k.exec(ctx, log, node, "kubeadm", "upgrade", "apply", target, "--yes",
-					"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")
-			}
-		case s.Name == "kubeadm upgrade node":
-			// A node's own credentials may not read kubeadm's ConfigMaps on
-			// newer releases (the Node authorizer): use the admin
-			// kubeconfig staged with the binaries, removed afterwards. The
-			// command is idempotent: tried again when the apiserver, still
-			// restarting, cut it short.
-			fn = func() error {
-				return k.execRetry(ctx, log, node, "kubeadm", "upgrade", "node", "--kubeconfig", upgradeDir+"/admin.conf",
-					"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")
-			}
-		case s.Name == settleStep:
-			fn = func() error { return Settle(ctx, env.Client, k.s.ReadyTimeout, log) }
-		case s.Name == staticPodsStep:
-			fn = func() error {
-				if err := WaitStaticPods(ctx, env.Client, node, before, k.s.StaticPodQuiet, k.s.ReadyTimeout, emit, log); err != nil {
-					return err
-				}
-				return Settle(ctx, env.Client, k.s.ReadyTimeout, log)
-			}
-		case s.Name == "cordon":
-			fn = func() error { return Cordon(ctx, env.Client, node, true) }
-		case s.Name == "drain":
-			fn = func() error {
-				return Drain(ctx, env.Client, node, DrainOptions{Timeout: k.s.DrainTimeout}, emit)
-			}
-		case s.Name == "upgrade kubelet and kubectl":
-			fn = func() error {
-				if hasChild(g, staticPodsStep) {
-					var err error
-					if before, err = staticPods(ctx, env.Client, node); err != nil {
-						return fmt.Errorf("list the static pods of %s: %w", node, err)
-					}
-				}
-				return k.exec(ctx, log, node, "sh", "-c", fmt.Sprintf(
-					"systemctl stop kubelet && cp %[1]s/kubelet /usr/bin/kubelet && cp %[1]s/kubectl /usr/bin/kubectl && systemctl daemon-reload && systemctl start kubelet", upgradeDir))
-			}
-		case strings.HasPrefix(s.Name, "ready at "):
-			fn = func() error { return WaitNodeAt(ctx, env.Client, node, target, k.s.ReadyTimeout) }
-		case s.Name == "uncordon":
-			fn = func() error { return Cordon(ctx, env.Client, node, false) }
-		default:
-			return fmt.Errorf("kubeadm driver: unknown step %q", s.Name)
-		}
-		if err := s.Run(emit, timeline.SourceDriver, fn); err != nil {
-			return fmt.Errorf("upgrade node %s: %s: %w", node, s.Name, err)
-		}
-	}
-	// The staged files, the admin kubeconfig among them, leave the node.
-	return k.exec(ctx, log, node, "rm", "-rf", upgradeDir)
-}
-
-func (k *Kubeadm) exec(ctx context.Context, log io.Writer, node string, argv ...string) error {
+func (k *Kubeadm) exec(ctx context.Context, r NodeRunner, log io.Writer, node string, argv ...string) error {
 	fmt.Fprintf(log, "$ [%s] %s\n", node, strings.Join(argv, " "))
-	out, err := k.s.Runner.Exec(ctx, node, argv...)
+	out, err := r.Exec(ctx, node, argv...)
 	io.WriteString(log, out)
 	return err
 }
@@ -402,12 +425,12 @@ const execAttempts = 3
 
 // execRetry runs an idempotent command, trying again after a pause when its
 // output tells of an apiserver that did not answer.
-func (k *Kubeadm) execRetry(ctx context.Context, log io.Writer, node string, argv ...string) error {
+func (k *Kubeadm) execRetry(ctx context.Context, r NodeRunner, log io.Writer, node string, argv ...string) error {
 	var err error
 	for attempt := 1; attempt <= execAttempts; attempt++ {
 		fmt.Fprintf(log, "$ [%s] %s\n", node, strings.Join(argv, " "))
 		var out string
-		out, err = k.s.Runner.Exec(ctx, node, argv...)
+		out, err = r.Exec(ctx, node, argv...)
 		io.WriteString(log, out)
 		if err == nil || !apiserverFlake(out+err.Error()) || attempt == execAttempts {
 			return err
@@ -438,10 +461,9 @@ func apiserverFlake(out string) bool {
 // stageTarget takes the target's kubeadm, kubelet and kubectl and every
 // image its node image holds out of that image, into dir: a container of the
 // image runs containerd just long enough to export the images.
-func (k *Kubeadm) stageTarget(ctx context.Context, target, dir string, log io.Writer) (err error) {
+func (k *Kubeadm) stageTarget(ctx context.Context, r NodeRunner, target, dir string, log io.Writer) (err error) {
 	image := k.targetImage(target)
 	name := fmt.Sprintf("rehearse-stage-%s-%d", strings.ReplaceAll(target, ".", "-"), time.Now().UnixNano()%1e9)
-	r := k.s.Runner
 	say := func(format string, args ...any) { fmt.Fprintf(log, format+"\n", args...) }
 	say("staging %s from %s in %s", target, image, name)
 	if _, err := r.Engine(ctx, "run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", image, "infinity"); err != nil {
@@ -491,8 +513,7 @@ func writeJSON(path string, v any) error {
 
 // loadInto copies the staged files into a node and imports the images into
 // its containerd.
-func (k *Kubeadm) loadInto(ctx context.Context, node, dir string, log io.Writer) error {
-	r := k.s.Runner
+func (k *Kubeadm) loadInto(ctx context.Context, r NodeRunner, node, dir string, log io.Writer) error {
 	if _, err := r.Exec(ctx, node, "mkdir", "-p", upgradeDir); err != nil {
 		return err
 	}
@@ -504,8 +525,8 @@ func (k *Kubeadm) loadInto(ctx context.Context, node, dir string, log io.Writer)
 			return err
 		}
 	}
-	if err := k.exec(ctx, log, node, "ctr", "--namespace=k8s.io", "images", "import", upgradeDir+"/images.tar"); err != nil {
+	if err := k.exec(ctx, r, log, node, "ctr", "--namespace=k8s.io", "images", "import", upgradeDir+"/images.tar"); err != nil {
 		return err
 	}
-	return k.exec(ctx, log, node, "rm", "-f", upgradeDir+"/images.tar")
+	return k.exec(ctx, r, log, node, "rm", "-f", upgradeDir+"/images.tar")
 }

@@ -141,7 +141,7 @@ func upgradeWith(t *testing.T, c *fake.Clientset, s KubeadmSettings) (*Plan, *ti
 	plan, err := d.Plan(context.Background(), env, "v1.36.3")
 	require.NoError(t, err)
 	rec := timeline.NewRecorder(nil)
-	require.NoError(t, d.Upgrade(context.Background(), env, plan, rec))
+	require.NoError(t, plan.Execute(context.Background(), env, rec))
 	return plan, rec
 }
 
@@ -163,7 +163,7 @@ func TestKubeadmUpgradeOrder(t *testing.T) {
 				seq = append(seq, e.Message)
 			}
 		}
-		assert.Equal(t, []string{"load v1.36.3 into " + n, "upgrade kubeadm", "kubeadm upgrade node", "cordon", "drain", "upgrade kubelet and kubectl", "ready at v1.36.3", "uncordon"}, seq, n)
+		assert.Equal(t, []string{"load v1.36.3 into " + n, "upgrade kubeadm", "kubeadm upgrade node", "cordon", "drain", "upgrade kubelet and kubectl", "ready at v1.36.3", "uncordon", "remove staged files"}, seq, n)
 	}
 	var cp []string
 	for _, e := range rec.Events() {
@@ -172,7 +172,7 @@ func TestKubeadmUpgradeOrder(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"load v1.36.3 into kind-control-plane", "upgrade kubeadm", "kubeadm upgrade plan", "kubeadm upgrade apply v1.36.3", "wait for kube-system to settle",
-		"cordon", "drain", "upgrade kubelet and kubectl", "ready at v1.36.3", "uncordon", staticPodsStep}, cp)
+		"cordon", "drain", "upgrade kubelet and kubectl", "ready at v1.36.3", "uncordon", staticPodsStep, "remove staged files"}, cp)
 	joined := strings.Join(nodes.cmds, "\n")
 	assert.Contains(t, joined, "kind-control-plane: kubeadm upgrade apply v1.36.3 --yes --ignore-preflight-errors=SystemVerification")
 	assert.Contains(t, joined, "kind-worker: kubeadm upgrade node")

@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/rehearse/rehearse/rehearse/checklist"
+	"github.com/rehearse/rehearse/rehearse/readiness"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 )
 
@@ -22,15 +22,6 @@ import (
 type staticPod struct {
 	id    string
 	ready bool
-}
-
-func hasChild(g *Step, name string) bool {
-	for _, c := range g.Children {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // staticPods lists the mirror pods of node's static pods in kube-system.
@@ -51,7 +42,7 @@ func staticPods(ctx context.Context, client kubernetes.Interface, node string) (
 		for _, c := range p.Status.ContainerStatuses {
 			id = append(id, c.ContainerID)
 		}
-		out[p.Name] = staticPod{id: strings.Join(id, ","), ready: checklist.PodProblem(&p) == ""}
+		out[p.Name] = staticPod{id: strings.Join(id, ","), ready: readiness.PodProblem(&p) == ""}
 	}
 	return out, nil
 }
@@ -62,56 +53,56 @@ func staticPods(ctx context.Context, client kubernetes.Interface, node string) (
 // starts; waiting for quiet after the last change sees that through whether
 // it happens or not. It records which pods the new kubelet restarted.
 func WaitStaticPods(ctx context.Context, client kubernetes.Interface, node string, before map[string]staticPod, quiet, timeout time.Duration, emit timeline.Emitter, log io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var (
 		last        string
 		stableSince = time.Now()
 		now         map[string]staticPod
 		restarted   = map[string]bool{}
 	)
-	for {
+	err := readiness.WaitFor(ctx, readiness.Options{Timeout: timeout}, func(ctx context.Context) (bool, string, error) {
 		pods, err := staticPods(ctx, client, node)
-		state, steady := "", err == nil
 		if err != nil {
-			state = "apiserver: " + firstLineOf(err.Error())
-		} else {
-			now = pods
-			var parts []string
-			for name, b := range before {
-				p, ok := pods[name]
-				switch {
-				case !ok:
-					parts = append(parts, name+" missing")
-					steady = false
-				case !p.ready:
-					parts = append(parts, name+" not Ready")
-					steady = false
-				}
-				if ok && p.id != b.id {
-					restarted[name] = true
-				}
+			if last != "apiserver" {
+				last, stableSince = "apiserver", time.Now()
 			}
-			sort.Strings(parts)
-			state = strings.Join(parts, ", ")
-			ids := make([]string, 0, len(pods))
-			for name, p := range pods {
-				ids = append(ids, name+"="+p.id)
-			}
-			sort.Strings(ids)
-			state += "|" + strings.Join(ids, ",")
+			return false, "", err
 		}
-		if state != last {
+		now = pods
+		steady := true
+		var parts []string
+		for name, b := range before {
+			p, ok := pods[name]
+			switch {
+			case !ok:
+				parts = append(parts, name+" missing")
+				steady = false
+			case !p.ready:
+				parts = append(parts, name+" not Ready")
+				steady = false
+			}
+			if ok && p.id != b.id {
+				restarted[name] = true
+			}
+		}
+		sort.Strings(parts)
+		status := strings.Join(parts, ", ")
+		ids := make([]string, 0, len(pods))
+		for name, p := range pods {
+			ids = append(ids, name+"="+p.id)
+		}
+		sort.Strings(ids)
+		// Any change (a pod's readiness, a recreated pod or container)
+		// starts the quiet period again.
+		if state := status + "|" + strings.Join(ids, ","); state != last {
 			last, stableSince = state, time.Now()
 		}
-		if steady && time.Since(stableSince) >= quiet {
-			break
+		if steady {
+			status = fmt.Sprintf("all Ready, unchanged for %s", time.Since(stableSince).Round(time.Second))
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the static pods of %s were not back and Ready within %s (last: %s)", node, timeout, strings.Split(last, "|")[0])
-		case <-time.After(time.Second):
-		}
+		return steady && time.Since(stableSince) >= quiet, status, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the static pods of %s were not back, Ready and steady within %s (last: %w)", node, timeout, err)
 	}
 	names := make([]string, 0, len(restarted))
 	for n := range restarted {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rehearse/rehearse/rehearse/readiness"
 )
 
 // Settle waits until the apiserver answers /readyz five times in a row and
@@ -17,26 +17,8 @@ import (
 func Settle(ctx context.Context, client kubernetes.Interface, timeout time.Duration, log io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ok, last := 0, ""
-	for ok < 5 {
-		body, err := readyz(ctx, client)
-		if err == nil && strings.TrimSpace(string(body)) == "ok" {
-			ok++
-		} else {
-			ok = 0
-			if err != nil {
-				last = err.Error()
-			} else {
-				last = string(body)
-			}
-		}
-		if ok < 5 {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("the apiserver did not answer /readyz steadily within %s (last: %s)", timeout, firstLineOf(last))
-			case <-time.After(time.Second):
-			}
-		}
+	if err := readiness.WaitForAPIServer(ctx, client, 5, readiness.Options{Interval: time.Second}); err != nil {
+		return fmt.Errorf("the apiserver did not answer /readyz steadily within %s: %w", timeout, err)
 	}
 	fmt.Fprintf(log, "the apiserver answers /readyz steadily\n")
 	if err := WaitWorkloadsReady(ctx, client, []string{"kube-system", "kube-flannel"}, 2*time.Second); err != nil {
@@ -46,44 +28,21 @@ func Settle(ctx context.Context, client kubernetes.Interface, timeout time.Durat
 	return nil
 }
 
-// readyz asks the apiserver's /readyz; a client with no REST access (a
-// fake) is asked its version instead.
-func readyz(ctx context.Context, client kubernetes.Interface) ([]byte, error) {
-	if rc := client.Discovery().RESTClient(); rc != nil {
-		return rc.Get().AbsPath("/readyz").DoRaw(ctx)
-	}
-	if _, err := client.Discovery().ServerVersion(); err != nil {
-		return nil, err
-	}
-	return []byte("ok"), nil
-}
-
 // WaitNodeAt waits until node is Ready with its kubelet at version.
 func WaitNodeAt(ctx context.Context, client kubernetes.Interface, node, version string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last string
-	for {
+	err := readiness.WaitFor(ctx, readiness.Options{Interval: time.Second, Timeout: timeout}, func(ctx context.Context) (bool, string, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-		if err == nil {
-			ready := false
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					ready = true
-				}
-			}
-			kv := normalize(n.Status.NodeInfo.KubeletVersion)
-			if ready && kv == version {
-				return nil
-			}
-			last = fmt.Sprintf("ready=%v kubelet %s", ready, n.Status.NodeInfo.KubeletVersion)
-		} else {
-			last = err.Error()
+		if err != nil {
+			return false, "", err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("node %s not Ready at %s within %s (last seen: %s)", node, version, timeout, last)
-		case <-time.After(time.Second):
+		kv := n.Status.NodeInfo.KubeletVersion
+		if why := readiness.NodeProblem(n); why != "" {
+			return false, why + ", kubelet " + kv, nil
 		}
+		return normalize(kv) == version, "Ready, kubelet " + kv, nil
+	})
+	if err != nil {
+		return fmt.Errorf("node %s not Ready at %s within %s: %w", node, version, timeout, err)
 	}
+	return nil
 }

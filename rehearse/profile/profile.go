@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rehearse/rehearse/rehearse/kube"
+	"github.com/rehearse/rehearse/rehearse/kversion"
 	"github.com/rehearse/rehearse/scenarios"
 )
 
@@ -60,9 +62,9 @@ const (
 // that a guarantee.
 func Discover(ctx context.Context, client kubernetes.Interface) (*Profile, error) {
 	p := &Profile{Sources: map[string]string{}}
-	v, err := client.Discovery().ServerVersion()
+	v, err := kube.ServerVersion(ctx, client)
 	if err != nil {
-		return nil, fmt.Errorf("server version: %w", err)
+		return nil, err
 	}
 	p.ServerVersion = v.GitVersion
 	p.KubernetesVersion = normalizeVersion(v.GitVersion)
@@ -134,14 +136,14 @@ func Discover(ctx context.Context, client kubernetes.Interface) (*Profile, error
 	return p, nil
 }
 
-var versionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)`)
-
+// normalizeVersion is the release a reported version is built from
+// (v1.35.4 for v1.35.4-eks-5e0fdde); an unreadable one is kept as it is.
 func normalizeVersion(v string) string {
-	m := versionRE.FindStringSubmatch(v)
-	if m == nil {
+	r, err := kversion.ParseReported(v)
+	if err != nil {
 		return v
 	}
-	return fmt.Sprintf("v%s.%s.%s", m[1], m[2], m[3])
+	return r.String()
 }
 
 func isControlPlane(n *corev1.Node) bool {
@@ -456,8 +458,8 @@ func (p *Profile) Scenario(name string) *scenarios.Scenario {
 	s := scenarios.Defaults()
 	s.Metadata = scenarios.Metadata{Name: name, Description: "Reproduces the shape of a profiled cluster (server " + p.ServerVersion + ")."}
 	s.Cluster.KubernetesVersion = p.KubernetesVersion
-	if v, err := scenarios.ParseVersion(p.KubernetesVersion); err == nil {
-		s.Upgrade.Target = fmt.Sprintf("v%d.%d.0", v.Major, v.Minor+1)
+	if v, err := kversion.Parse(p.KubernetesVersion); err == nil {
+		s.Upgrade.Target = v.NextMinor().String()
 		s.Notes = append(s.Notes, "upgrade.target is the next minor's first release: set the version you plan to upgrade to")
 	}
 	s.Cluster.ControlPlanes = max(p.ControlPlanes, 1)

@@ -10,14 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/rehearse/rehearse/rehearse/runfolder"
 )
 
 // File is the timeline's name in a run folder.
-const File = "timeline.jsonl"
+const File = runfolder.Timeline
 
 // Sources of events.
 const (
@@ -77,11 +80,16 @@ func NewRecorder(w io.Writer) *Recorder {
 	return r
 }
 
-// Create records to a new file at path.
+// Create records to a new file at path, readable by its owner only. A file
+// already at path is an error, never overwritten: a run folder is new for
+// every run, so an existing timeline is another run's.
 func Create(path string) (*Recorder, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("timeline %s already exists (another run's?): a run needs a new folder", path)
+		}
+		return nil, fmt.Errorf("timeline: %w", err)
 	}
 	return NewRecorder(f), nil
 }

@@ -51,3 +51,33 @@ func TestReadCutShortAndCorrupt(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad.jsonl:1")
 }
+
+func TestCreateRefusesAnExistingFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, File)
+	r, err := Create(path)
+	require.NoError(t, err)
+	r.Emit(Event{Source: SourcePhase, Kind: "start", Message: "first run"})
+	require.NoError(t, r.Close())
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "a timeline is its owner's only")
+
+	_, err = Create(path)
+	require.Error(t, err, "a second Create must not truncate the first run's timeline")
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), "already exists")
+	got, err := Read(path)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the first run's timeline is intact")
+	assert.Equal(t, "first run", got[0].Message)
+
+	// A symbolic link planted at the path is not followed.
+	target := filepath.Join(dir, "elsewhere")
+	link := filepath.Join(dir, "link.jsonl")
+	require.NoError(t, os.Symlink(target, link))
+	_, err = Create(link)
+	require.Error(t, err)
+	_, err = os.Stat(target)
+	assert.True(t, os.IsNotExist(err), "Create wrote through a symbolic link")
+}

@@ -3,6 +3,7 @@ package rehearse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"k8s.io/client-go/kubernetes"
@@ -12,37 +13,50 @@ import (
 	"github.com/rehearse/rehearse/rehearse/driver"
 	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/scenarios"
 )
 
-// fleet lets a driver make and remove clusters through the rehearsal's
-// provisioner (a blue-green swap's cluster B). Every cluster it makes is the
-// rehearsal's: deleted at teardown unless kept, even when the swap fails
-// half way.
-type fleet struct{ r *run }
+// clusters are the clusters a rehearsal holds: the live one (the cluster
+// under test, and its client) and every other it made, all deleted at
+// teardown unless kept. It is the drivers' fleet: a blue-green swap makes
+// cluster B through it, with the live cluster's shape and images, and makes
+// B live. Every cluster it makes is the rehearsal's, registered before it
+// exists, so a creation interrupted half way is still cleaned up.
+type clusters struct {
+	prov Provisioner
+	sc   *scenarios.Scenario
+	keep bool
+	say  func(format string, args ...any)
 
-var _ driver.Fleet = fleet{}
+	mu     sync.Mutex
+	live   *Cluster
+	client kubernetes.Interface
+	all    []*Cluster
+	// canaryArchive is the canary image loaded into the live cluster, loaded
+	// into every cluster made later.
+	canaryArchive string
+}
+
+var _ driver.Fleet = (*clusters)(nil)
 
 // Create makes cluster name at version with the scenario's shape and loads
 // the canary image the live cluster got.
-func (f fleet) Create(ctx context.Context, name, version string) (*driver.ClusterRef, error) {
-	r := f.r
-	live := r.liveCluster()
+func (cs *clusters) Create(ctx context.Context, name, version string) (*driver.ClusterRef, error) {
+	live, _ := cs.Live()
 	if live == nil || !live.Throwaway {
 		return nil, fmt.Errorf("cluster %s: a rehearsal makes new clusters only beside a throwaway cluster of its own", name)
 	}
-	sc := *r.sc
+	sc := *cs.sc
 	sc.Cluster.KubernetesVersion = version
-	// Registered before it exists: an interrupted or failed creation is
-	// still cleaned up at teardown.
 	placeholder := &Cluster{Name: name, Throwaway: true}
-	r.addCluster(placeholder)
-	c, err := r.o.Provisioner.Provision(ctx, &sc, name)
+	cs.add(placeholder)
+	c, err := cs.prov.Provision(ctx, &sc, name)
 	if err != nil {
 		return nil, err
 	}
-	r.replaceCluster(placeholder, c)
-	if r.canaryArchive != "" {
-		if err := r.o.Provisioner.LoadImage(ctx, c, r.canaryArchive); err != nil {
+	cs.replace(placeholder, c)
+	if archive := cs.archive(); archive != "" {
+		if err := cs.prov.LoadImage(ctx, c, archive); err != nil {
 			return nil, fmt.Errorf("load the canary image into %s: %w", name, err)
 		}
 	}
@@ -54,28 +68,26 @@ func (f fleet) Create(ctx context.Context, name, version string) (*driver.Cluste
 }
 
 // Delete removes a cluster the rehearsal made, unless clusters are kept.
-func (f fleet) Delete(ctx context.Context, name string) error {
-	r := f.r
-	c := r.findCluster(name)
+func (cs *clusters) Delete(ctx context.Context, name string) error {
+	c := cs.find(name)
 	if c == nil || !c.Throwaway {
 		return fmt.Errorf("cluster %s was not made by this rehearsal: not deleting it", name)
 	}
-	if r.o.Keep || r.sc.Cluster.Keep {
-		r.say("keeping cluster %s (kubeconfig %s)", c.Name, c.Kubeconfig)
+	if cs.keep {
+		cs.say("keeping cluster %s (kubeconfig %s)", c.Name, c.Kubeconfig)
 		return nil
 	}
-	if err := r.o.Provisioner.Teardown(ctx, c); err != nil {
+	if err := cs.prov.Teardown(ctx, c); err != nil {
 		return err
 	}
-	r.removeCluster(c)
+	cs.remove(c)
 	return nil
 }
 
 // SetLive makes c the cluster under test.
-func (f fleet) SetLive(c *driver.ClusterRef) {
-	r := f.r
-	if found := r.findCluster(c.Name); found != nil {
-		r.setLive(found, c.Client)
+func (cs *clusters) SetLive(c *driver.ClusterRef) {
+	if found := cs.find(c.Name); found != nil {
+		cs.setLive(found, c.Client)
 	}
 }
 
@@ -88,37 +100,32 @@ func clientFor(c *Cluster, kubeContext string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-func (r *run) addCluster(c *Cluster) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.clusters = append(r.clusters, c)
+func (cs *clusters) add(c *Cluster) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.all = append(cs.all, c)
 }
 
-func (r *run) replaceCluster(old, c *Cluster) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := range r.clusters {
-		if r.clusters[i] == old {
-			r.clusters[i] = c
+func (cs *clusters) replace(old, c *Cluster) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for i := range cs.all {
+		if cs.all[i] == old {
+			cs.all[i] = c
 		}
 	}
 }
 
-func (r *run) removeCluster(c *Cluster) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := range r.clusters {
-		if r.clusters[i] == c {
-			r.clusters = append(r.clusters[:i], r.clusters[i+1:]...)
-			return
-		}
-	}
+func (cs *clusters) remove(c *Cluster) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.all = slices.DeleteFunc(cs.all, func(x *Cluster) bool { return x == c })
 }
 
-func (r *run) findCluster(name string) *Cluster {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range r.clusters {
+func (cs *clusters) find(name string) *Cluster {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, c := range cs.all {
 		if c.Name == name {
 			return c
 		}
@@ -126,38 +133,45 @@ func (r *run) findCluster(name string) *Cluster {
 	return nil
 }
 
-// allClusters returns the clusters the rehearsal holds, live one first.
-func (r *run) allClusters() []*Cluster {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// List returns the clusters the rehearsal holds, live one first.
+func (cs *clusters) List() []*Cluster {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
 	out := []*Cluster{}
-	if r.live != nil {
-		out = append(out, r.live)
+	if cs.live != nil {
+		out = append(out, cs.live)
 	}
-	for _, c := range r.clusters {
-		if c != r.live {
+	for _, c := range cs.all {
+		if c != cs.live {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-func (r *run) setLive(c *Cluster, client kubernetes.Interface) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.live, r.client = c, client
+func (cs *clusters) setLive(c *Cluster, client kubernetes.Interface) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.live, cs.client = c, client
 }
 
-func (r *run) liveCluster() *Cluster {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.live
+// Live is the cluster under test and its client.
+func (cs *clusters) Live() (*Cluster, kubernetes.Interface) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.live, cs.client
 }
 
-func (r *run) liveClient() kubernetes.Interface {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.client
+func (cs *clusters) setArchive(a string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.canaryArchive = a
+}
+
+func (cs *clusters) archive() string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.canaryArchive
 }
 
 // liveTraffic is the load's rotation of entry points kept by a health
