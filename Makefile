@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/rehearse/rehearse/rehearse.buildVersion=$(VERSION)
 
 KUBERNETES ?= v1.35.4 v1.36.3
 
-.PHONY: all build deps unit test test-cluster substrate bench run drill vet clean
+.PHONY: all build deps unit test test-full test-cluster substrate example-app bench run drill vet clean
 
 all: build
 
@@ -25,13 +25,26 @@ vet:
 unit:
 	$(GO) test -short ./...
 
-# test runs everything: unit and browser tests in parallel, then, on the
-# provisioned substrate, the real-traffic tests, the cluster tests and the
-# upgrade gate one package at a time (each makes real kind clusters). The
-# gate's run folders stay in runs/test for a look after a failure.
-test: deps vet substrate
+# test runs the unit and browser tests in parallel, then, on the provisioned
+# substrate, the real-traffic tests, the cluster tests and the upgrade gate
+# one package at a time (each makes real kind clusters): the default
+# in-place gate, its negative control, our own application and its negative
+# control, the drills, exec and interrupt tests. It fits CI's 90 minutes on
+# a fresh machine. The gate's run folders stay in runs/test.
+test: deps vet substrate example-app
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
 	REHEARSE_RUNS_DIR=$(CURDIR)/runs/test $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./...
+
+# test-full runs everything test does plus the cluster tests kept out of CI's
+# time: the blue-green swap (two clusters) and own-app's bad-input drills.
+test-full: deps vet substrate example-app
+	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
+	REHEARSE_TEST_FULL=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test-full $(GO) test -count=1 -p 1 -timeout 150m -run 'Integration|Gate' ./...
+
+# example-app builds the own-app example's image (localhost/rehearse/shop:example)
+# into podman's store, offline.
+example-app: substrate
+	./scripts/build-example-app.sh
 
 # substrate makes this machine able to run kind clusters offline: podman and
 # its settings (rehearse doctor --fix) and the node images of KUBERNETES,

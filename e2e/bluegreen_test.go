@@ -22,7 +22,7 @@ import (
 // rollback rehearsal) and takes it again; A is deleted at the end. The
 // failed requests around each switch are logged.
 func TestGateBlueGreen(t *testing.T) {
-	testenv.RequireCluster(t)
+	testenv.RequireFull(t)
 	sc, err := scenarios.Load(filepath.Join("..", "scenarios", "examples", "kind-bluegreen.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Probe is a kind of request stream. Disruption shows differently on each:
@@ -30,13 +31,20 @@ const (
 // Probes lists the probe kinds in their canonical order.
 func Probes() []Probe { return []Probe{ProbeReuse, ProbeFresh} }
 
-// ParseProbe turns a name into a Probe.
+// ParseProbe turns a name into a Probe: a canary probe kind (reuse,
+// fresh) or the stream of a user target (target:NAME, see TargetProbe).
 func ParseProbe(s string) (Probe, error) {
-	switch Probe(s) {
-	case ProbeReuse, ProbeFresh:
-		return Probe(s), nil
+	p := Probe(s)
+	if p.IsCanary() {
+		return p, nil
 	}
-	return "", fmt.Errorf("unknown probe kind %q; known: %s, %s", s, ProbeReuse, ProbeFresh)
+	if name, ok := p.Target(); ok {
+		if len(validation.IsDNS1123Label(name)) > 0 {
+			return "", fmt.Errorf("probe %q: %q is not a target name (a DNS-1123 label)", s, name)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown probe kind %q; known: %s, %s, %sNAME", s, ProbeReuse, ProbeFresh, TargetProbePrefix)
 }
 
 // Defaults of a Spec.
@@ -50,23 +58,31 @@ const (
 	MaxBodyBytes = 4096
 )
 
-// Spec describes one attack.
+// Spec describes one attack: the canary's probe streams, over Targets or
+// Rotation, and a stream per user target. A spec without Targets and
+// Rotation runs no canary probes, only its UserTargets.
 type Spec struct {
-	// Targets are the URLs in rotation; requests go to them round-robin.
-	// Ignored when Rotation is set.
+	// Targets are the canary's URLs in rotation; requests go to them
+	// round-robin. Ignored when Rotation is set.
 	Targets []string
-	// Rotation, when set, supplies the targets and may change them while the
-	// attack runs.
+	// Rotation, when set, supplies the canary's targets and may change them
+	// while the attack runs.
 	Rotation *Rotation
-	// Rate is the total request rate per second, split evenly over Probes.
+	// UserTargets are the user's applications, each a stream of its own.
+	UserTargets []Target
+	// Rate is the total request rate per second over all streams. Each
+	// canary probe kind weighs 1 and each user target its Share: a stream
+	// sends Rate times its weight over the sum of the weights (without
+	// user targets, Rate split evenly over Probes).
 	Rate float64
 	// Duration bounds the attack; zero runs until the context ends or Stop.
 	Duration time.Duration
-	// Probes are the probe kinds run side by side; empty means all.
+	// Probes are the canary's probe kinds run side by side; empty means all
+	// when the spec has canary targets, none otherwise.
 	Probes []Probe
 	// Timeout bounds one request.
 	Timeout time.Duration
-	// MaxWorkers bounds the concurrent requests of each probe. When all are
+	// MaxWorkers bounds the concurrent requests of each stream. When all are
 	// busy, requests go out late; Accounting counts them.
 	MaxWorkers uint64
 	// Phase is the phase in force at the start.
@@ -80,8 +96,15 @@ func (s Spec) withDefaults() Spec {
 	if s.Rate == 0 {
 		s.Rate = DefaultRate
 	}
-	if len(s.Probes) == 0 {
+	if len(s.Probes) == 0 && s.hasCanary() {
 		s.Probes = Probes()
+	}
+	if s.UserTargets != nil {
+		ts := make([]Target, len(s.UserTargets))
+		for i, t := range s.UserTargets {
+			ts[i] = t.withDefaults()
+		}
+		s.UserTargets = ts
 	}
 	if s.Timeout == 0 {
 		s.Timeout = DefaultTimeout
@@ -98,24 +121,78 @@ func (s Spec) withDefaults() Spec {
 	return s
 }
 
+// hasCanary tells whether the spec sends the canary's probes: it has
+// canary targets.
+func (s Spec) hasCanary() bool { return s.Rotation != nil || len(s.Targets) > 0 }
+
+// stream is one attacker's worth of a spec: a canary probe kind or a user
+// target, and its share of the rate.
+type stream struct {
+	probe  Probe
+	rate   float64
+	target *Target
+}
+
+// streams lists the spec's streams, canary probes first, each with its
+// rate: Rate times its weight over the sum of the weights. The spec has
+// its defaults applied.
+func (s Spec) streams() []stream {
+	var out []stream
+	weight := 0.0
+	for _, p := range s.Probes {
+		out = append(out, stream{probe: p, rate: 1})
+		weight++
+	}
+	for i := range s.UserTargets {
+		t := &s.UserTargets[i]
+		out = append(out, stream{probe: TargetProbe(t.Name), rate: t.Share, target: t})
+		weight += t.Share
+	}
+	for i := range out {
+		out[i].rate = s.Rate * out[i].rate / weight
+	}
+	return out
+}
+
 // Validate reports the first invalid field of the spec, by its name.
 func (s Spec) Validate() error {
+	explicitProbes := len(s.Probes) > 0
 	s = s.withDefaults()
-	if s.Rotation == nil {
-		if len(s.Targets) == 0 {
-			return errors.New("targets: at least one target URL is required")
-		}
+	switch {
+	case s.Rotation != nil:
+	case len(s.Targets) == 0 && len(s.UserTargets) == 0:
+		return errors.New("targets: at least one target URL (or a user target) is required")
+	default:
 		for i, t := range s.Targets {
 			if err := validateTarget(t); err != nil {
 				return fmt.Errorf("targets[%d]: %w", i, err)
 			}
 		}
 	}
+	if !s.hasCanary() && explicitProbes {
+		return errors.New("probes: canary probe kinds given without canary targets (Targets or Rotation)")
+	}
+	names := map[string]bool{}
+	for i, t := range s.UserTargets {
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("userTargets[%d]: %w", i, err)
+		}
+		if names[t.Name] {
+			return fmt.Errorf("userTargets[%d]: name: %q given twice", i, t.Name)
+		}
+		names[t.Name] = true
+	}
 	if s.Rate < 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) {
 		return fmt.Errorf("rate: %v is not a positive number of requests per second", s.Rate)
 	}
-	if perProbe := s.Rate / float64(len(s.Probes)); perProbe < 1 {
-		return fmt.Errorf("rate: %v/s split over %d probe kinds is below 1/s per probe", s.Rate, len(s.Probes))
+	for _, st := range s.streams() {
+		if st.rate >= 1 {
+			continue
+		}
+		if len(s.UserTargets) == 0 {
+			return fmt.Errorf("rate: %v/s split over %d probe kinds is below 1/s per probe", s.Rate, len(s.Probes))
+		}
+		return fmt.Errorf("rate: %v/s split by weight over %d streams leaves %s %.3g/s, below 1/s", s.Rate, len(s.Probes)+len(s.UserTargets), st.probe, st.rate)
 	}
 	if s.Duration < 0 {
 		return fmt.Errorf("duration: %s is negative", s.Duration)
@@ -125,8 +202,8 @@ func (s Spec) Validate() error {
 	}
 	seen := map[Probe]bool{}
 	for _, p := range s.Probes {
-		if _, err := ParseProbe(string(p)); err != nil {
-			return fmt.Errorf("probes: %w", err)
+		if !p.IsCanary() {
+			return fmt.Errorf("probes: unknown probe kind %q; known: %s, %s", p, ProbeReuse, ProbeFresh)
 		}
 		if seen[p] {
 			return fmt.Errorf("probes: %q given twice", p)
@@ -190,8 +267,7 @@ func (f SinkFunc) Add(r *vegeta.Result) { f(r) }
 
 // Attack is one continuous, phase-tagged load run.
 type Attack struct {
-	spec     Spec
-	rotation *Rotation
+	spec Spec
 
 	mu     sync.Mutex
 	phases []PhaseSwitch
@@ -210,9 +286,16 @@ type PhaseSwitch struct {
 	At   time.Time `json:"at"`
 }
 
+// probeState is one stream of an attack: a canary probe kind or a user
+// target, with its own attacker, pacer and counters.
 type probeState struct {
-	probe    Probe
-	rate     float64
+	probe     Probe
+	rate      float64
+	keepAlive bool
+	targeter  vegeta.Targeter
+	maxBody   int64
+	// expect judges a user target's responses; nil for the canary.
+	expect   *expectation
 	sent     atomic.Int64
 	errors   atomic.Int64
 	late     atomic.Int64
@@ -226,12 +309,27 @@ func New(spec Spec) (*Attack, error) {
 	}
 	spec = spec.withDefaults()
 	rot := spec.Rotation
-	if rot == nil {
+	if rot == nil && len(spec.Targets) > 0 {
 		rot = NewRotation(spec.Targets)
 	}
-	a := &Attack{spec: spec, rotation: rot, stopped: make(chan struct{})}
-	for _, p := range spec.Probes {
-		a.probes = append(a.probes, &probeState{probe: p, rate: spec.Rate / float64(len(spec.Probes))})
+	a := &Attack{spec: spec, stopped: make(chan struct{})}
+	for _, st := range spec.streams() {
+		ps := &probeState{probe: st.probe, rate: st.rate, keepAlive: st.probe == ProbeReuse, maxBody: MaxBodyBytes}
+		if t := st.target; t != nil {
+			trot := t.Rotation
+			if trot == nil {
+				trot = NewRotation(t.URLs)
+			}
+			ps.keepAlive = t.Probe == ProbeReuse
+			ps.targeter = t.targeter(trot)
+			if t.Expect.BodyContains != "" {
+				ps.maxBody = MaxExpectBodyBytes
+			}
+			ps.expect = newExpectation(t.Expect, int(ps.maxBody))
+		} else {
+			ps.targeter = rot.targeter()
+		}
+		a.probes = append(a.probes, ps)
 	}
 	return a, nil
 }
@@ -283,11 +381,11 @@ func (a *Attack) Run(ctx context.Context, sinks ...Sink) (Accounting, error) {
 
 	for _, ps := range a.probes {
 		atk := vegeta.NewAttacker(
-			vegeta.KeepAlive(ps.probe == ProbeReuse),
+			vegeta.KeepAlive(ps.keepAlive),
 			vegeta.Timeout(a.spec.Timeout),
 			vegeta.Workers(min(a.spec.MaxWorkers, 16)),
 			vegeta.MaxWorkers(a.spec.MaxWorkers),
-			vegeta.MaxBody(MaxBodyBytes),
+			vegeta.MaxBody(ps.maxBody),
 			vegeta.Connections(int(min(a.spec.MaxWorkers, 10000))),
 			vegeta.Redirects(vegeta.NoFollow),
 		)
@@ -295,7 +393,7 @@ func (a *Attack) Run(ctx context.Context, sinks ...Sink) (Accounting, error) {
 		pacer := ratePacer(ps.rate)
 		interval := float64(time.Second) / ps.rate
 		began := time.Now()
-		ch := atk.Attack(a.rotation.targeter(), pacer, a.spec.Duration, string(ps.probe))
+		ch := atk.Attack(ps.targeter, pacer, a.spec.Duration, string(ps.probe))
 		wg.Add(1)
 		go func(ps *probeState) {
 			defer wg.Done()
@@ -311,6 +409,9 @@ func (a *Attack) Run(ctx context.Context, sinks ...Sink) (Accounting, error) {
 					}
 				}
 				ps.sent.Add(1)
+				if ps.expect != nil {
+					ps.expect.check(r)
+				}
 				if r.Error != "" {
 					ps.errors.Add(1)
 				}

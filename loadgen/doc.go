@@ -9,7 +9,13 @@
 // Recorder, streamed to disk in vegeta's own results encoding so that
 // `vegeta report` and `vegeta plot` read the files as they are.
 //
-// The phase and probe kind of a result travel in vegeta's Attack field as
+// Beside the canary's probes, or instead of them, an attack loads the user's
+// applications: each Target is a stream of its own (its own attacker and
+// pacer at its weighted share of the rate) whose results carry the probe
+// "target:NAME" (TargetProbe). A target's response that breaks its Expect
+// fails with an error starting with "expect: ".
+//
+// The phase and probe of a result travel in vegeta's Attack field as
 // "phase/probe" (see AttackName and SplitAttack); the target is the URL field.
 //
 // A HealthCheck keeps a Rotation equal to the targets that answer, the way a

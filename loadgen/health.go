@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,7 +27,9 @@ const (
 	// is draining, taking a healthy node out for a pod's state, and "/"
 	// carries the latency and failures injected for drills, which the load
 	// must measure rather than steer around.
-	DefaultHealthPath     = "/healthz"
+	DefaultHealthPath = "/healthz"
+	// KubeProxyHealthPort is kube-proxy's health port on every node.
+	KubeProxyHealthPort   = 10256
 	DefaultHealthInterval = time.Second
 	DefaultHealthTimeout  = time.Second
 	// DefaultFallThreshold consecutive failed checks take a target out.
@@ -70,6 +73,11 @@ type HealthCheck struct {
 	Candidates []string
 	// Path replaces the candidate URL's path (and query) for the check.
 	Path string
+	// Port, when set, replaces the candidate URL's port for the check: a
+	// cloud load balancer in front of a NodePort Service with
+	// externalTrafficPolicy Cluster checks kube-proxy's health port
+	// (KubeProxyHealthPort, path /healthz) rather than the application.
+	Port int
 	// Interval is the time between rounds of checks; a round lasts at least
 	// until its slowest check ends, at most Timeout.
 	Interval time.Duration
@@ -125,6 +133,9 @@ func (h HealthCheck) Validate() error {
 	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
 		errs = append(errs, fmt.Errorf("path: %q must start with /", h.Path))
 	}
+	if h.Port < 0 || h.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port: %d is not a port number", h.Port))
+	}
 	if h.Interval < 0 {
 		errs = append(errs, fmt.Errorf("interval: %s is negative", h.Interval))
 	}
@@ -153,6 +164,9 @@ func (h HealthCheck) Run(ctx context.Context, rot *Rotation) error {
 	for i, c := range h.Candidates {
 		u, _ := url.Parse(c) // validated
 		u.Path, u.RawPath, u.RawQuery, u.Fragment = h.Path, "", "", ""
+		if h.Port != 0 {
+			u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(h.Port))
+		}
 		checkURLs[i] = u.String()
 	}
 	tr := &http.Transport{

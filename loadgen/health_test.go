@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -532,4 +534,39 @@ func TestWarmUp(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), down.URL)
 	assert.Contains(t, err.Error(), "502 Bad Gateway")
+}
+
+// With Port set, a candidate is judged by another port of its host (as a
+// load balancer checks kube-proxy's health port): the application's port
+// failing does not take it out, the health port failing does.
+func TestHealthCheckOnAnotherPort(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "the application's own answer", http.StatusBadRequest)
+	}))
+	defer app.Close()
+	var healthy atomic.Bool
+	healthy.Store(true)
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" || !healthy.Load() {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer health.Close()
+	hu, err := url.Parse(health.URL)
+	require.NoError(t, err)
+	port, err := strconv.Atoi(hu.Port())
+	require.NoError(t, err)
+	other := strings.Replace(app.URL, "127.0.0.1", "127.0.0.2", 1) // a second "node": nothing answers its health port
+	rot := loadgen.NewRotation(nil)
+	stop := runCheck(t, loadgen.HealthCheck{Candidates: []string{app.URL + "/api", other}, Port: port, Interval: 5 * time.Millisecond, Timeout: time.Second}, rot)
+	eventually(t, "the node whose health port answers is in, the other out", func() bool {
+		got := rot.Targets()
+		return len(got) == 1 && got[0] == app.URL+"/api"
+	})
+	healthy.Store(false)
+	eventually(t, "fail open once every health port fails", func() bool { return len(rot.Targets()) == 2 })
+	stop()
+	assert.Error(t, loadgen.HealthCheck{Candidates: []string{app.URL}, Port: 70000}.Validate())
 }

@@ -46,18 +46,29 @@ func (r *Rotation) pick() (string, bool) {
 	return t, true
 }
 
-// targeter returns a vegeta targeter that walks the rotation. An empty
-// rotation yields a failed request (to the unresolvable host
-// rotation.invalid) rather than stopping the attack.
+// targeter returns a vegeta targeter that walks the rotation with GET
+// requests. An empty rotation yields a failed request (to the unresolvable
+// host rotation.invalid) rather than stopping the attack.
 func (r *Rotation) targeter() vegeta.Targeter {
+	return r.targeterWith(func(u string) vegeta.Target {
+		return vegeta.Target{Method: http.MethodGet, URL: u}
+	})
+}
+
+// invalidTarget is where a request goes when the rotation is empty.
+const invalidTarget = "http://rotation.invalid/"
+
+// targeterWith returns a vegeta targeter that walks the rotation, building
+// each request for the URL picked. An empty rotation builds the request
+// for invalidTarget, which fails, rather than stopping the attack.
+func (r *Rotation) targeterWith(build func(u string) vegeta.Target) vegeta.Targeter {
 	return func(t *vegeta.Target) error {
 		u, ok := r.pick()
 		if !ok {
 			// An unroutable request keeps the schedule and records the gap.
-			*t = vegeta.Target{Method: http.MethodGet, URL: "http://rotation.invalid/"}
-			return nil
+			u = invalidTarget
 		}
-		*t = vegeta.Target{Method: http.MethodGet, URL: u}
+		*t = build(u)
 		return nil
 	}
 }

@@ -2,6 +2,7 @@ package rehearse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -33,8 +34,11 @@ type clusters struct {
 	client kubernetes.Interface
 	all    []*Cluster
 	// canaryArchive is the canary image loaded into the live cluster, loaded
-	// into every cluster made later.
+	// into every cluster made later, and so are the scenario's images.
 	canaryArchive string
+	images        []string
+	// workloadNamespaces are the namespaces of the user's workloads.
+	workloadNamespaces []string
 }
 
 var _ driver.Fleet = (*clusters)(nil)
@@ -58,6 +62,15 @@ func (cs *clusters) Create(ctx context.Context, name, version string) (*driver.C
 	if archive := cs.archive(); archive != "" {
 		if err := cs.prov.LoadImage(ctx, c, archive); err != nil {
 			return nil, fmt.Errorf("load the canary image into %s: %w", name, err)
+		}
+	}
+	if images := cs.scenarioImages(); len(images) > 0 {
+		loader, ok := cs.prov.(ImageLoader)
+		if !ok {
+			return nil, fmt.Errorf("cluster %s: the provider cannot load the scenario's images", name)
+		}
+		if err := loader.LoadImages(ctx, c, images); err != nil {
+			return nil, fmt.Errorf("load the scenario's images into %s: %w", name, err)
 		}
 	}
 	client, err := clientFor(c, "")
@@ -168,6 +181,24 @@ func (cs *clusters) setArchive(a string) {
 	cs.canaryArchive = a
 }
 
+func (cs *clusters) setImages(images []string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.images = images
+}
+
+func (cs *clusters) scenarioImages() []string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.images
+}
+
+func (cs *clusters) setWorkloads(namespaces []string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.workloadNamespaces = namespaces
+}
+
 func (cs *clusters) archive() string {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -181,6 +212,8 @@ type liveTraffic struct {
 	rot      *loadgen.Rotation
 	emit     timeline.Emitter
 	deployed *canary.Deployed
+	// workloads are the namespaces of the user's workloads.
+	workloads []string
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -218,6 +251,9 @@ func (t *liveTraffic) stop() {
 
 // Switch sends the load through targets from now on.
 func (t *liveTraffic) Switch(targets []string, why string) {
+	if t.rot == nil {
+		return // no canary: nothing of ours to switch
+	}
 	t.stop()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -228,6 +264,9 @@ func (t *liveTraffic) Switch(targets []string, why string) {
 
 // EntryPoints are the canary's node ports on c.
 func (t *liveTraffic) EntryPoints(ctx context.Context, c *driver.ClusterRef) ([]string, error) {
+	if t.deployed == nil {
+		return nil, errors.New("the live traffic has no canary to move (canary.disabled): a blue-green swap moves the canary's traffic")
+	}
 	d, err := canary.Observe(ctx, c.Client, canary.DeployOptions{Namespace: t.deployed.Namespace, Name: t.deployed.Name})
 	if err != nil {
 		return nil, err
@@ -240,4 +279,10 @@ func (t *liveTraffic) EntryPoints(ctx context.Context, c *driver.ClusterRef) ([]
 }
 
 // Namespaces are the canary's.
-func (t *liveTraffic) Namespaces() []string { return []string{t.deployed.Namespace} }
+func (t *liveTraffic) Namespaces() []string {
+	var out []string
+	if t.deployed != nil {
+		out = append(out, t.deployed.Namespace)
+	}
+	return append(out, t.workloads...)
+}

@@ -129,3 +129,28 @@ func BuildCanaryImage(progress io.Writer) CanaryImager {
 		return res.Image, res.Archive, nil
 	}
 }
+
+// LoadImages loads image archives and images of the local engine's store
+// into every node of a kind cluster.
+func (p *Provisioners) LoadImages(ctx context.Context, c *Cluster, refs []string) error {
+	if !c.Throwaway {
+		return fmt.Errorf("cannot load images into the existing cluster %s: it pulls its own (leave images: empty)", c.Name)
+	}
+	kp, err := p.provider(ctx)
+	if err != nil {
+		return err
+	}
+	return kp.LoadImages(ctx, c.Name, refs)
+}
+
+// MissingImages tells, per node of a kind cluster, which of images it lacks.
+func (p *Provisioners) MissingImages(ctx context.Context, c *Cluster, images []string) (map[string][]string, error) {
+	if !c.Throwaway {
+		return nil, nil // an existing cluster pulls what it needs
+	}
+	kp, err := p.provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kp.MissingImages(ctx, c.Name, images)
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/rehearse/canary"
@@ -28,6 +30,9 @@ const (
 	PhasePreflight = "preflight"
 	PhaseProvision = "provision"
 	PhaseCanary    = "canary"
+	PhaseImages    = "images"
+	PhaseWorkloads = "workloads"
+	PhaseTargets   = "targets"
 	PhaseBaseline  = "baseline"
 	PhaseUpgrade   = "upgrade"
 	PhaseAfter     = "after"
@@ -309,28 +314,46 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 	}
 
 	var deployed *canary.Deployed
-	if err := r.phase(PhaseCanary, func() error {
-		image := sc.Canary.Image
-		if image == "" && r.o.Canary != nil {
-			img, archive, err := r.o.Canary(ctx)
+	if !sc.Canary.Disabled {
+		if err := r.phase(PhaseCanary, func() error {
+			image := sc.Canary.Image
+			if image == "" && r.o.Canary != nil {
+				img, archive, err := r.o.Canary(ctx)
+				if err != nil {
+					return err
+				}
+				if err := r.o.Provisioner.LoadImage(ctx, cluster, archive); err != nil {
+					return err
+				}
+				image = img
+				r.clusters.setArchive(archive)
+			}
+			opts, err := canaryOptions(sc.Canary, image)
 			if err != nil {
 				return err
 			}
-			if err := r.o.Provisioner.LoadImage(ctx, cluster, archive); err != nil {
-				return err
-			}
-			image = img
-			r.clusters.setArchive(archive)
+			deployed, err = canary.Deploy(ctx, client, opts, r.o.Progress)
+			return err
+		}); err != nil {
+			return r.stopped(ctx, PhaseCanary, err)
 		}
-		var err error
-		deployed, err = canary.Deploy(ctx, client, canaryOptions(sc.Canary, image), r.o.Progress)
-		return err
-	}); err != nil {
-		return r.stopped(ctx, PhaseCanary, err)
+	}
+	if err := r.applyWorkloads(ctx, cluster, client); err != nil {
+		return r.stopped(ctx, PhaseWorkloads, err)
+	}
+	var apps []appTarget
+	if len(sc.Load.Targets) > 0 {
+		if err := r.phase(PhaseTargets, func() error {
+			var err error
+			apps, err = resolveTargets(ctx, client, sc.Load.Targets)
+			return err
+		}); err != nil {
+			return r.stopped(ctx, PhaseTargets, err)
+		}
 	}
 
 	r.restarts, _ = checklist.RestartCounts(ctx, client)
-	loadErr := r.underLoad(ctx, env, plan, deployed, client, cl)
+	loadErr := r.underLoad(ctx, env, plan, deployed, apps, client, cl)
 
 	// A blue-green swap leaves another cluster under test.
 	_, client = r.clusters.Live()
@@ -549,7 +572,7 @@ func BuildReport(dir string, sc *scenarios.Scenario) (*report.Report, error) {
 	case err != nil:
 		return nil, err
 	default:
-		rep.Timeline = evs
+		rep.SetTimeline(evs)
 	}
 	return rep, nil
 }
@@ -571,7 +594,23 @@ func clusterName(scenario string, now time.Time) string {
 	return fmt.Sprintf("rh-%s-%s-%s", strings.Trim(n, "-"), now.UTC().Format("150405"), runfolder.Suffix())
 }
 
-func canaryOptions(c scenarios.Canary, image string) canary.DeployOptions {
+// resourceList turns a scenario's cpu and memory into Kubernetes quantities.
+func resourceList(field string, l scenarios.ResourceList) (corev1.ResourceList, error) {
+	out := corev1.ResourceList{}
+	for name, v := range map[corev1.ResourceName]string{corev1.ResourceCPU: l.CPU, corev1.ResourceMemory: l.Memory} {
+		if v == "" {
+			continue
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %q is not a quantity such as 10m or 16Mi", field, name, v)
+		}
+		out[name] = q
+	}
+	return out, nil
+}
+
+func canaryOptions(c scenarios.Canary, image string) (canary.DeployOptions, error) {
 	o := canary.DeployOptions{
 		Image:        image,
 		Replicas:     int32(c.Replicas),
@@ -597,5 +636,14 @@ func canaryOptions(c scenarios.Canary, image string) canary.DeployOptions {
 	case c.PDB.MaxUnavailable != nil:
 		o.PDB.MaxUnavailable = int32(*c.PDB.MaxUnavailable)
 	}
-	return o
+	// The scenario's requests and limits, as written; none keeps the
+	// canary's defaults.
+	var err error
+	if o.Resources.Requests, err = resourceList("canary.resources.requests", c.Resources.Requests); err != nil {
+		return o, err
+	}
+	if o.Resources.Limits, err = resourceList("canary.resources.limits", c.Resources.Limits); err != nil {
+		return o, err
+	}
+	return o, nil
 }

@@ -221,3 +221,22 @@ func TestClusterNamesDifferInTheSameSecond(t *testing.T) {
 	assert.NotEqual(t, a, b, "two rehearsals of one scenario started in the same second must not share a cluster")
 	assert.LessOrEqual(t, len(a), 40, "kind node names stay short: %s", a)
 }
+
+// The scenario's requests and limits reach the canary as written.
+func TestCanaryOptionsHonourResources(t *testing.T) {
+	c := scenarios.Canary{Replicas: 3, Resources: scenarios.Resources{
+		Requests: scenarios.ResourceList{CPU: "250m", Memory: "64Mi"},
+		Limits:   scenarios.ResourceList{Memory: "128Mi"},
+	}}
+	o, err := canaryOptions(c, "img")
+	require.NoError(t, err)
+	assert.Equal(t, "250m", o.Resources.Requests.Cpu().String())
+	assert.Equal(t, "64Mi", o.Resources.Requests.Memory().String())
+	assert.Equal(t, "128Mi", o.Resources.Limits.Memory().String())
+	_, hasCPULimit := o.Resources.Limits["cpu"]
+	assert.False(t, hasCPULimit, "no cpu limit was asked for")
+
+	c.Resources.Limits.CPU = "lots"
+	_, err = canaryOptions(c, "img")
+	assert.EqualError(t, err, `canary.resources.limits.cpu: "lots" is not a quantity such as 10m or 16Mi`)
+}

@@ -18,25 +18,57 @@ import (
 )
 
 // underLoad runs the baseline, upgrade and after phases with one continuous
-// attack going through the canary's node ports. It returns the upgrade's
-// load's own error: a failed upgrade is recorded as its phase and judged, a
-// failed load generator is an infrastructure failure.
+// attack going through the canary's node ports and the user's targets. It
+// returns the load's own error: a failed upgrade is recorded as its phase and
+// judged, a failed load generator is an infrastructure failure.
 func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
-	deployed *canary.Deployed, client kubernetes.Interface, cl checklist.Checklist) error {
+	deployed *canary.Deployed, apps []appTarget, client kubernetes.Interface, cl checklist.Checklist) error {
 	sc := r.sc
-	targets := deployed.Targets()
-	if len(targets) == 0 {
-		return errors.New("the canary has no node to reach it through")
+	var targets []string
+	if deployed != nil {
+		if targets = deployed.Targets(); len(targets) == 0 {
+			return errors.New("the canary has no node to reach it through")
+		}
 	}
-	if err := r.phase("warm-up", func() error { return loadgen.WarmUp(ctx, targets, warmUpTimeout) }); err != nil {
+	if err := r.phase("warm-up", func() error {
+		if len(targets) > 0 {
+			if err := loadgen.WarmUp(ctx, targets, warmUpTimeout); err != nil {
+				return err
+			}
+		}
+		for _, a := range apps {
+			if err := a.WarmUp(ctx, warmUpTimeout); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	rot := loadgen.NewRotation(targets)
-	var probes []loadgen.Probe
-	for _, p := range sc.Load.Probes {
-		probes = append(probes, loadgen.Probe(p))
+	spec := loadgen.Spec{Rate: sc.Load.Rate, Timeout: sc.Load.Timeout.Duration, Phase: PhaseBaseline}
+	var rot *loadgen.Rotation
+	if deployed != nil {
+		rot = loadgen.NewRotation(targets)
+		spec.Rotation = rot
+		for _, p := range sc.Load.Probes {
+			spec.Probes = append(spec.Probes, loadgen.Probe(p))
+		}
 	}
-	atk, err := loadgen.New(loadgen.Spec{Rotation: rot, Rate: sc.Load.Rate, Probes: probes, Timeout: sc.Load.Timeout.Duration, Phase: PhaseBaseline})
+	// The user's targets behind node ports go through a rotation kept by a
+	// health check of each node's kube-proxy, as a cloud load balancer in
+	// front of a NodePort Service checks its nodes.
+	var checks []loadgen.HealthCheck
+	var checkRots []*loadgen.Rotation
+	for _, a := range apps {
+		t := a.Target
+		if a.viaNodes {
+			t.Rotation = loadgen.NewRotation(a.URLs)
+			checks = append(checks, loadgen.HealthCheck{Candidates: a.URLs, Port: loadgen.KubeProxyHealthPort, Emitter: r.tl})
+			checkRots = append(checkRots, t.Rotation)
+		}
+		spec.UserTargets = append(spec.UserTargets, t)
+	}
+	atk, err := loadgen.New(spec)
 	if err != nil {
 		return err
 	}
@@ -49,9 +81,19 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 	loadCtx, stopLoad := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLoad()
 	traffic := newLiveTraffic(loadCtx, rot, r.tl, deployed)
-	traffic.start(targets)
+	r.clusters.mu.Lock()
+	traffic.workloads = r.clusters.workloadNamespaces
+	r.clusters.mu.Unlock()
+	if deployed != nil {
+		traffic.start(targets)
+	}
 	defer traffic.stop()
 	env.Traffic = traffic
+	for i, hc := range checks {
+		hc := hc
+		rot := checkRots[i]
+		go func() { _ = hc.Run(loadCtx, rot) }()
+	}
 
 	type outcome struct {
 		acc loadgen.Accounting
@@ -87,7 +129,14 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		r.tl.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "phase", Subject: phase, Message: "requests now tagged " + phase})
 	}
 
-	r.tl.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "start", Message: fmt.Sprintf("load %.0f/s over %d targets: %v", sc.Load.Rate, len(targets), targets)})
+	msg := fmt.Sprintf("load %.0f/s", sc.Load.Rate)
+	if deployed != nil {
+		msg += fmt.Sprintf(" over %d canary entry points: %v", len(targets), targets)
+	}
+	for _, a := range apps {
+		msg += fmt.Sprintf("; target %s through %v", a.Name, a.URLs)
+	}
+	r.tl.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "start", Message: msg})
 	if err := r.phase(PhaseBaseline, func() error { return wait(sc.Load.Baseline.Duration) }); err != nil {
 		return finish()
 	}

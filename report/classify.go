@@ -10,11 +10,18 @@ const (
 	Class5xx     = "5xx"
 	Class4xx     = "4xx"
 	ClassOther   = "other"
+	// ClassExpect is a request whose answer came but failed a user target's
+	// expect check (its error starts with ExpectErrorPrefix).
+	ClassExpect = "expect"
 )
+
+// ExpectErrorPrefix starts the error of a result whose answer failed a
+// user target's expect check.
+const ExpectErrorPrefix = "expect: "
 
 // ErrorClasses lists the classes in reporting order.
 func ErrorClasses() []string {
-	return []string{ClassRefused, ClassReset, ClassTimeout, Class5xx, Class4xx, ClassOther}
+	return []string{ClassRefused, ClassReset, ClassTimeout, Class5xx, Class4xx, ClassExpect, ClassOther}
 }
 
 // Succeeded tells whether a result is a success: an answer with a 2xx or 3xx
@@ -27,6 +34,9 @@ func Succeeded(code uint16, err string) bool {
 func Classify(code uint16, err string) string {
 	if Succeeded(code, err) {
 		return ""
+	}
+	if strings.HasPrefix(err, ExpectErrorPrefix) {
+		return ClassExpect
 	}
 	switch {
 	case code >= 500:

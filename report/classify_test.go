@@ -52,6 +52,13 @@ func TestClassify(t *testing.T) {
 		{"429", 429, "429 Too Many Requests", Class4xx},
 		{"408 that mentions a timeout", 408, "408 Request Timeout", Class4xx},
 
+		// A user target's failed expect check is its own class, whatever
+		// the status and whatever words the expectation holds.
+		{"expect on a 200", 200, `expect: body does not contain "ok"`, ClassExpect},
+		{"expect on a 500", 500, "expect: status 500, want 200", ClassExpect},
+		{"expect naming a timeout", 200, "expect: header X-Timeout missing", ClassExpect},
+		{"expect only inside the text", 0, `Get "http://x/": expect: nothing`, ClassOther},
+
 		{"tls", 0, `Get "https://10.0.0.1:443/": tls: failed to verify certificate: x509: certificate signed by unknown authority`, ClassOther},
 		{"unknown host", 0, `Get "http://nope.example/": dial tcp: lookup nope.example on 10.96.0.10:53: no such host`, ClassOther},
 		{"1xx", 101, "", ClassOther},

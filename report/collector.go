@@ -25,6 +25,24 @@ const (
 	MaxListedOutages = 100
 	// MaxDistinctErrors bounds the distinct error messages counted per phase.
 	MaxDistinctErrors = 20
+	// MaxStreams bounds the distinct streams (probe kinds and user targets),
+	// entry points and nodes the collector tells apart, each; beyond it
+	// they are counted together under OtherName.
+	MaxStreams = 64
+	// OtherName names the streams, entry points or nodes beyond MaxStreams.
+	OtherName = "(other)"
+	// MaxListedWindows bounds the failure windows of entry points and
+	// nodes and the bursts kept per phase (those with most failures kept).
+	MaxListedWindows = 200
+	// StreamSampleSize is the most latencies kept per stream and phase,
+	// uniformly sampled, for the stream's latency rule.
+	StreamSampleSize = 5000
+	// DefaultBurstFailures and DefaultBurstGap define an error burst: at
+	// least this many failures of one stream, entry point or node, each
+	// sent within the gap of the one before (successes in between do not
+	// end it).
+	DefaultBurstFailures = 5
+	DefaultBurstGap      = time.Second
 
 	histLowest    = 1              // µs
 	histHighest   = 3600 * 1000000 // one hour in µs
@@ -48,16 +66,25 @@ type CollectorOptions struct {
 	KeepWindows bool
 	// Seed makes the latency sample reproducible.
 	Seed uint64
+	// BurstFailures and BurstGap define an error burst (see
+	// DefaultBurstFailures); zero takes the defaults.
+	BurstFailures int64
+	BurstGap      time.Duration
 }
 
 // Collector aggregates results as they arrive. It implements loadgen.Sink.
 // It is not safe for concurrent use; loadgen calls sinks from one goroutine.
 type Collector struct {
-	opts    CollectorOptions
-	rng     *rand.Rand
-	phases  map[string]*phaseAgg
-	order   []string
-	outages map[loadgen.Probe]*outageTracker
+	opts   CollectorOptions
+	rng    *rand.Rand
+	phases map[string]*phaseAgg
+	order  []string
+	// pending holds results not yet settled, in send order; trackers
+	// follow each stream, entry point and node in that order.
+	pending  pendingHeap
+	trackers map[streamKey]*failureTracker
+	// names are the names told apart so far, per dimension (bounded).
+	names   map[string]map[string]bool
 	windows windowAgg
 	maxTS   time.Time
 	closed  *Metrics
@@ -74,15 +101,22 @@ func NewCollector(opts CollectorOptions) *Collector {
 	if opts.PhaseOf == nil {
 		opts.PhaseOf = defaultPhaseOf
 	}
+	if opts.BurstFailures <= 0 {
+		opts.BurstFailures = DefaultBurstFailures
+	}
+	if opts.BurstGap <= 0 {
+		opts.BurstGap = DefaultBurstGap
+	}
 	seed := opts.Seed
 	if seed == 0 {
 		seed = 0x5eed
 	}
 	c := &Collector{
-		opts:    opts,
-		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		phases:  map[string]*phaseAgg{},
-		outages: map[loadgen.Probe]*outageTracker{},
+		opts:     opts,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		phases:   map[string]*phaseAgg{},
+		trackers: map[streamKey]*failureTracker{},
+		names:    map[string]map[string]bool{},
 	}
 	c.windows.open = map[int64]*windowState{}
 	return c
@@ -113,6 +147,7 @@ type phaseAgg struct {
 	targets     map[string]*countAgg
 	nodes       map[string]*countAgg
 	outages     []Outage
+	windows     []Outage // entry points' and nodes' outages, every burst
 	outageCount int64
 	outageTotal time.Duration
 }
@@ -122,6 +157,10 @@ type countAgg struct {
 	latency            *hdr.Histogram
 	outages            int64
 	longest            time.Duration
+	// sample and seen: a uniform sample of successes' latency (ns), kept
+	// for streams only.
+	sample []float64
+	seen   int64
 }
 
 func newHist(sig int) *hdr.Histogram { return hdr.New(histLowest, histHighest, sig) }
@@ -152,10 +191,43 @@ func recordUs(h *hdr.Histogram, d time.Duration) {
 	_ = h.RecordValue(us)
 }
 
+// Dimensions in which failures are followed: the stream (probe kind or user
+// target, as loadgen.SplitAttack names it), the entry point (the URL a
+// request went to) and the node that answered (X-Canary-Node).
+const (
+	DimStream = "stream"
+	DimTarget = "target"
+	DimNode   = "node"
+)
+
+// fold returns name, or OtherName once MaxStreams names of the dimension
+// are known, so that memory stays bounded whatever the URLs and headers.
+func (c *Collector) fold(dim, name string) string {
+	seen := c.names[dim]
+	if seen == nil {
+		seen = map[string]bool{}
+		c.names[dim] = seen
+	}
+	if seen[name] {
+		return name
+	}
+	if len(seen) >= MaxStreams {
+		return OtherName
+	}
+	seen[name] = true
+	return name
+}
+
 // Add aggregates one result.
 func (c *Collector) Add(r *vegeta.Result) {
 	name := c.opts.PhaseOf(r)
-	_, probe := loadgen.SplitAttack(r.Attack)
+	_, rawProbe := loadgen.SplitAttack(r.Attack)
+	probe := loadgen.Probe(c.fold(DimStream, string(rawProbe)))
+	url := c.fold(DimTarget, r.URL)
+	node := firstHeader(r, "X-Canary-Node")
+	if node != "" {
+		node = c.fold(DimNode, node)
+	}
 	p := c.phase(name, r.Timestamp)
 	if r.Timestamp.Before(p.first) {
 		p.first = r.Timestamp
@@ -172,14 +244,14 @@ func (c *Collector) Add(r *vegeta.Result) {
 		p.probes[probe] = pr
 	}
 	pr.requests++
-	tg := p.targets[r.URL]
+	tg := p.targets[url]
 	if tg == nil {
 		tg = &countAgg{}
-		p.targets[r.URL] = tg
+		p.targets[url] = tg
 	}
 	tg.requests++
 	var nd *countAgg
-	if node := firstHeader(r, "X-Canary-Node"); node != "" {
+	if node != "" {
 		if nd = p.nodes[node]; nd == nil {
 			nd = &countAgg{}
 			p.nodes[node] = nd
@@ -195,6 +267,13 @@ func (c *Collector) Add(r *vegeta.Result) {
 			p.sample = append(p.sample, float64(r.Latency))
 		} else if j := c.rng.Int64N(p.seen); j < int64(c.opts.SampleSize) {
 			p.sample[j] = float64(r.Latency)
+		}
+		size := min(c.opts.SampleSize, StreamSampleSize)
+		pr.seen++
+		if len(pr.sample) < size {
+			pr.sample = append(pr.sample, float64(r.Latency))
+		} else if j := c.rng.Int64N(pr.seen); j < int64(size) {
+			pr.sample[j] = float64(r.Latency)
 		}
 	} else {
 		p.failures++
@@ -216,12 +295,15 @@ func (c *Collector) Add(r *vegeta.Result) {
 		c.maxTS = r.Timestamp
 	}
 	c.windows.add(c, r, name, ok)
-	ot := c.outages[probe]
-	if ot == nil {
-		ot = &outageTracker{probe: probe}
-		c.outages[probe] = ot
+	pr2 := pendingResult{ts: r.Timestamp, end: r.Timestamp.Add(r.Latency), ok: ok, phase: name,
+		probe: string(probe), target: url, node: node}
+	if !ok {
+		pr2.err = r.Error
+		if pr2.err == "" {
+			pr2.err = strconv.Itoa(int(r.Code))
+		}
 	}
-	heap.Push(&ot.pending, pendingResult{ts: r.Timestamp, end: r.Timestamp.Add(r.Latency), ok: ok, phase: name})
+	heap.Push(&c.pending, pr2)
 	c.flush(false)
 }
 
@@ -232,41 +314,87 @@ func firstHeader(r *vegeta.Result, key string) string {
 	return ""
 }
 
-// flush settles what can no longer be reordered: outage runs and windows
-// older than the reorder window. At close everything settles.
+// flush settles what can no longer be reordered: outage runs, bursts and
+// windows older than the reorder window. At close everything settles.
 func (c *Collector) flush(all bool) {
 	horizon := c.maxTS.Add(-c.opts.ReorderWindow)
-	for _, probe := range sortedProbes(c.outages) {
-		ot := c.outages[probe]
-		for ot.pending.Len() > 0 && (all || ot.pending[0].ts.Before(horizon)) {
-			pr := heap.Pop(&ot.pending).(pendingResult)
-			if o, done := ot.step(pr); done {
-				c.addOutage(o)
-			}
+	for c.pending.Len() > 0 && (all || c.pending[0].ts.Before(horizon)) {
+		pr := heap.Pop(&c.pending).(pendingResult)
+		c.track(streamKey{DimStream, pr.probe}, pr)
+		c.track(streamKey{DimTarget, pr.target}, pr)
+		if pr.node != "" {
+			c.track(streamKey{DimNode, pr.node}, pr)
 		}
-		if all {
-			if o, open := ot.finish(); open {
-				c.addOutage(o)
+	}
+	if all {
+		keys := make([]streamKey, 0, len(c.trackers))
+		for k := range c.trackers {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if keys[i].dim != keys[j].dim {
+				return keys[i].dim < keys[j].dim
 			}
+			return keys[i].name < keys[j].name
+		})
+		for _, k := range keys {
+			c.trackers[k].finish(c.opts.BurstFailures, c.addWindow)
 		}
 	}
 	c.windows.flush(c, horizon, all)
 }
 
-func sortedProbes(m map[loadgen.Probe]*outageTracker) []loadgen.Probe {
-	out := make([]loadgen.Probe, 0, len(m))
-	for p := range m {
-		out = append(out, p)
+func (c *Collector) track(k streamKey, pr pendingResult) {
+	t := c.trackers[k]
+	if t == nil {
+		t = &failureTracker{key: k}
+		c.trackers[k] = t
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+	t.step(pr, c.opts.BurstGap, c.opts.BurstFailures, c.addWindow)
 }
 
-func (c *Collector) addOutage(o Outage) {
+// addWindow files a settled outage or burst under the phase it started in.
+func (c *Collector) addWindow(o Outage) {
 	p := c.phases[o.Phase]
 	if p == nil {
 		return
 	}
+	if o.Kind == WindowOutage && o.Probe != "" {
+		c.addOutage(p, o)
+		return
+	}
+	if o.Kind == WindowOutage {
+		a := p.targets[o.Target]
+		if o.Node != "" {
+			a = p.nodes[o.Node]
+		}
+		if a != nil {
+			a.outages++
+			a.longest = max(a.longest, o.duration())
+		}
+	}
+	p.windows = keepMost(p.windows, o, MaxListedWindows, func(o Outage) float64 { return float64(o.Failures) })
+}
+
+// keepMost appends o to list while it is shorter than n, else puts it in
+// place of the smallest by weight when o weighs more.
+func keepMost(list []Outage, o Outage, n int, weight func(Outage) float64) []Outage {
+	if len(list) < n {
+		return append(list, o)
+	}
+	small := 0
+	for i := range list {
+		if weight(list[i]) < weight(list[small]) {
+			small = i
+		}
+	}
+	if weight(o) > weight(list[small]) {
+		list[small] = o
+	}
+	return list
+}
+
+func (c *Collector) addOutage(p *phaseAgg, o Outage) {
 	d := o.duration()
 	p.outageCount++
 	p.outageTotal += d
@@ -274,32 +402,51 @@ func (c *Collector) addOutage(o Outage) {
 		pr.outages++
 		pr.longest = max(pr.longest, d)
 	}
-	if len(p.outages) < MaxListedOutages {
-		p.outages = append(p.outages, o)
-		return
-	}
-	// Keep the longest: replace the shortest listed if this one is longer.
-	short := 0
-	for i := range p.outages {
-		if p.outages[i].duration() < p.outages[short].duration() {
-			short = i
-		}
-	}
-	if d > p.outages[short].duration() {
-		p.outages[short] = o
-	}
+	// Keep the longest.
+	p.outages = keepMost(p.outages, o, MaxListedOutages, func(o Outage) float64 { return float64(o.duration()) })
 }
 
-// Outage is a span of consecutive failed requests of one probe kind, in send
-// order: from the first failure's send time to the next success's send time
-// (or, when none followed, the end of the last failure).
+// Kinds of failure window.
+const (
+	// WindowOutage is a span of consecutive failures.
+	WindowOutage = "outage"
+	// WindowBurst is a run of failures each sent within the burst gap of
+	// the one before, successes in between allowed (see DefaultBurstGap).
+	WindowBurst = "burst"
+)
+
+// Outage is a window of failure of one stream (Probe), entry point (Target)
+// or node (Node); exactly one of the three is set.
+//
+// An outage (Kind "outage", or empty in older documents) is a span of
+// consecutive failed requests, in send order: from the first failure's send
+// time to the next success's send time (or, when none followed, the end of
+// the last failure). A burst (Kind "burst") is a run of at least the burst
+// count of failures, each sent within the burst gap of the previous one,
+// from the first failure's send time to the end of the last.
 type Outage struct {
 	Phase    string    `json:"phase"`
 	Probe    string    `json:"probe"`
+	Kind     string    `json:"kind,omitempty"`
+	Target   string    `json:"target,omitempty"`
+	Node     string    `json:"node,omitempty"`
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Seconds  float64   `json:"seconds"`
 	Failures int64     `json:"failures"`
+	// FirstError is the error of the window's first failed request.
+	FirstError string `json:"firstError,omitempty"`
+}
+
+// Subject names what the window is of: its stream, entry point or node.
+func (o Outage) Subject() (dim, name string) {
+	switch {
+	case o.Target != "":
+		return DimTarget, o.Target
+	case o.Node != "":
+		return DimNode, o.Node
+	}
+	return DimStream, o.Probe
 }
 
 func (o Outage) duration() time.Duration { return o.End.Sub(o.Start) }
@@ -308,6 +455,10 @@ type pendingResult struct {
 	ts, end time.Time
 	ok      bool
 	phase   string
+	probe   string
+	target  string
+	node    string
+	err     string // failures only
 }
 
 type pendingHeap []pendingResult
@@ -323,43 +474,93 @@ func (h *pendingHeap) Pop() any {
 	return x
 }
 
-type outageTracker struct {
-	probe   loadgen.Probe
-	pending pendingHeap
+// streamKey names one stream, entry point or node.
+type streamKey struct{ dim, name string }
+
+// failureTracker follows the failures of one stream, entry point or node in
+// send order: the outage in progress and the burst in progress. Its memory
+// is fixed.
+type failureTracker struct {
+	key     streamKey
 	in      bool
 	cur     Outage
 	lastEnd time.Time
+
+	burstOn   bool
+	burst     Outage
+	burstLast time.Time
 }
 
-func (t *outageTracker) step(r pendingResult) (Outage, bool) {
-	if !r.ok {
-		if !t.in {
-			t.in = true
-			t.cur = Outage{Phase: r.phase, Probe: string(t.probe), Start: r.ts}
+func (t *failureTracker) window(kind string, r pendingResult) Outage {
+	o := Outage{Phase: r.phase, Kind: kind, Start: r.ts, FirstError: r.err}
+	switch t.key.dim {
+	case DimTarget:
+		o.Target = t.key.name
+	case DimNode:
+		o.Node = t.key.name
+	default:
+		o.Probe = t.key.name
+	}
+	return o
+}
+
+func (t *failureTracker) step(r pendingResult, gap time.Duration, burstMin int64, emit func(Outage)) {
+	if r.ok {
+		if t.in {
+			t.in = false
+			o := t.cur
+			o.End = r.ts
+			o.Seconds = o.duration().Seconds()
+			emit(o)
 		}
-		t.cur.Failures++
-		t.lastEnd = r.end
-		return Outage{}, false
+		return
 	}
 	if !t.in {
-		return Outage{}, false
+		t.in = true
+		t.cur = t.window(WindowOutage, r)
 	}
-	t.in = false
-	o := t.cur
-	o.End = r.ts
-	o.Seconds = o.duration().Seconds()
-	return o, true
+	t.cur.Failures++
+	t.lastEnd = r.end
+
+	if t.burstOn && r.ts.Sub(t.burstLast) > gap {
+		t.closeBurst(burstMin, emit)
+	}
+	if !t.burstOn {
+		t.burstOn = true
+		t.burst = t.window(WindowBurst, r)
+	}
+	t.burst.Failures++
+	t.burst.End = maxTime(t.burst.End, r.end)
+	t.burstLast = r.ts
 }
 
-func (t *outageTracker) finish() (Outage, bool) {
-	if !t.in {
-		return Outage{}, false
+func (t *failureTracker) closeBurst(burstMin int64, emit func(Outage)) {
+	t.burstOn = false
+	if t.burst.Failures >= burstMin {
+		o := t.burst
+		o.Seconds = o.duration().Seconds()
+		emit(o)
 	}
-	t.in = false
-	o := t.cur
-	o.End = t.lastEnd
-	o.Seconds = o.duration().Seconds()
-	return o, true
+}
+
+func (t *failureTracker) finish(burstMin int64, emit func(Outage)) {
+	if t.in {
+		t.in = false
+		o := t.cur
+		o.End = t.lastEnd
+		o.Seconds = o.duration().Seconds()
+		emit(o)
+	}
+	if t.burstOn {
+		t.closeBurst(burstMin, emit)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Window is one second of results.
@@ -524,18 +725,33 @@ func (p *phaseAgg) summary() *Phase {
 			Probe: string(probe), Requests: a.requests, Failures: a.failures,
 			SuccessRatio: ratio(a.requests-a.failures, a.requests), Latency: latencySummary(a.latency),
 			Outages: a.outages, LongestOutageSeconds: a.longest.Seconds(),
+			sample: append([]float64(nil), a.sample...),
 		})
 	}
 	for _, u := range sortedKeys(p.targets) {
-		a := p.targets[u]
-		ph.Targets = append(ph.Targets, CountSummary{Name: u, Requests: a.requests, Failures: a.failures})
+		ph.Targets = append(ph.Targets, p.targets[u].count(u))
 	}
 	for _, n := range sortedKeys(p.nodes) {
-		a := p.nodes[n]
-		ph.Nodes = append(ph.Nodes, CountSummary{Name: n, Requests: a.requests, Failures: a.failures})
+		ph.Nodes = append(ph.Nodes, p.nodes[n].count(n))
 	}
+	ph.FailureWindows = append([]Outage(nil), p.windows...)
+	sort.Slice(ph.FailureWindows, func(i, j int) bool {
+		a, b := ph.FailureWindows[i], ph.FailureWindows[j]
+		if !a.Start.Equal(b.Start) {
+			return a.Start.Before(b.Start)
+		}
+		if a.Kind != b.Kind {
+			return a.Kind > b.Kind
+		}
+		return a.Target+a.Node < b.Target+b.Node
+	})
 	ph.sample = append([]float64(nil), p.sample...)
 	return ph
+}
+
+func (a *countAgg) count(name string) CountSummary {
+	return CountSummary{Name: name, Requests: a.requests, Failures: a.failures,
+		Outages: a.outages, LongestOutageSeconds: a.longest.Seconds()}
 }
 
 func ratio(a, b int64) float64 {

@@ -8,6 +8,15 @@
 // when the collector closes, and the verdict is a pure function of the closed
 // metrics and the rules.
 //
+// The collector also follows failures per stream (probe kind or user
+// target), per entry point (request URL) and per node (X-Canary-Node), each
+// bounded to MaxStreams names: counts, outages and error bursts. Judge
+// judges each of them against its own baseline (SubjectResult), so a part
+// of the traffic that failed fails the verdict even when the whole looks
+// healthy. Report.SetTimeline ties the outages and bursts to the upgrade
+// steps running when they began (Incident) and judges the checklist's
+// events during the rehearsal (ChecklistDuring).
+//
 // Checks from outside the traffic (the upgrade, the final checklist with its
 // components, a damaged results file) count in the verdict beside the
 // comparisons, and every renderer shows them. The HTML page is drawn by

@@ -24,6 +24,7 @@ type htmlView struct {
 	VerdictWord string
 	Reasons     []string
 	Checks      []htmlCheck
+	Incidents   []htmlIncidentRow
 	Summary     string
 	MultiRun    bool
 	Runs        []htmlRunRow
@@ -75,6 +76,16 @@ type htmlComparison struct {
 	Outcome             Outcome
 	Rules               []htmlRuleRow
 	Stats               []htmlStatRow
+	// SubjectsLine counts the streams, entry points and nodes judged on
+	// their own; Subjects are their failed rules.
+	SubjectsLine string
+	Subjects     []htmlSubjectRow
+}
+
+type htmlSubjectRow struct{ Subject, Against, Rule, Message string }
+
+type htmlIncidentRow struct {
+	Start, Phase, Kind, Seconds, Where, Lost, Step, FirstError string
 }
 
 type htmlRuleRow struct {
@@ -206,6 +217,10 @@ func buildHTMLView(r *Report) *htmlView {
 		fmtInt(nreq), plural(len(r.Runs), "recording", "recordings"), fmtInt(int64(len(b.colour))), fmtInt(int64(len(r.Comparisons))))
 
 	v.Checks = htmlChecks(r.Checks)
+	for _, in := range r.Incidents {
+		c := incidentCells(in)
+		v.Incidents = append(v.Incidents, htmlIncidentRow{Start: c[0], Phase: c[1], Kind: c[2], Seconds: c[3], Where: c[4], Lost: c[5], Step: c[6], FirstError: c[7]})
+	}
 	v.Runs = b.runRows()
 	for _, m := range r.Runs {
 		if m != nil {
@@ -356,7 +371,10 @@ func (b *htmlBuilder) comparisonPhases(c Comparison) (base, cand *Phase) {
 }
 
 func (b *htmlBuilder) comparison(c Comparison) htmlComparison {
-	hc := htmlComparison{Baseline: c.Baseline, Candidate: c.Candidate, Outcome: c.Outcome}
+	hc := htmlComparison{Baseline: c.Baseline, Candidate: c.Candidate, Outcome: c.Outcome, SubjectsLine: subjectsLine(c)}
+	for _, row := range failedSubjectRules(c) {
+		hc.Subjects = append(hc.Subjects, htmlSubjectRow{Subject: row[0], Against: row[1], Rule: row[2], Message: row[3]})
+	}
 	for _, rr := range c.Rules {
 		val, thr := fmtRuleValues(rr)
 		hc.Rules = append(hc.Rules, htmlRuleRow{Rule: rr.Rule, Outcome: rr.Outcome, Value: val, Threshold: thr, Message: rr.Message})

@@ -57,6 +57,9 @@ type Rules struct {
 	MaxOutage time.Duration `json:"maxOutage"`
 	// Alpha is the significance level of the tests.
 	Alpha float64 `json:"alpha"`
+	// MaxNotReady is the longest a checklist component may stay not Ready
+	// during the rehearsal (see ChecklistDuring).
+	MaxNotReady time.Duration `json:"maxNotReady"`
 	// ErrorRateIncreaseSet and similar flags let a zero threshold be asked for
 	// explicitly (zero tolerance) rather than meaning "default".
 	ZeroErrorIncrease bool `json:"zeroErrorIncrease,omitempty"`
@@ -88,6 +91,9 @@ func (r Rules) WithDefaults() Rules {
 	if r.Alpha == 0 {
 		r.Alpha = DefaultAlpha
 	}
+	if r.MaxNotReady == 0 {
+		r.MaxNotReady = DefaultMaxNotReady
+	}
 	if r.Seed == 0 {
 		r.Seed = 1
 	}
@@ -111,6 +117,8 @@ func (r Rules) Validate() error {
 		return fmt.Errorf("minP99Increase: %s is negative", r.MinP99Increase)
 	case r.MaxOutage < 0:
 		return fmt.Errorf("maxOutage: %s is negative", r.MaxOutage)
+	case r.MaxNotReady < 0:
+		return fmt.Errorf("maxNotReady: %s is negative", r.MaxNotReady)
 	case !finite(r.Alpha) || r.Alpha < 0 || r.Alpha >= 1:
 		return fmt.Errorf("alpha: %v is not a significance level between 0 and 1 (exclusive; 0 takes the default %v)", r.Alpha, DefaultAlpha)
 	}
@@ -134,6 +142,9 @@ type Comparison struct {
 	Outcome   Outcome      `json:"outcome"`
 	Rules     []RuleResult `json:"rules"`
 	Stats     Stats        `json:"stats"`
+	// Subjects judge each stream, entry point and node of the candidate
+	// on its own (see SubjectResult); one that failed fails the comparison.
+	Subjects []SubjectResult `json:"subjects,omitempty"`
 }
 
 // Stats are the statistics a comparison rests on.
@@ -193,7 +204,12 @@ func Judge(base, cand *Phase, rules Rules) Comparison {
 	enough := base.Requests >= r.MinSamples && cand.Requests >= r.MinSamples
 	c.Rules = append(c.Rules, minSamplesRule(base, cand, r), errorRateRule(st, r, enough),
 		latencyRule(base, cand, st, r), outageRule(cand, r))
-	c.Outcome = Combine(outcomes(c.Rules)...)
+	c.Subjects = judgeSubjects(base, cand, r)
+	outs := outcomes(c.Rules)
+	if subjectsFailed(c.Subjects) > 0 {
+		outs = append(outs, Fail)
+	}
+	c.Outcome = Combine(outs...)
 	return c
 }
 
@@ -340,6 +356,7 @@ type rulesJSON struct {
 	MinP99Increase       string  `json:"minP99Increase"`
 	MaxOutage            string  `json:"maxOutage"`
 	Alpha                float64 `json:"alpha"`
+	MaxNotReady          string  `json:"maxNotReady,omitempty"`
 	ZeroErrorIncrease    bool    `json:"zeroErrorIncrease,omitempty"`
 	ZeroOutage           bool    `json:"zeroOutage,omitempty"`
 	Seed                 uint64  `json:"seed,omitempty"`
@@ -351,7 +368,15 @@ func (r Rules) MarshalJSON() ([]byte, error) {
 		MinSamples: r.MinSamples, MaxErrorRateIncrease: r.MaxErrorRateIncrease, MaxP99Ratio: r.MaxP99Ratio,
 		MinP99Increase: r.MinP99Increase.String(), MaxOutage: r.MaxOutage.String(), Alpha: r.Alpha,
 		ZeroErrorIncrease: r.ZeroErrorIncrease, ZeroOutage: r.ZeroOutage, Seed: r.Seed,
+		MaxNotReady: durationOrEmpty(r.MaxNotReady),
 	})
+}
+
+func durationOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -366,7 +391,7 @@ func (r *Rules) UnmarshalJSON(b []byte) error {
 		name string
 		in   string
 		out  *time.Duration
-	}{{"minP99Increase", j.MinP99Increase, &out.MinP99Increase}, {"maxOutage", j.MaxOutage, &out.MaxOutage}} {
+	}{{"minP99Increase", j.MinP99Increase, &out.MinP99Increase}, {"maxOutage", j.MaxOutage, &out.MaxOutage}, {"maxNotReady", j.MaxNotReady, &out.MaxNotReady}} {
 		if d.in == "" {
 			continue
 		}

@@ -74,6 +74,11 @@ type Phase struct {
 	// Nodes counts requests by the node that served them (from the canary's
 	// X-Canary-Node header), when known.
 	Nodes []CountSummary `json:"nodes,omitempty"`
+	// FailureWindows are the outages of entry points and nodes and the
+	// bursts of streams, entry points and nodes that started in the phase
+	// (the streams' outages are in Outages), in time order, at most
+	// MaxListedWindows (those with most failures).
+	FailureWindows []Outage `json:"failureWindows,omitempty"`
 
 	// sample is a uniform sample of successful latencies (ns) for the tests.
 	sample []float64
@@ -113,13 +118,20 @@ type ProbeSummary struct {
 	Latency              LatencySummary `json:"latency"`
 	Outages              int64          `json:"outages"`
 	LongestOutageSeconds float64        `json:"longestOutageSeconds"`
+
+	// sample is a uniform sample of the stream's successful latencies (ns),
+	// at most StreamSampleSize; not part of the JSON document.
+	sample []float64
 }
 
-// CountSummary counts requests and failures of one target or node.
+// CountSummary counts requests and failures of one target or node, and
+// its outages (spans of consecutive failures of its own requests).
 type CountSummary struct {
-	Name     string `json:"name"`
-	Requests int64  `json:"requests"`
-	Failures int64  `json:"failures"`
+	Name                 string  `json:"name"`
+	Requests             int64   `json:"requests"`
+	Failures             int64   `json:"failures"`
+	Outages              int64   `json:"outages,omitempty"`
+	LongestOutageSeconds float64 `json:"longestOutageSeconds,omitempty"`
 }
 
 // ErrorCount counts one error message.

@@ -93,6 +93,12 @@ func junitComparison(r *Report, c Comparison) (junitTestSuite, float64) {
 			fmt.Sprintf("%s: value %s, threshold %s: %s", rr.Outcome,
 				txtRuleValue(rr.Rule, rr.Value, rr.Unit), txtRuleThreshold(rr.Rule, rr.Threshold, rr.Unit), rr.Message)))
 	}
+	// A stream, entry point or node that failed a rule is a failed case of
+	// its own, so the suite fails with the comparison.
+	for _, row := range failedSubjectRules(c) {
+		msg := row[3] + " (against the " + row[1] + ")"
+		s.add(junitCase("rehearse."+c.Candidate, row[2]+" on "+row[0], Fail, msg, "fail: "+msg))
+	}
 	return s, secs
 }
 

@@ -102,9 +102,18 @@ func TestRenderJUnitRehearsal(t *testing.T) {
 	for i, c := range r.Comparisons {
 		s := doc.Suites[i]
 		assert.Equal(t, c.Candidate+" vs "+c.Baseline, s.Name)
-		require.Len(t, s.Cases, 4)
-		assert.Equal(t, 4, s.Tests)
-		wantFail, wantSkip := 0, 0
+		// The four rules, then a failed case per failed rule of a stream,
+		// entry point or node.
+		subjects := failedSubjectRules(c)
+		require.Len(t, s.Cases, 4+len(subjects))
+		assert.Equal(t, 4+len(subjects), s.Tests)
+		wantFail, wantSkip := len(subjects), 0
+		for j, row := range subjects {
+			tc := s.Cases[4+j]
+			assert.Equal(t, row[2]+" on "+row[0], tc.Name)
+			require.NotNil(t, tc.Failure, tc.Name)
+			assert.Contains(t, tc.Failure.Message, row[3])
+		}
 		for j, rr := range c.Rules {
 			tc := s.Cases[j]
 			assert.Equal(t, "rehearse."+c.Candidate, tc.ClassName)
@@ -148,16 +157,17 @@ func TestRenderJUnitRehearsal(t *testing.T) {
 	assert.Equal(t, skipped, doc.Skipped)
 	assert.InDelta(t, total, doc.Time, 0.002)
 
-	// The upgrade fails on the failure ratio and the outage; the phase after
-	// it passes.
-	assert.Equal(t, 2, doc.Suites[0].Failures)
+	// The upgrade fails on the failure ratio and the outage, and so do six
+	// of its streams', entry points' and nodes' rules; the phase after it
+	// passes.
+	assert.Equal(t, 2+6, doc.Suites[0].Failures)
 	assert.Equal(t, 0, doc.Suites[1].Failures)
 	assert.Equal(t, "upgrade vs baseline", doc.Suites[0].Name)
 	up := r.Runs[0].Phase("upgrade")
 	assert.Equal(t, fmt.Sprint(up.Outages.Count), doc.property(t, 0, "candidateOutages"))
 	assert.Equal(t, "16", doc.property(t, 0, "candidateOutages"), "15 lone 503s and the refused connections")
-	assert.Equal(t, 8, doc.Tests)
-	assert.Equal(t, 2, doc.Failures)
+	assert.Equal(t, 8+6, doc.Tests)
+	assert.Equal(t, 2+6, doc.Failures)
 }
 
 func TestRenderJUnitInconclusive(t *testing.T) {

@@ -63,6 +63,14 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 		fmt.Fprintf(sw, "- %s\n", mdText(reason))
 	}
 	mdChecks(sw, r.Checks)
+	if len(r.Incidents) > 0 {
+		fmt.Fprintf(sw, "\n### Incidents\n\n")
+		t := mdTable{head: incidentHead, align: "lllrlrll"}
+		for _, in := range r.Incidents {
+			t.add(incidentCells(in)...)
+		}
+		t.write(sw)
+	}
 
 	for _, c := range r.Comparisons {
 		fmt.Fprintf(sw, "\n### %s vs %s: **%s**\n\n", mdText(c.Candidate), mdText(c.Baseline), txtVerdict(c.Outcome))
@@ -72,6 +80,17 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 		}
 		t.write(sw)
 		fmt.Fprintf(sw, "\nStatistics, %s\n", mdText(txtStats(c.Stats)))
+		if line := subjectsLine(c); line != "" {
+			fmt.Fprintf(sw, "\n%s\n", mdText(line))
+			if rows := failedSubjectRules(c); len(rows) > 0 {
+				fmt.Fprintln(sw)
+				t := mdTable{head: subjectHead, align: "llll"}
+				for _, row := range rows {
+					t.add(row...)
+				}
+				t.write(sw)
+			}
+		}
 	}
 
 	mdPhases(sw, r)

@@ -33,6 +33,14 @@ func RenderText(w io.Writer, r *Report) error {
 		fmt.Fprintf(sw, "  - %s\n", txtLine(reason))
 	}
 	txtChecks(sw, r.Checks)
+	if len(r.Incidents) > 0 {
+		fmt.Fprintf(sw, "\nIncidents:\n")
+		rows := make([][]string, len(r.Incidents))
+		for i, in := range r.Incidents {
+			rows[i] = incidentCells(in)
+		}
+		txtRows(sw, "  ", incidentHead, rows)
+	}
 
 	for _, c := range r.Comparisons {
 		fmt.Fprintf(sw, "\nComparison %s vs %s: %s\n", txtLine(c.Candidate), txtLine(c.Baseline), txtVerdict(c.Outcome))
@@ -44,12 +52,44 @@ func RenderText(w io.Writer, r *Report) error {
 		}
 		sw.flush(tw)
 		fmt.Fprintf(sw, "  Statistics, %s\n", txtStats(c.Stats))
+		if line := subjectsLine(c); line != "" {
+			fmt.Fprintf(sw, "  %s\n", line)
+			txtRows(sw, "    ", subjectHead, failedSubjectRules(c))
+		}
 	}
 
 	for i, m := range r.Runs {
 		txtRun(sw, r, i, m)
 	}
 	return sw.err
+}
+
+// txtRows writes a table with an upper-case head, each line indented;
+// nothing when there are no rows.
+func txtRows(sw *txtWriter, indent string, head []string, rows [][]string) {
+	if len(rows) == 0 {
+		return
+	}
+	tw := txtTable(sw)
+	line := func(cells []string) {
+		fmt.Fprint(tw, indent)
+		for i, c := range cells {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, txtCell(c))
+		}
+		fmt.Fprintln(tw)
+	}
+	upper := make([]string, len(head))
+	for i, h := range head {
+		upper[i] = strings.ToUpper(h)
+	}
+	line(upper)
+	for _, row := range rows {
+		line(row)
+	}
+	sw.flush(tw)
 }
 
 // txtChecks writes the checks, each with a table of its items.

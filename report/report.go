@@ -39,6 +39,31 @@ type Report struct {
 	// Checks are outcomes from outside the traffic that count in the
 	// verdict: the upgrade itself, the final kube-system checklist.
 	Checks []Check `json:"checks,omitempty"`
+	// Incidents are the times of failure of the recordings, tied to the
+	// upgrade steps of the timeline (see Incident and SetTimeline).
+	Incidents []Incident `json:"incidents,omitempty"`
+}
+
+// SetTimeline gives the report the rehearsal's events and settles what
+// they change: the incidents are tied to the upgrade steps, the checklist's
+// events are judged as the check RuleChecklistDuring (see
+// ChecklistDuring), and the verdict and its reasons are settled again,
+// naming the step that explains a failed rule. Calling it again replaces
+// what an earlier call added.
+func (r *Report) SetTimeline(events []Event) {
+	r.Timeline = events
+	r.Incidents = Incidents(r.Runs, r.Rules, events)
+	checks := r.Checks[:0:0]
+	for _, c := range r.Checks {
+		if c.Name != RuleChecklistDuring {
+			checks = append(checks, c)
+		}
+	}
+	r.Checks = checks
+	if c, ok := ChecklistDuring(events, r.Rules); ok {
+		r.Checks = append(r.Checks, c)
+	}
+	r.settle()
 }
 
 // Check is a pass/fail/inconclusive outcome that is not a traffic rule.
@@ -182,6 +207,7 @@ func newReport(title string, runs []*Metrics, comps []Comparison, rules Rules) *
 			r.Checks = append(r.Checks, readCheck(m.Read, r.Rules))
 		}
 	}
+	r.Incidents = Incidents(runs, r.Rules, nil)
 	r.settle()
 	return r
 }
@@ -229,7 +255,23 @@ func (r *Report) settle() {
 	for _, c := range r.Comparisons {
 		for _, rr := range c.Rules {
 			if rr.Outcome != Pass {
-				r.Reasons = append(r.Reasons, fmt.Sprintf("%s vs %s: %s %s: %s", c.Candidate, c.Baseline, rr.Rule, rr.Outcome, rr.Message))
+				reason := fmt.Sprintf("%s vs %s: %s %s: %s", c.Candidate, c.Baseline, rr.Rule, rr.Outcome, rr.Message)
+				if in, ok := explainRule(r.Incidents, c.Candidate, rr.Rule, "", ""); ok && rr.Outcome == Fail {
+					reason += "; worst incident: " + in.String()
+				}
+				r.Reasons = append(r.Reasons, reason)
+			}
+		}
+		for _, s := range c.Subjects {
+			for _, rr := range s.Rules {
+				if rr.Outcome != Fail {
+					continue
+				}
+				reason := fmt.Sprintf("%s on %s (%s): %s", rr.Rule, s.Label(), c.Candidate, rr.Message)
+				if in, ok := explainRule(r.Incidents, c.Candidate, rr.Rule, s.Dim, s.Name); ok {
+					reason += "; " + in.Cause()
+				}
+				r.Reasons = append(r.Reasons, reason)
 			}
 		}
 	}
@@ -238,10 +280,21 @@ func (r *Report) settle() {
 		r.Reasons = append(r.Reasons, "nothing to compare: only one phase was recorded")
 	case r.Verdict == Pass:
 		r.Reasons = []string{fmt.Sprintf("all %d rules held in %d comparisons", len(r.Comparisons)*4, len(r.Comparisons))}
+		if n := countSubjects(r.Comparisons); n > 0 {
+			r.Reasons[0] += fmt.Sprintf(", and for each of %d streams, entry points and nodes", n)
+		}
 		if len(r.Checks) > 0 {
 			r.Reasons[0] += fmt.Sprintf("; %d checks passed", len(r.Checks))
 		}
 	}
+}
+
+func countSubjects(cs []Comparison) int {
+	n := 0
+	for _, c := range cs {
+		n += len(c.Subjects)
+	}
+	return n
 }
 
 // ExitCode maps a verdict to the process exit code: 0 pass, 1 fail,

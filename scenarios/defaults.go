@@ -32,6 +32,13 @@ const (
 	DefaultExecTimeout       = 30 * time.Minute
 	DefaultChecklist         = "kind"
 	DefaultOutputDir         = "runs"
+	// DefaultMethod, DefaultShare and DefaultTargetProbe are a load
+	// target's method, weight and connection kind when it names none.
+	DefaultMethod      = "GET"
+	DefaultShare       = 1.0
+	DefaultTargetProbe = ProbeReuse
+	// DefaultWorkloadTimeout bounds the wait for a workload to be ready.
+	DefaultWorkloadTimeout = 5 * time.Minute
 )
 
 // The limits of a scenario's numbers. Past them a value is a typo or
@@ -106,8 +113,13 @@ func Defaults() *Scenario {
 }
 
 // settleDefaults fills what depends on other fields: the PDB when none was
-// chosen, and the chosen driver's settings.
+// chosen, the chosen driver's settings, the defaults of each load target
+// and workload, and no canary probes when the canary is disabled.
 func (s *Scenario) settleDefaults(src *source) {
+	s.settleTargets()
+	if s.Canary.Disabled {
+		s.Load.Probes = nil
+	}
 	p := &s.Canary.PDB
 	if !p.Disabled && p.MaxUnavailable == nil && p.MinAvailable == nil {
 		v := DefaultPDBMaxUnavailable
@@ -166,6 +178,14 @@ func (s *Scenario) resolveRelative(dir string) {
 	}
 	if isFileRef(s.Checks.Checklist) {
 		abs(&s.Checks.Checklist)
+	}
+	for i := range s.Workloads {
+		abs(&s.Workloads[i].Path)
+	}
+	for i := range s.Images {
+		if IsImageArchive(s.Images[i]) {
+			abs(&s.Images[i])
+		}
 	}
 }
 

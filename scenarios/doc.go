@@ -1,6 +1,12 @@
 // Package scenarios defines what a rehearsal rehearses: the cluster to build
-// (or reach), the canary, the load and its phases, the upgrade and its
-// driver, the checks and the judge's thresholds, and where output goes.
+// (or reach), the canary, the user's workloads and images, the load (the
+// canary's probes and the user's targets) and its phases, the upgrade and
+// its driver, the checks and the judge's thresholds, and where output goes.
+//
+// Files a scenario names (a profile, a checklist file, workloads, image
+// archives) are relative to the scenario file's folder; Load rewrites them
+// relative to the working folder (joined to the scenario file's folder).
+// canary.disabled runs a rehearsal on the user's load.targets alone.
 //
 // A scenario is one YAML document with apiVersion rehearse.dev/v1alpha1 and
 // kind Scenario. Loading is strict: an unknown field, a bad duration, a

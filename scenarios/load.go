@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -425,10 +426,12 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// nodeAt is the value node at a dotted path of mapping keys, or nil.
+// nodeAt is the value node at a dotted path of mapping keys, each with
+// optional list indexes ("load.targets[1].share"), or nil.
 func nodeAt(root *yaml.Node, path string) *yaml.Node {
 	n := root
-	for _, key := range strings.Split(path, ".") {
+	for _, step := range strings.Split(path, ".") {
+		key, idx := splitIndexes(step)
 		if n == nil || n.Kind != yaml.MappingNode {
 			return nil
 		}
@@ -439,21 +442,49 @@ func nodeAt(root *yaml.Node, path string) *yaml.Node {
 			}
 		}
 		n = next
+		for _, j := range idx {
+			if n == nil || n.Kind != yaml.SequenceNode || j >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[j]
+		}
 	}
 	return n
 }
 
-// lineOf finds the line of the key at path (or of its nearest present
-// parent); 0 when nothing of it is in the file.
+// splitIndexes splits "targets[1]" into "targets" and [1]; a malformed
+// index is dropped.
+func splitIndexes(step string) (string, []int) {
+	i := strings.IndexByte(step, '[')
+	if i < 0 {
+		return step, nil
+	}
+	key, rest := step[:i], step[i:]
+	var idx []int
+	for strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			break
+		}
+		j, err := strconv.Atoi(rest[1:end])
+		if err != nil || j < 0 {
+			break
+		}
+		idx, rest = append(idx, j), rest[end+1:]
+	}
+	return key, idx
+}
+
+// lineOf finds the line of the key at path, or of the list item it
+// indexes (or of its nearest present parent); 0 when nothing of it is in
+// the file.
 func lineOf(root *yaml.Node, path string) int {
 	if root == nil || path == "" {
 		return 0
 	}
 	n, line := root, 0
-	for _, key := range strings.Split(path, ".") {
-		if i := strings.IndexByte(key, '['); i >= 0 {
-			key = key[:i]
-		}
+	for _, step := range strings.Split(path, ".") {
+		key, idx := splitIndexes(step)
 		if n.Kind != yaml.MappingNode {
 			return line
 		}
@@ -466,6 +497,13 @@ func lineOf(root *yaml.Node, path string) int {
 		}
 		if !found {
 			return line
+		}
+		for _, j := range idx {
+			if n.Kind != yaml.SequenceNode || j >= len(n.Content) {
+				return line
+			}
+			n = n.Content[j]
+			line = n.Line
 		}
 	}
 	return line

@@ -20,10 +20,17 @@ type Scenario struct {
 	Metadata   Metadata `yaml:"metadata" json:"metadata"`
 	Cluster    Cluster  `yaml:"cluster" json:"cluster"`
 	Canary     Canary   `yaml:"canary" json:"canary"`
-	Load       Traffic  `yaml:"load" json:"load"`
-	Upgrade    Upgrade  `yaml:"upgrade" json:"upgrade"`
-	Checks     Checks   `yaml:"checks" json:"checks"`
-	Output     Output   `yaml:"output" json:"output"`
+	// Workloads are the user's manifests, applied before the load starts.
+	Workloads []Workload `yaml:"workloads,omitempty" json:"workloads,omitempty"`
+	// Images are loaded into a kind cluster's nodes before the workloads
+	// are applied: each an image archive (a path ending in .tar, relative to
+	// the scenario file's folder) or the name of an image in the local
+	// podman or docker store (see IsImageArchive).
+	Images  []string `yaml:"images,omitempty" json:"images,omitempty"`
+	Load    Traffic  `yaml:"load" json:"load"`
+	Upgrade Upgrade  `yaml:"upgrade" json:"upgrade"`
+	Checks  Checks   `yaml:"checks" json:"checks"`
+	Output  Output   `yaml:"output" json:"output"`
 	// Notes are free-form lines, e.g. what a profile could not reproduce.
 	Notes []string `yaml:"notes,omitempty" json:"notes,omitempty"`
 }
@@ -72,8 +79,13 @@ type Networking struct {
 	DNS string `yaml:"dns,omitempty" json:"dns,omitempty"`
 }
 
-// Canary is the application under load.
+// Canary is rehearse's own application under load.
 type Canary struct {
+	// Disabled deploys no canary and sends it no load: the rehearsal loads
+	// only load.targets, which are then required. load.probes, the canary's
+	// probe kinds, are then dropped when loading (each target names its own
+	// probe), and the other canary fields are unused.
+	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty"`
 	// Image is the canary image. Empty: on kind, this build of rehearse,
 	// loaded into the nodes; an existing cluster needs an image it can pull
 	// (push the rehearse canary image to a registry it reaches).
@@ -128,11 +140,18 @@ func Probes() []string { return []string{ProbeReuse, ProbeFresh} }
 
 // Traffic is the load and its phases.
 type Traffic struct {
-	// Rate is the total requests per second, split over Probes, at most
-	// MaxLoadRate.
+	// Rate is the total requests per second over every stream, at most
+	// MaxLoadRate. Each canary probe kind weighs 1 and each target its
+	// share: a stream's rate is Rate times its weight over the sum of the
+	// weights (without targets, Rate split evenly over Probes). Every
+	// stream must get at least 1/s.
 	Rate float64 `yaml:"rate" json:"rate"`
-	// Probes are the probe kinds: reuse (keep-alive), fresh (new connection).
-	Probes  []string `yaml:"probes" json:"probes"`
+	// Probes are the canary's probe kinds: reuse (keep-alive), fresh (new
+	// connection). Loading empties them when the canary is disabled.
+	Probes []string `yaml:"probes" json:"probes"`
+	// Targets are the user's applications under load, each a stream of its
+	// own beside the canary's probes.
+	Targets []Target `yaml:"targets,omitempty" json:"targets,omitempty"`
 	Timeout Duration `yaml:"timeout" json:"timeout"`
 	// Baseline is how long load runs before the upgrade starts; After how
 	// long it runs once the upgrade ended. The upgrade phase lasts as long

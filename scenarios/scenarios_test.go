@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,8 +81,8 @@ func TestMalformedScenarios(t *testing.T) {
 		{"syntax error", base + "cluster: {workers: 2\n", nil, "t.yaml:4: did not find expected ',' or '}'"},
 		{"wrong apiVersion", strings.Replace(base, "v1alpha1", "v9", 1), nil, `t.yaml:1: apiVersion: "rehearse.dev/v9": want rehearse.dev/v1alpha1`},
 		{"wrong kind", strings.Replace(base, "kind: Scenario", "kind: Cluster", 1), nil, `t.yaml:2: kind: "Cluster": want Scenario`},
-		{"unknown top-level field", base + "clusters:\n  workers: 2\n", nil, `t.yaml:5: clusters: unknown field (did you mean "cluster"?); known: apiVersion, canary, checks, cluster, kind, load, metadata, notes, output, upgrade`},
-		{"unknown nested field", base + "load:\n  rat: 100\n", nil, `t.yaml:6: load.rat: unknown field (did you mean "rate"?); known: after, baseline, probes, rate, timeout`},
+		{"unknown top-level field", base + "clusters:\n  workers: 2\n", nil, `t.yaml:5: clusters: unknown field (did you mean "cluster"?); known: apiVersion, canary, checks, cluster, images, kind, load, metadata, notes, output, upgrade, workloads`},
+		{"unknown nested field", base + "load:\n  rat: 100\n", nil, `t.yaml:6: load.rat: unknown field (did you mean "rate"?); known: after, baseline, probes, rate, targets, timeout`},
 		{"bad duration", base + "load:\n  baseline: 30 seconds\n", nil, `t.yaml:6: load.baseline: "30 seconds" is not a duration such as 30s or 2m`},
 		{"negative duration", base + "load:\n  after: -5s\n", nil, `t.yaml:6: load.after: "-5s" is negative`},
 		{"string for a number", base + "cluster:\n  workers: two\n", nil, `t.yaml:6: cluster.workers: "two" is not a whole number`},
@@ -107,7 +108,7 @@ func TestMalformedScenarios(t *testing.T) {
 		{"unknown checklist", base + "checks:\n  checklist: openshift\n", nil, `t.yaml:6: checks.checklist: unknown checklist "openshift"; known: eks, gke, kind, kops (or a path to a file)`},
 		{"missing checklist file", base + "checks:\n  checklist: ./mine.yaml\n", nil, `t.yaml:6: checks.checklist: checklist file ./mine.yaml:`},
 		{"bad judge threshold", base + "checks:\n  judge:\n    maxP99Ratio: 0.5\n", nil, `t.yaml:7: checks.judge.maxP99Ratio: 0.5 must be at least 1`},
-		{"bad --set path", base, []string{"load.rat=5"}, `--set load.rat=5: load.rat: unknown field (did you mean "rate"?); known: after, baseline, probes, rate, timeout`},
+		{"bad --set path", base, []string{"load.rat=5"}, `--set load.rat=5: load.rat: unknown field (did you mean "rate"?); known: after, baseline, probes, rate, targets, timeout`},
 		{"bad --set value", base, []string{"upgrade.target=v2.0.0"}, `--set upgrade.target=v2.0.0: upgrade.target: target v2.0.0 is more than one minor version ahead of v1.35.4`},
 		{"--set without =", base, []string{"load.rate"}, `--set load.rate: want path=value, e.g. upgrade.target=v1.36.3`},
 		{"missing profile", base + "cluster:\n  fromProfile: ./prod-profile.yaml\n", nil, `t.yaml:6: cluster.fromProfile: open prod-profile.yaml: no such file or directory`},
@@ -263,10 +264,11 @@ func TestErrorWithoutFile(t *testing.T) {
 // file: finite numbers within the limits, and a name that is a DNS label.
 func invariants(s *Scenario) error {
 	var bad []string
-	check := func(ok bool, format string, args ...any) {
+	check := func(ok bool, format string, args ...any) bool {
 		if !ok {
 			bad = append(bad, fmt.Sprintf(format, args...))
 		}
+		return ok
 	}
 	var walk func(path string, v reflect.Value)
 	walk = func(path string, v reflect.Value) {
@@ -282,6 +284,10 @@ func invariants(s *Scenario) error {
 			}
 			for i := range v.NumField() {
 				walk(path+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				walk(fmt.Sprintf("%s[%d]", path, i), v.Index(i))
 			}
 		case reflect.Float32, reflect.Float64:
 			check(!math.IsNaN(v.Float()) && !math.IsInf(v.Float(), 0), "%s: %v is not finite", path, v.Float())
@@ -304,6 +310,39 @@ func invariants(s *Scenario) error {
 	if k := s.Upgrade.Kubeadm; k != nil && s.Upgrade.Driver == DriverKubeadm && s.Cluster.Provider == ProviderKind {
 		check(k.MaxUnavailable >= 1 && k.MaxUnavailable <= MaxNodes, "upgrade.kubeadm.maxUnavailable %d", k.MaxUnavailable)
 	}
+	check(!s.Canary.Disabled || (len(s.Load.Targets) > 0 && len(s.Load.Probes) == 0), "canary disabled with %d targets and probes %v", len(s.Load.Targets), s.Load.Probes)
+	names := map[string]bool{}
+	weight := float64(len(s.Load.Probes))
+	for i, tg := range s.Load.Targets {
+		check(len(validation.IsDNS1123Label(tg.Name)) == 0 && !names[tg.Name], "load.targets[%d].name %q", i, tg.Name)
+		names[tg.Name] = true
+		check((tg.URL == "") != (tg.Service == nil), "load.targets[%d]: url %q and service %v", i, tg.URL, tg.Service)
+		if sv := tg.Service; sv != nil {
+			check(sv.Namespace != "" && sv.Name != "" && !sv.Port.IsZero() && sv.Port.Number >= 0 && sv.Port.Number <= 65535, "load.targets[%d].service %+v", i, *sv)
+		}
+		check(slices.Contains(Methods(), tg.Method), "load.targets[%d].method %q", i, tg.Method)
+		check(slices.Contains(Probes(), tg.Probe), "load.targets[%d].probe %q", i, tg.Probe)
+		for _, c := range tg.Expect.Status {
+			check(c >= 100 && c <= 599, "load.targets[%d].expect.status %d", i, c)
+		}
+		if check(tg.Share != nil && *tg.Share > 0 && !math.IsInf(*tg.Share, 0), "load.targets[%d].share %v", i, tg.Share); tg.Share != nil {
+			weight += *tg.Share
+		}
+	}
+	for i, tg := range s.Load.Targets {
+		if tg.Share != nil && weight > 0 {
+			check(s.Load.Rate**tg.Share/weight >= 1, "load.targets[%d] gets %v/s", i, s.Load.Rate**tg.Share/weight)
+		}
+	}
+	if len(s.Load.Targets) > 0 && len(s.Load.Probes) > 0 && weight > 0 {
+		check(s.Load.Rate/weight >= 1, "each probe kind gets %v/s", s.Load.Rate/weight)
+	}
+	for i, w := range s.Workloads {
+		check(w.Path != "" && w.Wait != nil && w.Timeout.Duration > 0, "workloads[%d] %+v", i, w)
+	}
+	for i, img := range s.Images {
+		check(img != "", "images[%d] is empty", i)
+	}
 	j := s.Checks.Judge
 	check(j.MinSamples >= 0 && j.MinSamples <= MaxMinSamples, "checks.judge.minSamples %d", j.MinSamples)
 	check(j.MaxErrorRateIncrease == nil || (*j.MaxErrorRateIncrease >= 0 && *j.MaxErrorRateIncrease <= 1), "checks.judge.maxErrorRateIncrease %v", j.MaxErrorRateIncrease)
@@ -321,6 +360,9 @@ func TestInvariantsCatch(t *testing.T) {
 	good, err := Default()
 	require.NoError(t, err)
 	require.NoError(t, invariants(good))
+	good, err = Default(`load.targets=[{name: shop, url: "http://x/"}]`)
+	require.NoError(t, err)
+	require.NoError(t, invariants(good))
 	for name, spoil := range map[string]func(*Scenario){
 		"NaN rate":       func(s *Scenario) { s.Load.Rate = math.NaN() },
 		"absurd rate":    func(s *Scenario) { s.Load.Rate = 1e308 },
@@ -329,8 +371,23 @@ func TestInvariantsCatch(t *testing.T) {
 		"replicas":       func(s *Scenario) { s.Canary.Replicas = MaxInt32 + 1 },
 		"workers":        func(s *Scenario) { s.Cluster.Workers = math.MaxInt },
 		"duration":       func(s *Scenario) { s.Load.After = D(MaxDuration + 1) },
+		"NaN share":      func(s *Scenario) { s.Load.Targets[0].Share = ptr(math.NaN()) },
+		"zero share":     func(s *Scenario) { s.Load.Targets[0].Share = ptr(0.0) },
+		"tiny share":     func(s *Scenario) { s.Load.Targets[0].Share = ptr(1e-9) },
+		"no share":       func(s *Scenario) { s.Load.Targets[0].Share = nil },
+		"twice a name":   func(s *Scenario) { s.Load.Targets = append(s.Load.Targets, s.Load.Targets[0]) },
+		"target label":   func(s *Scenario) { s.Load.Targets[0].Name = "Shop" },
+		"url & service": func(s *Scenario) {
+			s.Load.Targets[0].Service = &ServiceRef{Namespace: "a", Name: "b", Port: Port{Number: 80}}
+		},
+		"status":       func(s *Scenario) { s.Load.Targets[0].Expect.Status = []int{600} },
+		"method":       func(s *Scenario) { s.Load.Targets[0].Method = "get" },
+		"target probe": func(s *Scenario) { s.Load.Targets[0].Probe = "udp" },
+		"no canary":    func(s *Scenario) { s.Canary.Disabled, s.Load.Targets = true, nil },
+		"workload":     func(s *Scenario) { s.Workloads = []Workload{{Path: "x"}} },
+		"image":        func(s *Scenario) { s.Images = []string{""} },
 	} {
-		s, err := Default()
+		s, err := Default(`load.targets=[{name: shop, url: "http://x/"}]`)
 		require.NoError(t, err)
 		spoil(s)
 		assert.Error(t, invariants(s), name)
@@ -351,6 +408,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(base + "cluster:\n  controlPlanes: 1\n  workers: 9223372036854775807\n"))
 	f.Add([]byte(strings.Replace(base, "name: t", "name: ../../x", 1)))
 	f.Add([]byte(base + "---\n" + base))
+	f.Add([]byte(targetsScenario))
+	f.Add([]byte(base + "canary:\n  disabled: true\nload:\n  rate: 3\n  targets:\n    - {name: a, url: 'http://x/', share: .5}\n    - {name: b, service: {namespace: n, name: s, port: http}, expect: {status: [204]}}\n"))
+	f.Add([]byte(base + "load:\n  targets:\n    - {name: a, url: 'http://x/', share: 1e308}\nworkloads:\n  - {path: examples, timeout: 0s}\nimages: [localhost/a:b]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("fuzz.yaml", data)
 		if err == nil && s == nil {
@@ -364,3 +424,5 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

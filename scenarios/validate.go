@@ -98,7 +98,7 @@ func (s *Scenario) validate(src *source) Errors {
 		if s.Upgrade.Driver != DriverExec {
 			add("upgrade.driver", "%q cannot upgrade an existing cluster: use exec with the command that upgrades it", s.Upgrade.Driver)
 		}
-		if s.Canary.Image == "" {
+		if s.Canary.Image == "" && !s.Canary.Disabled {
 			add("canary.image", "an existing cluster cannot be loaded with images: name a canary image it can pull (push the rehearse canary image to a registry it reaches)")
 		}
 	default:
@@ -153,6 +153,18 @@ func (s *Scenario) validate(src *source) Errors {
 	case l.Rate > MaxLoadRate:
 		add("load.rate", "%v requests per second is more than one machine sends: at most %v", l.Rate, MaxLoadRate)
 	}
+	probes := len(l.Probes)
+	if k.Disabled {
+		probes = 0
+		if len(l.Targets) == 0 {
+			// Located at load.targets, or where the canary was disabled.
+			e := src.errorf("load.targets", "the canary is disabled (canary.disabled): name the applications to load")
+			if e.Line == 0 && !strings.HasPrefix(e.File, "--set ") {
+				e.Line = lineOf(src.root, "canary.disabled")
+			}
+			errs = append(errs, e)
+		}
+	}
 	seen := map[string]bool{}
 	for i, pr := range l.Probes {
 		if !oneOf(pr, Probes()) {
@@ -162,11 +174,15 @@ func (s *Scenario) validate(src *source) Errors {
 		}
 		seen[pr] = true
 	}
-	if len(l.Probes) == 0 {
+	switch {
+	case k.Disabled:
+	case len(l.Probes) == 0:
 		add("load.probes", "at least one probe kind (reuse, fresh)")
-	} else if l.Rate > 0 && l.Rate <= MaxLoadRate && l.Rate/float64(len(l.Probes)) < 1 {
+	case len(l.Targets) == 0 && l.Rate > 0 && l.Rate <= MaxLoadRate && l.Rate/float64(len(l.Probes)) < 1:
 		add("load.rate", "%v/s over %d probe kinds is below 1/s each", l.Rate, len(l.Probes))
 	}
+	s.validateTargets(add, probes)
+	s.validateWorkloads(src, add)
 	if l.Timeout.Duration <= 0 {
 		add("load.timeout", "must be positive")
 	}

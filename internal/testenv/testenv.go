@@ -8,6 +8,7 @@
 package testenv
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -19,6 +20,21 @@ func RequireCluster(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: this test needs a real kind cluster (make substrate provisions this machine; run without -short)")
+	}
+}
+
+// FullEnv is the variable that asks for the whole cluster suite: `make
+// test-full` sets it; `make test` runs the fast, still real, subset.
+const FullEnv = "REHEARSE_TEST_FULL"
+
+// RequireFull runs t only in the whole cluster suite (FullEnv=1, as `make
+// test-full` sets it), and skips it otherwise, saying where it runs. It
+// implies RequireCluster.
+func RequireFull(t testing.TB) {
+	t.Helper()
+	RequireCluster(t)
+	if os.Getenv(FullEnv) != "1" {
+		t.Skipf("runs in the whole cluster suite only: make test-full (%s=1); make test keeps to the subset that fits CI's time", FullEnv)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/loadgen"
@@ -181,7 +182,15 @@ func (s *swap) create(ctx context.Context, env Env) error {
 }
 
 func (s *swap) copy(ctx context.Context, env Env) error {
-	rep, err := CopyWorkloads(ctx, s.blue.Client, s.green.Client, CopySelection{Namespaces: s.namespaces(env), LabelSelector: s.b.s.LabelSelector})
+	from, err := copyClients(s.blue)
+	if err != nil {
+		return err
+	}
+	to, err := copyClients(s.green)
+	if err != nil {
+		return err
+	}
+	rep, err := CopyApplication(ctx, from, to, CopySelection{Namespaces: s.namespaces(env), LabelSelector: s.b.s.LabelSelector})
 	log := logOf(env)
 	for _, c := range rep.Copied {
 		fmt.Fprintf(log, "copied %s\n", c)
@@ -228,6 +237,24 @@ func (s *swap) toBlue(_ context.Context, env Env) error {
 func (s *swap) deleteBlue(ctx context.Context, env Env) error {
 	env.Fleet.SetLive(s.green)
 	return env.Fleet.Delete(ctx, s.a)
+}
+
+// copyClients reach a cluster for the copy: typed objects and, through the
+// dynamic client, custom resources. A cluster known only by its client (a
+// test's fake) copies typed objects alone.
+func copyClients(c *ClusterRef) (CopyClients, error) {
+	cc := CopyClients{Kube: c.Client}
+	if c.Kubeconfig == "" {
+		return cc, nil
+	}
+	cfg, err := kube.Config(c.Kubeconfig, "")
+	if err != nil {
+		return cc, err
+	}
+	if cc.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return cc, err
+	}
+	return cc, nil
 }
 
 // smoke sends n requests through every entry point and wants every one

@@ -4,16 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	kubescheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/rehearse/rehearse/rehearse/readiness"
 )
@@ -41,7 +49,9 @@ type CopyReport struct {
 }
 
 // CopyWorkloads recreates on `to` the selected objects of `from`: Namespaces, ConfigMaps, Secrets,
-// Services, Deployments, StatefulSets, DaemonSets, PodDisruptionBudgets (policy/v1), ServiceAccounts.
+// Services, Ingresses (networking.k8s.io/v1), Deployments, StatefulSets, DaemonSets,
+// PodDisruptionBudgets (policy/v1), ServiceAccounts. Custom resources need the dynamic client:
+// see CopyCustomResources and CopyApplication.
 //
 // Server-set fields are stripped (resourceVersion, uid, creationTimestamp, generation, managedFields,
 // selfLink, ownerReferences, status, deletionTimestamp; Services lose clusterIP/clusterIPs/healthCheckNodePort
@@ -54,7 +64,8 @@ type CopyReport struct {
 //
 // An object that already exists on `to` is updated (Get then Update with its resourceVersion), so the copy
 // can run twice. Namespaces are created first, then ConfigMaps/Secrets/ServiceAccounts, then Services,
-// PDBs, then workloads. Errors name the object; every object is attempted, errors are joined.
+// Ingresses, PDBs, then workloads. Ingresses lose their status (the load balancer the source's
+// controller reported). Errors name the object; every object is attempted, errors are joined.
 // Namespaces are reported as "Namespace name".
 func CopyWorkloads(ctx context.Context, from, to kubernetes.Interface, sel CopySelection) (CopyReport, error) {
 	if _, err := labels.Parse(sel.LabelSelector); err != nil {
@@ -116,7 +127,7 @@ type copyKind[T metav1.Object] struct {
 type copyStep func(ctx context.Context, r *copyRun, ns string)
 
 // copyOrder lists the namespaced kinds in the order they are created: configuration first, then
-// Services, then budgets, then the workloads that use all of them.
+// Services and the Ingresses routing to them, then budgets, then the workloads that use all of them.
 func copyOrder() []copyStep {
 	return []copyStep{
 		copyKind[*corev1.ConfigMap]{
@@ -186,6 +197,20 @@ func copyOrder() []copyStep {
 			client: func(c kubernetes.Interface, ns string) copyClient[*corev1.Service] { return c.CoreV1().Services(ns) },
 			clean:  cleanService,
 			keep:   keepServiceAllocations,
+		}.step,
+		copyKind[*networkingv1.Ingress]{
+			kind: "Ingress",
+			list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) ([]*networkingv1.Ingress, error) {
+				l, err := c.NetworkingV1().Ingresses(ns).List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return pointersTo(l.Items), nil
+			},
+			client: func(c kubernetes.Interface, ns string) copyClient[*networkingv1.Ingress] {
+				return c.NetworkingV1().Ingresses(ns)
+			},
+			clean: func(i *networkingv1.Ingress) { i.Status = networkingv1.IngressStatus{} },
 		}.step,
 		copyKind[*policyv1.PodDisruptionBudget]{
 			kind: "PodDisruptionBudget",
@@ -411,4 +436,241 @@ func WaitWorkloadsReady(ctx context.Context, c kubernetes.Interface, namespaces 
 		return fmt.Errorf("workloads not ready: %w", err)
 	}
 	return nil
+}
+
+// CopyClients are the clients of one cluster that the copy of custom resources needs: discovery
+// (through Kube) finds the kinds a cluster serves, Dynamic reads and writes objects of any kind.
+type CopyClients struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+}
+
+// CRDEstablishTimeout bounds waiting for a copied CustomResourceDefinition to be Established on the
+// target.
+const CRDEstablishTimeout = time.Minute
+
+var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// CopyApplication copies the selection the way CopyWorkloads does, then its custom resources (see
+// CopyCustomResources). The reports are joined, in that order.
+func CopyApplication(ctx context.Context, from, to CopyClients, sel CopySelection) (CopyReport, error) {
+	rep, err := CopyWorkloads(ctx, from.Kube, to.Kube, sel)
+	if from.Dynamic == nil || to.Dynamic == nil {
+		return rep, err // typed objects only
+	}
+	crs, crErr := CopyCustomResources(ctx, from, to, sel)
+	rep.Copied = append(rep.Copied, crs.Copied...)
+	rep.Skipped = append(rep.Skipped, crs.Skipped...)
+	return rep, errors.Join(err, crErr)
+}
+
+// CopyCustomResources recreates on `to` the custom resources in the selected namespaces of `from`:
+// the objects of every namespaced kind the source serves (found by discovery, in its group's
+// preferred version) whose group is not one of Kubernetes' own. The CustomResourceDefinitions of the
+// kinds that have objects to copy are copied first, and waited for until Established.
+//
+// Objects are cleaned as CopyWorkloads cleans them (server-set metadata, owner references,
+// status) and created, or updated when already there. Skipped, with a reason in the report: objects
+// a controller owns (it makes them again on the target from their owner), and kinds an aggregated
+// API serves rather than a CustomResourceDefinition. Errors name the object; every object is
+// attempted, errors are joined. Reported as "Kind namespace/name" and "CustomResourceDefinition name".
+func CopyCustomResources(ctx context.Context, from, to CopyClients, sel CopySelection) (CopyReport, error) {
+	if _, err := labels.Parse(sel.LabelSelector); err != nil {
+		return CopyReport{}, fmt.Errorf("copy custom resources: label selector %q: %w", sel.LabelSelector, err)
+	}
+	r := &copyRun{list: metav1.ListOptions{LabelSelector: sel.LabelSelector}}
+	kinds, err := customKinds(ctx, from.Kube.Discovery())
+	if err != nil {
+		r.fail(fmt.Errorf("discover the kinds the source serves: %w", err))
+	}
+	if len(kinds) == 0 {
+		return r.report, errors.Join(r.errs...)
+	}
+	defs, err := from.Dynamic.Resource(crdResource).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		r.fail(fmt.Errorf("list CustomResourceDefinitions on source: %w", err))
+		return r.report, errors.Join(r.errs...)
+	}
+	byResource := map[schema.GroupResource]*unstructured.Unstructured{}
+	for i := range defs.Items {
+		d := &defs.Items[i]
+		group, _, _ := unstructured.NestedString(d.Object, "spec", "group")
+		plural, _, _ := unstructured.NestedString(d.Object, "spec", "names", "plural")
+		byResource[schema.GroupResource{Group: group, Resource: plural}] = d
+	}
+
+	namespaces := uniqueSorted(sel.Namespaces)
+	type toCopy struct {
+		kind string
+		gvr  schema.GroupVersionResource
+		objs []unstructured.Unstructured
+	}
+	var copies []toCopy
+	var needed []*unstructured.Unstructured
+	for _, k := range kinds {
+		def := byResource[k.gvr.GroupResource()]
+		if def == nil {
+			r.skipped(k.kind+" ("+k.gvr.GroupResource().String()+")", "served by an aggregated API, not by a CustomResourceDefinition")
+			continue
+		}
+		c := toCopy{kind: k.kind, gvr: k.gvr}
+		for _, ns := range namespaces {
+			l, err := from.Dynamic.Resource(k.gvr).Namespace(ns).List(ctx, r.list)
+			if err != nil {
+				r.fail(fmt.Errorf("list %s in %s on source: %w", k.gvr.GroupResource(), ns, err))
+				continue
+			}
+			items := l.Items
+			sort.Slice(items, func(i, j int) bool { return items[i].GetName() < items[j].GetName() })
+			for _, o := range items {
+				if owner := metav1.GetControllerOf(&o); owner != nil {
+					r.skipped(objectRef(k.kind, o.GetNamespace(), o.GetName()),
+						fmt.Sprintf("made by its controller from %s %s", owner.Kind, owner.Name))
+					continue
+				}
+				c.objs = append(c.objs, o)
+			}
+		}
+		if len(c.objs) > 0 {
+			copies = append(copies, c)
+			needed = append(needed, def)
+		}
+	}
+	if len(copies) == 0 {
+		return r.report, errors.Join(r.errs...)
+	}
+
+	var defNames []string
+	for _, d := range needed {
+		if copyUnstructured(ctx, r, to.Dynamic.Resource(crdResource), "CustomResourceDefinition", d) {
+			defNames = append(defNames, d.GetName())
+		}
+	}
+	if err := waitEstablished(ctx, to.Dynamic, defNames); err != nil {
+		r.fail(fmt.Errorf("copied CustomResourceDefinitions not Established on target: %w", err))
+		return r.report, errors.Join(r.errs...)
+	}
+	for _, c := range copies {
+		for i := range c.objs {
+			o := &c.objs[i]
+			copyUnstructured(ctx, r, to.Dynamic.Resource(c.gvr).Namespace(o.GetNamespace()), c.kind, o)
+		}
+	}
+	return r.report, errors.Join(r.errs...)
+}
+
+// customKind is a namespaced kind outside Kubernetes' own groups and the resource that serves it.
+type customKind struct {
+	kind string
+	gvr  schema.GroupVersionResource
+}
+
+// customKinds lists, sorted by group and resource, the namespaced kinds the cluster serves in the
+// preferred version of groups that are not Kubernetes' own, which the copy can list, create and update.
+// Groups whose discovery failed are left out, named in the error.
+func customKinds(ctx context.Context, d discovery.DiscoveryInterface) ([]customKind, error) {
+	groups, lists, err := discovery.ToDiscoveryInterfaceWithContext(d).ServerGroupsAndResourcesWithContext(ctx)
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return nil, err
+	}
+	preferred := map[string]string{}
+	for _, g := range groups {
+		preferred[g.Name] = g.PreferredVersion.GroupVersion
+	}
+	var out []customKind
+	for _, l := range lists {
+		gv, perr := schema.ParseGroupVersion(l.GroupVersion)
+		if perr != nil || builtinGroup(gv.Group) || preferred[gv.Group] != l.GroupVersion {
+			continue
+		}
+		for _, res := range l.APIResources {
+			if !res.Namespaced || strings.Contains(res.Name, "/") || !hasVerbs(res.Verbs, "list", "get", "create", "update") {
+				continue
+			}
+			out = append(out, customKind{kind: res.Kind, gvr: gv.WithResource(res.Name)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].gvr.Group != out[j].gvr.Group {
+			return out[i].gvr.Group < out[j].gvr.Group
+		}
+		return out[i].gvr.Resource < out[j].gvr.Resource
+	})
+	return out, err
+}
+
+// builtinGroup says whether Kubernetes itself serves the group: the groups client-go's typed clients
+// know (core, apps, batch, networking.k8s.io, ...).
+func builtinGroup(group string) bool {
+	return kubescheme.Scheme.IsGroupRegistered(group)
+}
+
+func hasVerbs(have metav1.Verbs, want ...string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// copyUnstructured cleans obj (server-set metadata and status) and creates it through c, or updates
+// the object already there. It says whether the object was copied.
+func copyUnstructured(ctx context.Context, r *copyRun, c dynamic.ResourceInterface, kind string, obj *unstructured.Unstructured) bool {
+	obj = obj.DeepCopy()
+	ref := objectRef(kind, obj.GetNamespace(), obj.GetName())
+	stripServerMeta(obj)
+	unstructured.RemoveNestedField(obj.Object, "status")
+	existing, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		if _, err := c.Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+			r.fail(fmt.Errorf("%s: create on target: %w", ref, err))
+			return false
+		}
+	case err != nil:
+		r.fail(fmt.Errorf("%s: get from target: %w", ref, err))
+		return false
+	default:
+		obj.SetResourceVersion(existing.GetResourceVersion())
+		if _, err := c.Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
+			r.fail(fmt.Errorf("%s: update on target: %w", ref, err))
+			return false
+		}
+	}
+	r.copied(ref)
+	return true
+}
+
+// waitEstablished waits until every named CustomResourceDefinition is Established on c.
+func waitEstablished(ctx context.Context, c dynamic.Interface, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	return readiness.WaitFor(ctx, readiness.Options{Interval: 250 * time.Millisecond, Timeout: CRDEstablishTimeout},
+		func(ctx context.Context) (bool, string, error) {
+			var waiting []string
+			for _, n := range names {
+				d, err := c.Resource(crdResource).Get(ctx, n, metav1.GetOptions{})
+				if err != nil {
+					return false, "", err
+				}
+				if !crdEstablished(d) {
+					waiting = append(waiting, n)
+				}
+			}
+			return len(waiting) == 0, "not Established: " + strings.Join(waiting, ", "), nil
+		})
+}
+
+// crdEstablished says whether a CustomResourceDefinition's Established condition is True.
+func crdEstablished(d *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(d.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Established" {
+			return m["status"] == "True"
+		}
+	}
+	return false
 }

@@ -10,10 +10,16 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -493,4 +499,220 @@ func TestWaitWorkloadsReadyPollsUntilReady(t *testing.T) {
 
 	require.NoError(t, WaitWorkloadsReady(ctx, c, []string{canaryNS}, time.Millisecond))
 	assert.Equal(t, 3, lists, "returns on the first poll that sees the rollout done")
+}
+
+func TestCopyWorkloadsIngress(t *testing.T) {
+	ing := &networkingv1.Ingress{
+		ObjectMeta: serverMeta(canaryNS, "canary", canaryLabels),
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: new("nginx"),
+			Rules: []networkingv1.IngressRule{{Host: "shop.example", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: new(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{
+					Service: &networkingv1.IngressServiceBackend{Name: "canary", Port: networkingv1.ServiceBackendPort{Number: 80}},
+				}}},
+			}}}},
+		},
+		Status: networkingv1.IngressStatus{LoadBalancer: networkingv1.IngressLoadBalancerStatus{Ingress: []networkingv1.IngressLoadBalancerIngress{{IP: "192.0.2.9"}}}},
+	}
+	a := fake.NewClientset(append(canarySource(), ing)...)
+	b := fake.NewClientset()
+
+	report, err := CopyWorkloads(context.Background(), a, b, CopySelection{Namespaces: []string{canaryNS}})
+	require.NoError(t, err)
+	assert.Contains(t, report.Copied, "Ingress rehearse-canary/canary")
+	assert.Equal(t, []string{"namespaces", "configmaps", "secrets", "serviceaccounts", "services", "ingresses", "poddisruptionbudgets", "deployments"}, createdResources(b),
+		"an Ingress comes after the Services it routes to")
+	want := ing.DeepCopy()
+	want.ObjectMeta = cleanMeta(canaryNS, "canary", canaryLabels)
+	want.Status = networkingv1.IngressStatus{}
+	assert.Equal(t, want, written(t, b)["ingresses rehearse-canary/canary"])
+}
+
+var (
+	widgetsGVR   = schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
+	httpRouteGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
+)
+
+// customDiscovery is what cluster A's discovery serves: built-in kinds, a custom kind in two versions
+// (v1 preferred) with a status subresource, a cluster-scoped custom kind, a custom kind in a
+// *.k8s.io group, and an aggregated API.
+func customDiscovery() []*metav1.APIResourceList {
+	all := metav1.Verbs{"get", "list", "watch", "create", "update", "patch", "delete"}
+	return []*metav1.APIResourceList{
+		{GroupVersion: "apps/v1", APIResources: []metav1.APIResource{{Name: "deployments", Kind: "Deployment", Namespaced: true, Verbs: all}}},
+		{GroupVersion: "networking.k8s.io/v1", APIResources: []metav1.APIResource{{Name: "ingresses", Kind: "Ingress", Namespaced: true, Verbs: all}}},
+		{GroupVersion: "example.com/v1", APIResources: []metav1.APIResource{
+			{Name: "widgets", Kind: "Widget", Namespaced: true, Verbs: all},
+			{Name: "widgets/status", Kind: "Widget", Namespaced: true, Verbs: metav1.Verbs{"get", "update", "patch"}},
+			{Name: "gizmos", Kind: "Gizmo", Namespaced: false, Verbs: all},
+		}},
+		{GroupVersion: "example.com/v1beta1", APIResources: []metav1.APIResource{{Name: "widgets", Kind: "Widget", Namespaced: true, Verbs: all}}},
+		{GroupVersion: "gateway.networking.k8s.io/v1", APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true, Verbs: all}}},
+		{GroupVersion: "metrics.k8s.io/v1beta1", APIResources: []metav1.APIResource{{Name: "pods", Kind: "PodMetrics", Namespaced: true, Verbs: metav1.Verbs{"get", "list", "create", "update"}}}},
+	}
+}
+
+func crd(name, group, plural, kind string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": name, "resourceVersion": "9", "uid": "u-" + name, "generation": int64(2)},
+		"spec": map[string]any{
+			"group": group, "scope": "Namespaced",
+			"names":    map[string]any{"plural": plural, "kind": kind},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true}},
+		},
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Established", "status": "True"}}},
+	}}
+	return u
+}
+
+func widget(ns, name string, mods ...func(*unstructured.Unstructured)) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "example.com/v1", "kind": "Widget",
+		"metadata": map[string]any{
+			"name": name, "namespace": ns, "labels": map[string]any{"app": "canary"},
+			"resourceVersion": "5", "uid": "u-" + name, "generation": int64(3),
+			"annotations": map[string]any{lastAppliedAnnotation: "{}", "rehearse.io/note": "kept"},
+		},
+		"spec":   map[string]any{"size": int64(3)},
+		"status": map[string]any{"phase": "Ready"},
+	}}
+	for _, m := range mods {
+		m(u)
+	}
+	return u
+}
+
+func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
+	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		crdResource:  "CustomResourceDefinitionList",
+		widgetsGVR:   "WidgetList",
+		httpRouteGVR: "HTTPRouteList",
+	}, objs...)
+}
+
+// customSource is cluster A with custom resources: one Widget to copy, one its controller made, one
+// in an unselected namespace, and no HTTPRoute.
+func customSource() CopyClients {
+	kube := fake.NewClientset()
+	kube.Discovery().(*fakediscovery.FakeDiscovery).Resources = customDiscovery()
+	owned := widget(canaryNS, "made", func(u *unstructured.Unstructured) {
+		u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "example.com/v1", Kind: "WidgetSet", Name: "set", UID: "s", Controller: new(true)}})
+	})
+	return CopyClients{Kube: kube, Dynamic: newDynamic(
+		crd("widgets.example.com", "example.com", "widgets", "Widget"),
+		crd("httproutes.gateway.networking.k8s.io", "gateway.networking.k8s.io", "httproutes", "HTTPRoute"),
+		widget(canaryNS, "gadget"), owned, widget("elsewhere", "other"),
+	)}
+}
+
+// customTarget is a cluster B whose API server establishes a definition as it is created (and keeps
+// its status through an update, as the status subresource does), unless told not to.
+func customTarget(establish bool) (CopyClients, *dynamicfake.FakeDynamicClient) {
+	dyn := newDynamic()
+	for _, verb := range []string{"create", "update"} {
+		dyn.PrependReactor(verb, "customresourcedefinitions", func(act k8stesting.Action) (bool, runtime.Object, error) {
+			u := act.(interface{ GetObject() runtime.Object }).GetObject().(*unstructured.Unstructured)
+			if establish {
+				_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"type": "Established", "status": "True"}}, "status", "conditions")
+			}
+			return false, nil, nil
+		})
+	}
+	return CopyClients{Kube: fake.NewClientset(), Dynamic: dyn}, dyn
+}
+
+func TestCopyCustomResources(t *testing.T) {
+	ctx := context.Background()
+	from := customSource()
+	to, dyn := customTarget(true)
+
+	report, err := CopyCustomResources(ctx, from, to, CopySelection{Namespaces: []string{canaryNS}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"CustomResourceDefinition widgets.example.com", "Widget rehearse-canary/gadget"}, report.Copied,
+		"the definition first; only the definitions of kinds with objects to copy")
+	assert.Equal(t, []string{
+		"Widget rehearse-canary/made: made by its controller from WidgetSet set",
+		"PodMetrics (pods.metrics.k8s.io): served by an aggregated API, not by a CustomResourceDefinition",
+	}, report.Skipped)
+
+	got, err := dyn.Resource(widgetsGVR).Namespace(canaryNS).Get(ctx, "gadget", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{
+		"apiVersion": "example.com/v1", "kind": "Widget",
+		"metadata": map[string]any{
+			"name": "gadget", "namespace": canaryNS, "labels": map[string]any{"app": "canary"},
+			"annotations": map[string]any{"rehearse.io/note": "kept"},
+		},
+		"spec": map[string]any{"size": int64(3)},
+	}, got.Object, "server-set metadata and status are not copied")
+	def, err := dyn.Resource(crdResource).Get(ctx, "widgets.example.com", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, def.GetUID())
+	assert.Equal(t, "Namespaced", def.Object["spec"].(map[string]any)["scope"])
+	_, err = dyn.Resource(crdResource).Get(ctx, "httproutes.gateway.networking.k8s.io", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "no HTTPRoute to copy, no definition copied")
+	for _, act := range from.Dynamic.(*dynamicfake.FakeDynamicClient).Actions() {
+		assert.Equal(t, "list", act.GetVerb(), "the source is only read: %v", act)
+		assert.NotEqual(t, "elsewhere", act.GetNamespace(), "unselected namespaces are not read")
+	}
+
+	// A second copy updates what is there.
+	dyn.ClearActions()
+	report, err = CopyCustomResources(ctx, from, to, CopySelection{Namespaces: []string{canaryNS}})
+	require.NoError(t, err)
+	assert.Len(t, report.Copied, 2)
+	for _, act := range dyn.Actions() {
+		assert.NotEqual(t, "create", act.GetVerb(), "%v", act)
+	}
+}
+
+func TestCopyCustomResourcesLabelSelector(t *testing.T) {
+	to, _ := customTarget(true)
+	report, err := CopyCustomResources(context.Background(), customSource(), to, CopySelection{Namespaces: []string{canaryNS}, LabelSelector: "app=other"})
+	require.NoError(t, err)
+	assert.Empty(t, report.Copied, "nothing matches: no definition is needed either")
+
+	_, err = CopyCustomResources(context.Background(), customSource(), to, CopySelection{LabelSelector: "app in (("})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "label selector")
+}
+
+func TestCopyCustomResourcesWaitsForEstablished(t *testing.T) {
+	to, dyn := customTarget(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	report, err := CopyCustomResources(ctx, customSource(), to, CopySelection{Namespaces: []string{canaryNS}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not Established on target")
+	assert.Contains(t, err.Error(), "widgets.example.com")
+	assert.Equal(t, []string{"CustomResourceDefinition widgets.example.com"}, report.Copied)
+	_, gerr := dyn.Resource(widgetsGVR).Namespace(canaryNS).Get(context.Background(), "gadget", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(gerr), "no custom resource before its definition is Established")
+}
+
+func TestCopyApplication(t *testing.T) {
+	from := customSource()
+	from.Kube = fake.NewClientset(canarySource()...)
+	from.Kube.Discovery().(*fakediscovery.FakeDiscovery).Resources = customDiscovery()
+	to, _ := customTarget(true)
+	to.Kube = fake.NewClientset()
+
+	report, err := CopyApplication(context.Background(), from, to, CopySelection{Namespaces: []string{canaryNS}})
+	require.NoError(t, err)
+	want := append(append([]string{}, wantCanaryCopied...), "CustomResourceDefinition widgets.example.com", "Widget rehearse-canary/gadget")
+	assert.Equal(t, want, report.Copied)
+	assert.Equal(t, wantCanarySkipped, report.Skipped[:len(wantCanarySkipped)])
+}
+
+func TestCustomKindsDiscoveryFailure(t *testing.T) {
+	kube := fake.NewClientset()
+	kube.PrependReactor("get", "resource", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	kube.Discovery().(*fakediscovery.FakeDiscovery).Resources = customDiscovery()
+	to, _ := customTarget(true)
+	_, err := CopyCustomResources(context.Background(), CopyClients{Kube: kube, Dynamic: newDynamic()}, to, CopySelection{Namespaces: []string{canaryNS}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "discover the kinds the source serves: connection refused")
 }

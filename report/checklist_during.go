@@ -1,0 +1,196 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/version"
+
+	"github.com/rehearse/rehearse/rehearse/timeline"
+)
+
+// RuleChecklistDuring names the check that judges the kube-system checklist
+// while the upgrade ran, from the checklist watcher's timeline events.
+const RuleChecklistDuring = "checklist-during-upgrade"
+
+// DefaultMaxNotReady is the longest a checklist component may stay not
+// Ready during a rehearsal.
+const DefaultMaxNotReady = 2 * time.Minute
+
+// Checklist watcher event kinds (see the checklist package's Watch).
+const (
+	clReady       = "ready"
+	clNotReady    = "not-ready"
+	clVersion     = "version"
+	clRestart     = "restart"
+	clRemoved     = "removed"
+	clUnreachable = "unreachable"
+	clReachable   = "reachable"
+)
+
+// ChecklistDuring judges the checklist events of a timeline (source
+// "checklist": a component turning ready or not, restarting, changing
+// version, going away; the API server unreachable and back).
+//
+// An in-place upgrade restarts the static pods and kube-proxy on purpose,
+// drains and restarts nodes' kubelets, and briefly loses the API server:
+// restarts, version changes and short spells of not Ready are expected and
+// never fail on their own. What fails, naming the component:
+//
+//   - not Ready (or, for the API server, unreachable) for longer than the
+//     rules' MaxNotReady without a break: from its not-ready event to its
+//     next ready (or removed: a replaced node) event, or to the timeline's
+//     last event when none came. A crash loop shows here, as a component
+//     that does not come back;
+//   - a version going back: a version event whose newest version is older
+//     than the newest before it (a rollback or a component flapping
+//     between releases).
+//
+// Whether every component reached the target version is the final
+// checklist's finding, which sees every component; the timeline only sees
+// changes. Restarts are counted in the item's message. A timeline with no
+// checklist events gives no check (ok false).
+func ChecklistDuring(events []Event, rules Rules) (Check, bool) {
+	bound := rules.WithDefaults().MaxNotReady
+	type state struct {
+		since    time.Time // start of the not-ready spell, zero when ready
+		longest  time.Duration
+		spells   int
+		restarts int
+		versions []string
+		back     []string
+		open     bool
+	}
+	var last time.Time
+	seen := map[string]*state{}
+	get := func(name string) *state {
+		s := seen[name]
+		if s == nil {
+			s = &state{}
+			seen[name] = s
+		}
+		return s
+	}
+	end := func(s *state, t time.Time) {
+		if s.since.IsZero() {
+			return
+		}
+		s.longest = max(s.longest, t.Sub(s.since))
+		s.since = time.Time{}
+	}
+	for _, e := range events {
+		last = maxTime(last, e.Time)
+		if e.Source != timeline.SourceChecklist {
+			continue
+		}
+		s := get(e.Subject)
+		switch e.Kind {
+		case clNotReady, clUnreachable:
+			if s.since.IsZero() {
+				s.since = e.Time
+				s.spells++
+			}
+		case clReady, clReachable, clRemoved:
+			end(s, e.Time)
+		case clRestart:
+			s.restarts++
+		case clVersion:
+			from, to, ok := versionChange(e.Message)
+			if !ok {
+				continue
+			}
+			s.versions = append(s.versions, to)
+			if older(to, from) {
+				s.back = append(s.back, from+" -> "+to)
+			}
+		}
+	}
+	if len(seen) == 0 {
+		return Check{}, false
+	}
+	c := Check{Name: RuleChecklistDuring, Outcome: Pass}
+	for _, name := range sortedKeys(seen) {
+		s := seen[name]
+		if !s.since.IsZero() {
+			s.open = true
+			end(s, last)
+		}
+		it := CheckItem{Component: name, Outcome: Pass,
+			Expected: fmt.Sprintf("not Ready at most %s at a time, no version going back", bound)}
+		var seenParts, problems []string
+		if s.spells > 0 {
+			p := fmt.Sprintf("not Ready %d times, longest %s", s.spells, s.longest.Round(100*time.Millisecond))
+			if s.open {
+				p += " (still not Ready at the end)"
+			}
+			seenParts = append(seenParts, p)
+			if s.longest > bound {
+				problems = append(problems, fmt.Sprintf("not Ready for %s, longer than the %s allowed", s.longest.Round(100*time.Millisecond), bound))
+			}
+		}
+		if s.restarts > 0 {
+			seenParts = append(seenParts, fmt.Sprintf("%d restart events", s.restarts))
+		}
+		if len(s.versions) > 0 {
+			seenParts = append(seenParts, "version "+strings.Join(s.versions, " then "))
+		}
+		if len(s.back) > 0 {
+			problems = append(problems, "version went back: "+strings.Join(s.back, ", "))
+		}
+		it.Seen = strings.Join(seenParts, "; ")
+		if len(problems) > 0 {
+			it.Outcome = Fail
+			it.Message = strings.Join(problems, "; ")
+		}
+		c.Items = append(c.Items, it)
+	}
+	var failed []string
+	for _, it := range c.Items {
+		if it.Outcome == Fail {
+			failed = append(failed, it.Component+": "+it.Message)
+		}
+	}
+	if len(failed) > 0 {
+		c.Outcome = Fail
+		c.Message = strings.Join(failed, "; ")
+	} else {
+		c.Message = fmt.Sprintf("%d components changed during the rehearsal; none stayed not Ready beyond %s or went back a version", len(c.Items), bound)
+	}
+	return c, true
+}
+
+// versionChange reads "NAME version A -> B" as the watcher writes it.
+func versionChange(msg string) (from, to string, ok bool) {
+	i := strings.Index(msg, " version ")
+	if i < 0 {
+		return "", "", false
+	}
+	from, to, ok = strings.Cut(msg[i+len(" version "):], " -> ")
+	return strings.TrimSpace(from), strings.TrimSpace(to), ok
+}
+
+// older tells whether the newest version in list a is older than the
+// newest in list b (lists as the checklist writes them, "v1.30.1,v1.31.0").
+// Lists it cannot read are not older.
+func older(a, b string) bool {
+	va, vb := newest(a), newest(b)
+	return va != nil && vb != nil && va.LessThan(vb)
+}
+
+func newest(list string) *version.Version {
+	var best *version.Version
+	parts := strings.Split(list, ",")
+	sort.Strings(parts)
+	for _, p := range parts {
+		v, err := version.ParseGeneric(strings.TrimSpace(p))
+		if err != nil {
+			continue
+		}
+		if best == nil || best.LessThan(v) {
+			best = v
+		}
+	}
+	return best
+}
