@@ -111,6 +111,9 @@ type Options struct {
 	Drivers driver.Registry
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Estimate, when set, estimates how long production's upgrade will
+	// take (its node count) from the steps the rehearsal measured.
+	Estimate *report.EstimateOptions
 }
 
 // Result is the outcome of a rehearsal.
@@ -381,6 +384,13 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		if r.o.Estimate != nil {
+			// A failed estimate does not spoil the rehearsal: it is said
+			// and the report goes without it.
+			if err := AddEstimate(rep, sc, *r.o.Estimate); err != nil {
+				r.say("no estimate of production's upgrade: %v", err)
+			}
+		}
 		rep.AddCheck(upgradeCheck(sc, r.res.Phases, ctx.Err() != nil))
 		if ctx.Err() == nil {
 			rep.AddCheck(checklistCheck(final, checkErr))
@@ -552,6 +562,20 @@ func checklistCheck(final checklist.Result, err error) report.Check {
 		c.Items = append(c.Items, report.CheckItem{Component: it.Component, Expected: expected, Seen: seen, Outcome: outcome, Message: it.Message})
 	}
 	return c
+}
+
+// AddEstimate estimates from the rehearsal's timeline how long production's
+// upgrade will take; MaxUnavailable defaults to the scenario's.
+func AddEstimate(rep *report.Report, sc *scenarios.Scenario, o report.EstimateOptions) error {
+	if o.MaxUnavailable == 0 && sc.Upgrade.Kubeadm != nil {
+		o.MaxUnavailable = sc.Upgrade.Kubeadm.MaxUnavailable
+	}
+	e, err := report.EstimateUpgrade(rep.Timeline, o)
+	if err != nil {
+		return err
+	}
+	rep.Estimate = e
+	return nil
 }
 
 // BuildReport renders the report of a run folder from what it recorded:

@@ -93,6 +93,7 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 		}
 	}
 
+	mdEstimate(sw, r.Estimate)
 	mdPhases(sw, r)
 	mdLoad(sw, r)
 	mdOutages(sw, r)
@@ -123,6 +124,22 @@ func mdChecks(sw *txtWriter, checks []Check) {
 			t.add(it.Component, it.Expected, it.Seen, txtVerdict(it.Outcome), it.Message)
 		}
 		t.write(sw)
+	}
+}
+
+// mdEstimate writes how long production's upgrade will take, if
+// estimated: the formula first, in bold, then the rest.
+func mdEstimate(sw *txtWriter, e *Estimate) {
+	if e == nil {
+		return
+	}
+	fmt.Fprintf(sw, "\n### Estimate\n\n")
+	for i, l := range e.Lines() {
+		if i == 0 {
+			fmt.Fprintf(sw, "**%s**\n\n", mdText(l))
+			continue
+		}
+		fmt.Fprintf(sw, "- %s\n", mdText(l))
 	}
 }
 

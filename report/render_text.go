@@ -58,10 +58,22 @@ func RenderText(w io.Writer, r *Report) error {
 		}
 	}
 
+	txtEstimate(sw, r.Estimate)
 	for i, m := range r.Runs {
 		txtRun(sw, r, i, m)
 	}
 	return sw.err
+}
+
+// txtEstimate writes how long production's upgrade will take, if estimated.
+func txtEstimate(sw *txtWriter, e *Estimate) {
+	if e == nil {
+		return
+	}
+	fmt.Fprintf(sw, "\nEstimate:\n")
+	for _, l := range e.Lines() {
+		fmt.Fprintf(sw, "  %s\n", txtLine(l))
+	}
 }
 
 // txtRows writes a table with an upper-case head, each line indented;

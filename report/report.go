@@ -42,6 +42,9 @@ type Report struct {
 	// Incidents are the times of failure of the recordings, tied to the
 	// upgrade steps of the timeline (see Incident and SetTimeline).
 	Incidents []Incident `json:"incidents,omitempty"`
+	// Estimate is how long production's upgrade will take, measured from
+	// the rehearsal's timeline (see EstimateUpgrade); nil when not asked.
+	Estimate *Estimate `json:"estimate,omitempty"`
 }
 
 // SetTimeline gives the report the rehearsal's events and settles what

@@ -3,6 +3,7 @@
 // and worker counts, CNI, pod and service CIDRs, kube-proxy mode, DNS
 // provider and the checklist flavor. It also reports pre-flight findings
 // (PodDisruptionBudgets that block drains, single-replica Deployments behind
-// a budget, deprecated APIs in use) and says plainly what cannot be
-// reproduced offline.
+// a budget, deprecated APIs in use), lists the user's workloads outside the
+// system namespaces with their budgets, images and drain risk as a commented
+// workloads: stub, and says plainly what cannot be reproduced offline.
 package profile

@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
@@ -37,6 +38,9 @@ type Profile struct {
 	Flavor            string `json:"flavor"`
 	// Sources says where each value came from.
 	Sources map[string]string `json:"sources"`
+	// Workloads are the user's Deployments, StatefulSets and DaemonSets
+	// outside the system namespaces, with the budgets that guard them.
+	Workloads []Workload `json:"workloads"`
 	// Findings are pre-flight problems for an upgrade of this cluster.
 	Findings []Finding `json:"findings"`
 	// Notes say what could not be read or reproduced.
@@ -122,7 +126,26 @@ func Discover(ctx context.Context, client kubernetes.Interface) (*Profile, error
 	}
 	p.KubeProxyMode, p.Sources["kubeProxyMode"] = proxyMode(ctx, client, dss.Items)
 
-	p.Findings = append(p.Findings, pdbFindings(ctx, client, deps.Items)...)
+	var budgets []policyv1.PodDisruptionBudget
+	pdbs, pdbErr := client.PolicyV1().PodDisruptionBudgets("").List(ctx, metav1.ListOptions{})
+	if pdbErr != nil {
+		p.Findings = append(p.Findings, Finding{Kind: FindingBlockingPDB, Object: "PodDisruptionBudgets", Message: "could not list PodDisruptionBudgets: " + pdbErr.Error()})
+		p.Notes = append(p.Notes, "workloads: the PodDisruptionBudgets that guard them are not known (they could not be listed)")
+	} else {
+		budgets = pdbs.Items
+		p.Findings = append(p.Findings, pdbFindings(budgets, deps.Items)...)
+	}
+	var sts []appsv1.StatefulSet
+	if list, err := client.AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{}); err != nil {
+		p.Notes = append(p.Notes, "workloads: StatefulSets could not be listed: "+firstLine(err.Error()))
+	} else {
+		sts = list.Items
+	}
+	p.Workloads = userWorkloads(workloadInput{
+		deployments: deps.Items, statefulSets: sts, daemonSets: dss.Items,
+		budgets: budgets, budgetsKnown: pdbErr == nil,
+		system: systemNamespaces(dss.Items),
+	})
 	dep, note := deprecatedAPIs(ctx, client)
 	p.Findings = append(p.Findings, dep...)
 	if note != "" {
@@ -168,14 +191,21 @@ func firstOf(cs ...choice) (string, string) {
 	return "", "not found"
 }
 
-// detectCNI names the CNI from the DaemonSets that run it.
-func detectCNI(dss []appsv1.DaemonSet) (string, string) {
-	known := []struct{ match, cni string }{
+// cniDaemonSet is a DaemonSet name fragment that names a CNI.
+type cniDaemonSet struct{ match, cni string }
+
+// knownCNIs lists the CNIs found by their DaemonSets, most specific first.
+func knownCNIs() []cniDaemonSet {
+	return []cniDaemonSet{
 		{"canal", "canal"}, {"calico-node", "calico"}, {"cilium", "cilium"}, {"kube-flannel", "flannel"},
 		{"flannel", "flannel"}, {"weave-net", "weave"}, {"kindnet", "kindnet"}, {"aws-node", "aws-vpc-cni"},
 		{"kube-router", "kube-router"}, {"antrea-agent", "antrea"}, {"netd", "gke-netd"},
 	}
-	for _, k := range known {
+}
+
+// detectCNI names the CNI from the DaemonSets that run it.
+func detectCNI(dss []appsv1.DaemonSet) (string, string) {
+	for _, k := range knownCNIs() {
 		for _, ds := range dss {
 			if strings.Contains(ds.Name, k.match) {
 				return k.cni, fmt.Sprintf("DaemonSet %s/%s", ds.Namespace, ds.Name)
@@ -368,13 +398,9 @@ func guessServiceSubnet(ctx context.Context, client kubernetes.Interface) string
 	return p.String()
 }
 
-func pdbFindings(ctx context.Context, client kubernetes.Interface, deps []appsv1.Deployment) []Finding {
-	pdbs, err := client.PolicyV1().PodDisruptionBudgets("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return []Finding{{Kind: FindingBlockingPDB, Object: "PodDisruptionBudgets", Message: "could not list PodDisruptionBudgets: " + err.Error()}}
-	}
+func pdbFindings(pdbs []policyv1.PodDisruptionBudget, deps []appsv1.Deployment) []Finding {
 	var out []Finding
-	for _, pdb := range pdbs.Items {
+	for _, pdb := range pdbs {
 		obj := pdb.Namespace + "/" + pdb.Name
 		if pdb.Status.DisruptionsAllowed == 0 && pdb.Status.ExpectedPods > 0 {
 			out = append(out, Finding{Kind: FindingBlockingPDB, Object: "PodDisruptionBudget " + obj,
