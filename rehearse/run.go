@@ -188,7 +188,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, o Options) (res *Result, e
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 5 * time.Second
 	}
-	r := &run{sc: sc, o: o, now: o.Now, res: &Result{}, status: &status{out: o.Progress}}
+	r := &run{sc: sc, o: o, now: o.Now, res: &Result{}, status: newStatus(o.Progress)}
 	r.clusters = &clusters{prov: o.Provisioner, sc: sc, keep: o.Keep || sc.Cluster.Keep, say: r.say}
 	if o.Dir != "" {
 		r.folder, err = runfolder.Use(o.Dir, o.Force)
@@ -311,6 +311,7 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		if plan, err = drv.Plan(ctx, env, sc.Upgrade.Target); err != nil {
 			return err
 		}
+		r.status.setSteps(len(plan.Leaves()))
 		return r.writePlan(plan)
 	}); err != nil {
 		return r.stopped(ctx, PhasePreflight, err)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse/timeline"
@@ -15,14 +18,38 @@ import (
 // progress, the phase in force and the upgrade step in progress.
 type status struct {
 	out io.Writer
+	// terminal redraws one live status line in place (carriage return)
+	// instead of printing a line every tick.
+	terminal bool
 
 	mu    sync.Mutex
 	phase string
 	step  string
+	// steps is the number of the plan's actions; done those that ended.
+	steps, done int
+}
+
+// newStatus writes to out, redrawing the live line when out is a terminal.
+func newStatus(out io.Writer) *status {
+	s := &status{out: out}
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		s.terminal = true
+	}
+	return s
 }
 
 func (s *status) say(format string, args ...any) {
+	if s.terminal {
+		fmt.Fprint(s.out, "\r\033[K") // over the live line, redrawn at the next tick
+	}
 	fmt.Fprintf(s.out, "rehearse: "+format+"\n", args...)
+}
+
+// setSteps tells how many actions the upgrade plan has.
+func (s *status) setSteps(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.steps, s.done = n, 0
 }
 
 func (s *status) setPhase(name string) {
@@ -56,6 +83,8 @@ func (t stepTracker) Emit(e timeline.Event) {
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()
 	switch e.Kind {
+	case "end":
+		t.s.done++
 	case "start":
 		t.s.step = e.Message
 		if e.Subject != "" && e.Subject != e.Message {
@@ -82,10 +111,20 @@ func (s *status) progress(ctx context.Context, every time.Duration, atk *loadgen
 			snap := atk.Snapshot()
 			rate := float64(snap.Sent-lastSent) / now.Sub(last).Seconds()
 			lastSent, last = snap.Sent, now
-			phase, step := s.get()
+			s.mu.Lock()
+			phase, step, done, steps := s.phase, s.step, s.done, s.steps
+			s.mu.Unlock()
 			line := fmt.Sprintf("%-8s %5.0fs  %6.1f req/s  sent %d  errors %d", phase, snap.Elapsed.Seconds(), rate, snap.Sent, snap.Errors)
 			if phase == PhaseUpgrade && step != "" {
-				line += "  step: " + step
+				if steps > 0 {
+					line += fmt.Sprintf("  step %d of %d: %s", min(done+1, steps), steps, step)
+				} else {
+					line += "  step: " + step
+				}
+			}
+			if s.terminal {
+				fmt.Fprint(s.out, "\r\033[Krehearse: "+line)
+				continue
 			}
 			s.say("%s", line)
 		}

@@ -179,7 +179,7 @@ func TestHTMLBrowser(t *testing.T) {
 			t.Fatalf("dumped DOM does not parse: %v", err)
 		}
 		plots := plotsOf(doc)
-		for _, name := range []string{"latency", "ecdf", "errors"} {
+		for _, name := range []string{"latency", "percentiles", "errors"} {
 			if len(plots[name]) != 1 {
 				t.Errorf("DOM has %d plots named %q, want 1", len(plots[name]), name)
 				continue
@@ -198,5 +198,71 @@ func TestHTMLBrowser(t *testing.T) {
 		if !strings.Contains(string(out), "FAIL") {
 			t.Errorf("verdict missing from the DOM")
 		}
+	})
+}
+
+// readingShotCopy is where the screenshot of the rehearsal read at a
+// glance is also left for people to look at.
+const readingShotCopy = "/tmp/rehearse-report-reading.png"
+
+// Colours of what a person reads at a glance (see html_plots.go).
+var (
+	stepColour  = color.RGBA{0xD0, 0xDB, 0xE8, 0xFF}
+	limitColour = color.RGBA{0x86, 0x1E, 0x3E, 0xFF}
+)
+
+// TestHTMLBrowserReading loads the rehearsal of readingReport (steps,
+// incidents, a failed checklist item, a few failures) in headless Chromium,
+// takes a screenshot of the whole page and checks that the failure-ratio
+// panel, the labelled steps, the percentile plot with its p99 limit, the
+// checklist and the incidents are drawn and in the DOM Chromium built.
+func TestHTMLBrowserReading(t *testing.T) {
+	needChromium(t)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(page, []byte(renderHTML(t, readingReport(t))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("screenshot", func(t *testing.T) {
+		shot := filepath.Join(dir, "reading.png")
+		chromium(t, page, "--screenshot="+shot, "--window-size=1280,5200", "--hide-scrollbars")
+		t.Logf("screenshot: %s", shot)
+		if err := copyFile(readingShotCopy, shot); err == nil {
+			t.Logf("screenshot copied to %s", readingShotCopy)
+		}
+		f, err := os.Open(shot)
+		if err != nil {
+			t.Fatalf("no screenshot: %v", err)
+		}
+		defer f.Close()
+		img, err := png.Decode(f)
+		if err != nil {
+			t.Fatalf("screenshot is not a PNG: %v", err)
+		}
+		for _, c := range []struct {
+			name string
+			rgba color.RGBA
+			tol  int
+			min  int
+		}{
+			{"step bars", stepColour, 3, 2000},
+			{"limit lines", limitColour, 16, 150},
+			{"failure bars", failureColour, 16, 800},
+		} {
+			n := countNear(img, c.rgba, c.tol)
+			t.Logf("%s: %d pixels near #%02X%02X%02X", c.name, n, c.rgba.R, c.rgba.G, c.rgba.B)
+			if n < c.min {
+				t.Errorf("%s: %d pixels in its colour, want at least %d: is it drawn?", c.name, n, c.min)
+			}
+		}
+	})
+
+	t.Run("dom", func(t *testing.T) {
+		doc, err := html.Parse(bytes.NewReader(chromium(t, page, "--dump-dom")))
+		if err != nil {
+			t.Fatalf("dumped DOM does not parse: %v", err)
+		}
+		checkReadingPage(t, doc)
 	})
 }

@@ -30,20 +30,25 @@ type htmlView struct {
 	Runs        []htmlRunRow
 	Comparisons []htmlComparison
 	Series      []htmlSeries
-	ECDF        htmlPlot
-	Phases      []htmlPhaseRow
-	ClassCols   []string
-	Probes      []htmlProbeRow
-	Targets     []htmlCountRow
-	Nodes       []htmlCountRow
-	Outages     []htmlOutageRow
-	OutageNote  string
-	Errors      []htmlErrorRow
-	Codes       []htmlCodeRow
-	HasRead     bool
-	HasAcct     bool
-	Timeline    []htmlEventRow
-	RulesSet    []htmlKV
+	Percentiles htmlPlot
+	// NodesPlot is empty when no node is known.
+	NodesPlot  htmlPlot
+	Phases     []htmlPhaseRow
+	ClassCols  []string
+	Probes     []htmlProbeRow
+	Targets    []htmlCountRow
+	Nodes      []htmlCountRow
+	Outages    []htmlOutageRow
+	OutageNote string
+	Errors     []htmlErrorRow
+	Codes      []htmlCodeRow
+	HasRead    bool
+	HasAcct    bool
+	Timeline   []htmlEventRow
+	RulesSet   []htmlKV
+	// Estimate is how long production's upgrade will take: its formula
+	// first, then what it rests on; empty when not estimated.
+	Estimate []string
 	// Style is the stylesheet; PhaseColours colour the phase classes
 	// ph0, ph1, … in order.
 	Style        template.CSS
@@ -98,10 +103,14 @@ type htmlRuleRow struct {
 
 type htmlStatRow struct{ Name, Baseline, Candidate, Change string }
 
+// htmlSeries are the plots of one run over time; Steps is empty when no
+// upgrade step ran during the run.
 type htmlSeries struct {
-	Heading string
-	Latency htmlPlot
-	Errors  htmlPlot
+	Heading  string
+	Latency  htmlPlot
+	FailRate htmlPlot
+	Steps    htmlPlot
+	Errors   htmlPlot
 }
 
 type htmlPlot struct {
@@ -146,7 +155,7 @@ type htmlEventRow struct {
 }
 
 // htmlBuilder carries what the sections share: phase colours and labels,
-// and the time origin of each run.
+// the time origin of each run, and the upgrade steps of the timeline.
 type htmlBuilder struct {
 	r       *Report
 	colour  map[*Phase]int
@@ -154,9 +163,14 @@ type htmlBuilder struct {
 	runOf   map[*Phase]int
 	origins []time.Time
 	hasWin  []bool
+	// nodePrefix is what the steps' nodes' names share (see nodePrefix).
+	nodePrefix string
+	steps      []htmlStep
 }
 
-func buildHTMLView(r *Report) *htmlView {
+// newHTMLBuilder gives each phase its colour and label and each run its
+// time origin, and pairs the upgrade steps of the timeline.
+func newHTMLBuilder(r *Report) *htmlBuilder {
 	b := &htmlBuilder{r: r, colour: map[*Phase]int{}, label: map[*Phase]string{}, runOf: map[*Phase]int{}}
 	names := map[string]int{}
 	for ri, m := range r.Runs {
@@ -183,7 +197,13 @@ func buildHTMLView(r *Report) *htmlView {
 		b.origins = append(b.origins, o)
 		b.hasWin = append(b.hasWin, ok && len(m.Windows) > 0)
 	}
+	b.nodePrefix = nodePrefix(r.Timeline)
+	b.steps = b.timelineSteps()
+	return b
+}
 
+func buildHTMLView(r *Report) *htmlView {
+	b := newHTMLBuilder(r)
 	v := &htmlView{
 		Title:        r.Title,
 		Verdict:      r.Verdict,
@@ -234,6 +254,9 @@ func buildHTMLView(r *Report) *htmlView {
 	b.drawPlots(v)
 	b.phaseTables(v)
 	v.Timeline = b.timelineRows()
+	if r.Estimate != nil {
+		v.Estimate = r.Estimate.Lines()
+	}
 	v.RulesSet = rulesInForce(r.Rules)
 	return v
 }

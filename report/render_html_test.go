@@ -256,7 +256,7 @@ func TestRenderHTMLRehearsal(t *testing.T) {
 
 	// Three plots, each an inline SVG with drawn paths.
 	plots := plotsOf(doc)
-	for _, name := range []string{"latency", "ecdf", "errors"} {
+	for _, name := range []string{"latency", "percentiles", "errors"} {
 		ps := plots[name]
 		if len(ps) != 1 {
 			t.Errorf("%d plots named %q, want 1", len(ps), name)
@@ -359,8 +359,8 @@ func TestRenderHTMLTwoRuns(t *testing.T) {
 	page := renderHTML(t, r)
 	doc := parseHTML(t, page)
 	plots := plotsOf(doc)
-	if len(plots["latency"]) != 2 || len(plots["errors"]) != 2 || len(plots["ecdf"]) != 1 {
-		t.Fatalf("plots: %d latency, %d errors, %d ecdf; want 2, 2, 1", len(plots["latency"]), len(plots["errors"]), len(plots["ecdf"]))
+	if len(plots["latency"]) != 2 || len(plots["errors"]) != 2 || len(plots["percentiles"]) != 1 {
+		t.Fatalf("plots: %d latency, %d errors, %d percentiles; want 2, 2, 1", len(plots["latency"]), len(plots["errors"]), len(plots["percentiles"]))
 	}
 	for i, p := range plots["latency"] {
 		if run, _ := attr(p, "data-run"); run != string(rune('1'+i)) {
@@ -401,7 +401,7 @@ func TestRenderHTMLDegenerate(t *testing.T) {
 		page := renderHTML(t, r)
 		doc := parseHTML(t, page)
 		plots := plotsOf(doc)
-		if len(plots["ecdf"]) != 1 || countElements(plots["ecdf"][0], "svg") != 1 {
+		if len(plots["percentiles"]) != 1 || countElements(plots["percentiles"][0], "svg") != 1 {
 			t.Fatalf("no distribution plot")
 		}
 		if !strings.Contains(page, "No latency sample for down") || !strings.Contains(page, "down: no sample") {
@@ -421,8 +421,8 @@ func TestRenderHTMLDegenerate(t *testing.T) {
 		if !strings.Contains(page, "No per-second windows were kept") {
 			t.Errorf("missing windows not explained")
 		}
-		if len(plotsOf(parseHTML(t, page))) != 3 {
-			t.Errorf("want the three plot containers even without data")
+		if got := len(plotsOf(parseHTML(t, page))); got != 4 {
+			t.Errorf("%d kinds of plot, want the four plot containers (latency, failure rate, requests, percentiles) even without data", got)
 		}
 	})
 	t.Run("only failures", func(t *testing.T) {
@@ -459,7 +459,7 @@ func TestRenderHTMLRegistered(t *testing.T) {
 	if err := rnd(&buf, rehearsalReport(t)); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(buf.String(), `data-plot="ecdf"`) {
+	if !strings.Contains(buf.String(), `data-plot="percentiles"`) {
 		t.Errorf("html renderer does not draw plots")
 	}
 }
@@ -485,7 +485,7 @@ func TestRenderHTMLEscapesPhaseNames(t *testing.T) {
 	}
 	doc := parseHTML(t, page)
 	plots := plotsOf(doc)
-	for _, name := range []string{"latency", "errors", "ecdf"} {
+	for _, name := range []string{"latency", "errors", "percentiles"} {
 		if len(plots[name]) != 1 || !strings.Contains(textOf(plots[name][0]), `up<b>grade</b>&"`) {
 			t.Errorf("plot %q does not name the phase in its legend", name)
 		}

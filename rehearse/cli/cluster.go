@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -15,22 +16,42 @@ import (
 )
 
 type clusterOptions struct {
+	engine string
+	// provider is --provider, the deprecated name of --engine.
 	provider string
 	stateDir string
 	verbose  bool
 }
 
 func (o clusterOptions) newProvider(c *cobra.Command, streams Streams) (*cluster.Provider, error) {
-	if o.provider != "" && !contains(cluster.Engines(), o.provider) {
-		return nil, badInput(fmt.Errorf("unknown provider %q; known: %s", o.provider, strings.Join(cluster.Engines(), ", ")))
+	engine, err := o.engineName(c, streams)
+	if err != nil {
+		return nil, err
 	}
 	p, err := cluster.NewProvider(c.Context(), cluster.Options{
-		Engine: o.provider, Progress: streams.Err, StateDir: o.stateDir, Verbose: o.verbose,
+		Engine: engine, Progress: streams.Err, StateDir: o.stateDir, Verbose: o.verbose,
 	})
 	if err != nil {
 		return nil, &ExitError{Code: ExitInfra, Err: err}
 	}
 	return p, nil
+}
+
+// engineName is --engine, or the deprecated --provider with a warning;
+// an unknown engine, or both flags naming different ones, is bad input.
+func (o clusterOptions) engineName(c *cobra.Command, streams Streams) (string, error) {
+	engine := o.engine
+	if c.Flags().Changed("provider") {
+		fmt.Fprintln(streams.Err, "warning: --provider is deprecated; use --engine")
+		if c.Flags().Changed("engine") && o.engine != o.provider {
+			return "", badInput(fmt.Errorf("--engine %s and --provider %s disagree (--provider is the deprecated name of --engine)", o.engine, o.provider))
+		}
+		engine = o.provider
+	}
+	if engine != "" && !contains(cluster.Engines(), engine) {
+		return "", badInput(fmt.Errorf("--engine: unknown container engine %q; known: %s", engine, strings.Join(cluster.Engines(), ", ")))
+	}
+	return engine, nil
 }
 
 func contains(list []string, s string) bool {
@@ -49,14 +70,16 @@ func newClusterCmd(streams Streams) *cobra.Command {
 		Short: "Create, list and delete throwaway kind clusters",
 		Long: `Create, list and delete throwaway kind clusters on podman or Docker, from
 rehearse's offline node images. The engine is the first that runs privileged
-containers (podman, then Docker) unless --provider names one.
+containers (podman, then Docker) unless --engine names one.
 
 Clusters are found by label, with no state file: kind's cluster label on every
 node container, and rehearse's io.rehearse.kubernetes label that node
 containers inherit from rehearse's node images.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.provider, "provider", "", "container engine: "+strings.Join(cluster.Engines(), ", ")+" (default: the first that runs privileged containers)")
+	pf.StringVar(&o.engine, "engine", "", "container engine: "+strings.Join(cluster.Engines(), ", ")+" (default: the first that runs privileged containers)")
+	pf.StringVar(&o.provider, "provider", "", "deprecated: use --engine")
+	_ = pf.MarkHidden("provider")
 	pf.StringVar(&o.stateDir, "state-dir", cluster.DefaultStateDir(), "folder of the clusters' kubeconfigs")
 	pf.BoolVarP(&o.verbose, "verbose", "v", false, "show kind's debug messages")
 	cmd.AddCommand(
@@ -173,12 +196,26 @@ func newClusterDeleteCmd(streams Streams, o *clusterOptions) *cobra.Command {
 	}
 }
 
+// clusterListItem is one cluster of `cluster list -o json|yaml`.
+type clusterListItem struct {
+	Name       string         `json:"name"`
+	Kubernetes string         `json:"kubernetes"`
+	Nodes      []string       `json:"nodes"`
+	Roles      map[string]int `json:"roles"`
+	States     map[string]int `json:"states"`
+	Kubeconfig string         `json:"kubeconfig"`
+}
+
 func newClusterListCmd(streams Streams, o *clusterOptions) *cobra.Command {
-	return &cobra.Command{
+	var format string
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List rehearse clusters",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkOutput(format, dataFormats); err != nil {
+				return err
+			}
 			p, err := o.newProvider(c, streams)
 			if err != nil {
 				return err
@@ -187,14 +224,22 @@ func newClusterListCmd(streams Streams, o *clusterOptions) *cobra.Command {
 			if err != nil {
 				return &ExitError{Code: ExitInfra, Err: err}
 			}
-			tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKUBERNETES\tNODES\tSTATE\tKUBECONFIG")
-			for _, in := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Name, in.Kubernetes, countsOf(in.Roles), countsOf(in.States), p.KubeconfigPath(in.Name))
+			items := make([]clusterListItem, len(list))
+			for i, in := range list {
+				items[i] = clusterListItem{Name: in.Name, Kubernetes: in.Kubernetes, Nodes: in.Nodes, Roles: in.Roles, States: in.States, Kubeconfig: p.KubeconfigPath(in.Name)}
 			}
-			return tw.Flush()
+			return writeData(streams.Out, format, items, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tKUBERNETES\tNODES\tSTATE\tKUBECONFIG")
+				for _, in := range items {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Name, in.Kubernetes, countsOf(in.Roles), countsOf(in.States), in.Kubeconfig)
+				}
+				return tw.Flush()
+			})
 		},
 	}
+	addOutputFlag(cmd.Flags(), &format, dataFormats)
+	return cmd
 }
 
 func countsOf(m map[string]int) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -12,12 +13,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/report"
 )
 
 type compareOptions struct {
 	format string
 	out    string
+	phase  string
 	rules  report.Rules
 }
 
@@ -28,14 +31,24 @@ func newCompareCmd(streams Streams) *cobra.Command {
 		Short: "Compare two recordings and judge whether the candidate got worse",
 		Long: `Compare a candidate recording with a baseline recording. Each argument is a
 run folder written by "rehearse load" or a plain vegeta results file (gob,
-JSON or CSV). Latency distributions are compared with Kolmogorov-Smirnov and
-Mann-Whitney tests, the p99 ratio with a bootstrap interval, failure ratios
-with a test that is right for sparse counts, and outages by their length.
+JSON or CSV; "-" reads one from stdin), each taken whole as one phase.
+Latency distributions are compared with Kolmogorov-Smirnov and Mann-Whitney
+tests, the p99 ratio with a bootstrap interval, failure ratios with a test
+that is right for sparse counts, and outages by their length.
+
+When both are rehearsals' run folders ("rehearse run"), they are compared
+phase by phase: the candidate's upgrade against the baseline's upgrade, after
+against after, baseline against baseline (--phase picks one), and the
+upgrade steps' durations side by side, matched by name and node role
+(worker2, control-plane), since cluster names differ between runs. Text, JSON
+and Markdown show the steps; JUnit and HTML the judged phases.
 
 Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 the report could
 not be written.`,
 		Example: `  rehearse compare runs/before runs/after
-  rehearse compare before.bin after.bin -o html --out report.html`,
+  rehearse compare before.bin after.bin -o html --out report.html
+  rehearse compare runs/kubeadm-20260501 runs/kubeadm-20260507 --phase upgrade
+  vegeta attack ... | vegeta encode | rehearse compare before.bin -`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return badInput(fmt.Errorf("compare takes BASELINE and CANDIDATE, got %d argument(s)", len(args)))
@@ -49,6 +62,7 @@ not be written.`,
 	f := cmd.Flags()
 	f.StringVarP(&o.format, "output", "o", o.format, "report format: "+strings.Join(report.FormatNames(), ", "))
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of stdout")
+	f.StringVar(&o.phase, "phase", "", "judge this phase alone (two rehearsals' run folders)")
 	addRuleFlags(cmd, &o.rules)
 	return cmd
 }
@@ -130,13 +144,22 @@ func runCompare(streams Streams, basePath, candPath string, o compareOptions) er
 	if err != nil {
 		return err
 	}
-	base, err := report.Load(basePath, report.LoadOptions{Phase: "baseline"})
-	if err != nil {
-		return badInput(fmt.Errorf("baseline: %w", err))
+	if rehearse.IsRunFolder(basePath) && rehearse.IsRunFolder(candPath) {
+		return compareRuns(streams, basePath, candPath, o, rules)
 	}
-	cand, err := report.Load(candPath, report.LoadOptions{Phase: "candidate"})
+	if o.phase != "" {
+		return badInput(fmt.Errorf("--phase: picks a phase of two rehearsals' run folders; %s", notRunFolders(basePath, candPath)))
+	}
+	if basePath == "-" && candPath == "-" {
+		return badInput(errors.New("compare: only one of BASELINE and CANDIDATE can be - (stdin)"))
+	}
+	base, err := loadCompared(streams, basePath, "baseline")
 	if err != nil {
-		return badInput(fmt.Errorf("candidate: %w", err))
+		return err
+	}
+	cand, err := loadCompared(streams, candPath, "candidate")
+	if err != nil {
+		return err
 	}
 	warnTruncated(streams, base, cand)
 	rep, err := report.Compare(base, cand, rules)
@@ -147,15 +170,105 @@ func runCompare(streams Streams, basePath, candPath string, o compareOptions) er
 	if err := render(&buf, rep); err != nil {
 		return fmt.Errorf("render %s: %w", o.format, err)
 	}
+	return writeCompared(streams, buf.Bytes(), o, rep.Verdict)
+}
+
+// compareRuns judges two rehearsals' run folders phase by phase.
+func compareRuns(streams Streams, a, b string, o compareOptions, rules report.Rules) error {
+	render, err := report.RunsRendererFor(o.format)
+	if err != nil {
+		return badInput(fmt.Errorf("--output: %w", err))
+	}
+	rc, err := report.CompareRuns(a, b, report.RunsOptions{Phase: o.phase, Rules: rules})
+	if err != nil {
+		if errors.Is(err, report.ErrNoSuchPhase) {
+			return badInput(fmt.Errorf("--phase: %w", err))
+		}
+		return badInput(err)
+	}
+	warnTruncated(streams, rc.Report.Runs...)
+	var buf bytes.Buffer
+	if err := render(&buf, rc); err != nil {
+		return fmt.Errorf("render %s: %w", o.format, err)
+	}
+	return writeCompared(streams, buf.Bytes(), o, rc.Report.Verdict)
+}
+
+// notRunFolders says which of the paths is not a rehearsal's run folder.
+func notRunFolders(paths ...string) string {
+	var not []string
+	for _, p := range paths {
+		if !rehearse.IsRunFolder(p) {
+			not = append(not, p)
+		}
+	}
+	if len(not) == 1 {
+		return fmt.Sprintf("%s holds no %s", not[0], rehearse.ScenarioFile)
+	}
+	return fmt.Sprintf("%s hold no %s", strings.Join(not, " and "), rehearse.ScenarioFile)
+}
+
+// loadCompared reads one side of a comparison as one phase named what;
+// path "-" is a results file on stdin.
+func loadCompared(streams Streams, path, what string) (*report.Metrics, error) {
+	src := path
+	if path == "-" {
+		tmp, err := spoolStdin(streams.In)
+		if err != nil {
+			return nil, fmt.Errorf("%s: read stdin: %w", what, err)
+		}
+		defer os.Remove(tmp)
+		src = tmp
+	}
+	m, err := report.Load(src, report.LoadOptions{Phase: what})
+	if err != nil {
+		if path == "-" {
+			err = errors.New(strings.ReplaceAll(err.Error(), src, "stdin"))
+		}
+		return nil, badInput(fmt.Errorf("%s: %w", what, err))
+	}
+	if path == "-" {
+		m.Source = "stdin"
+		if m.Read != nil {
+			m.Read.Path = "stdin"
+		}
+	}
+	return m, nil
+}
+
+// spoolStdin copies stdin into a temporary file, since a gob results file
+// is read at random offsets, and returns its path.
+func spoolStdin(in io.Reader) (string, error) {
+	if in == nil {
+		in = strings.NewReader("")
+	}
+	f, err := os.CreateTemp("", "rehearse-stdin-*.results")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, in)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// writeCompared writes a rendered comparison to --out or stdout and turns
+// the verdict into the exit code.
+func writeCompared(streams Streams, b []byte, o compareOptions, verdict report.Outcome) error {
 	if o.out != "" {
-		if err := os.WriteFile(o.out, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(o.out, b, 0o644); err != nil {
 			return fmt.Errorf("write the %s report: %w", o.format, err)
 		}
-		fmt.Fprintf(streams.Err, "%s report written to %s: verdict %s\n", o.format, o.out, rep.Verdict)
-	} else if _, err := streams.Out.Write(buf.Bytes()); err != nil {
+		fmt.Fprintf(streams.Err, "%s report written to %s: verdict %s\n", o.format, o.out, verdict)
+	} else if _, err := streams.Out.Write(b); err != nil {
 		return err
 	}
-	if code := report.ExitCode(rep.Verdict); code != 0 {
+	if code := report.ExitCode(verdict); code != 0 {
 		return &ExitError{Code: code}
 	}
 	return nil

@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -113,30 +113,30 @@ func newImagesListCmd(streams Streams) *cobra.Command {
 		Short: "List the node images found by their labels",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return badInput(fmt.Errorf("--output: want table or json, got %q", format))
+			if format == "table" {
+				format = formatText // the name of the text format before -o took the same formats everywhere
+			}
+			if err := checkOutput(format, dataFormats); err != nil {
+				return err
 			}
 			images, err := nodeimage.List(c.Context())
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				enc := json.NewEncoder(streams.Out)
-				enc.SetIndent("", "  ")
-				if images == nil {
-					images = []nodeimage.Image{}
+			if images == nil {
+				images = []nodeimage.Image{}
+			}
+			return writeData(streams.Out, format, images, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "IMAGE\tKUBERNETES\tSOURCE\tRECIPE\tID\tCREATED\tSIZE")
+				for _, im := range images {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f MB\n", im.Name, im.Kubernetes, im.Source, im.Recipe,
+						im.ID, im.Created.Local().Format(time.DateTime), float64(im.Size)/1e6)
 				}
-				return enc.Encode(images)
-			}
-			tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "IMAGE\tKUBERNETES\tSOURCE\tRECIPE\tID\tCREATED\tSIZE")
-			for _, im := range images {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f MB\n", im.Name, im.Kubernetes, im.Source, im.Recipe,
-					im.ID, im.Created.Local().Format(time.DateTime), float64(im.Size)/1e6)
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", "table", "table or json")
+	addOutputFlag(cmd.Flags(), &format, dataFormats)
 	return cmd
 }

@@ -12,7 +12,8 @@ import (
 
 type planOptions struct {
 	apiFlags
-	sets []string
+	sets   []string
+	format string
 }
 
 func newPlanCmd(streams Streams) *cobra.Command {
@@ -23,7 +24,8 @@ func newPlanCmd(streams Streams) *cobra.Command {
 		Long: `Show the steps the scenario's upgrade driver would take, as a tree with each
 group's strategy (serial or parallel) and each step's status. For a kind
 scenario the plan is made from the scenario's shape, before any cluster
-exists; with --kubeconfig it is made from a live cluster (read-only).`,
+exists; with --kubeconfig it is made from a live cluster (read-only).
+-o json or yaml prints the same tree as a document.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return badInput(fmt.Errorf("plan takes at most one SCENARIO, got %d", len(args)))
@@ -38,11 +40,15 @@ exists; with --kubeconfig it is made from a live cluster (read-only).`,
 	f.StringArrayVar(&o.sets, "set", nil, "override a scenario field, as path=value; repeatable")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "plan against this live cluster instead of the scenario's shape")
 	f.StringVar(&o.context, "context", "", "kubeconfig context")
+	addOutputFlag(f, &o.format, dataFormats)
 	o.addRequestTimeout(f)
 	return cmd
 }
 
 func runPlan(ctx context.Context, streams Streams, args []string, o planOptions) error {
+	if err := checkOutput(o.format, dataFormats); err != nil {
+		return err
+	}
 	sc, err := loadScenario(args, o.sets)
 	if err != nil {
 		return badInput(err)
@@ -69,5 +75,5 @@ func runPlan(ctx context.Context, streams Streams, args []string, o planOptions)
 	if err != nil {
 		return badInput(err)
 	}
-	return plan.Render(streams.Out)
+	return writeData(streams.Out, o.format, plan, plan.Render)
 }

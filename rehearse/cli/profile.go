@@ -20,15 +20,16 @@ import (
 
 type profileOptions struct {
 	apiFlags
-	out  string
-	name string
-	json bool
+	out    string
+	format string
+	name   string
+	json   bool
 }
 
 func newProfileCmd(streams Streams) *cobra.Command {
 	o := profileOptions{}
 	cmd := &cobra.Command{
-		Use:   "profile --kubeconfig PROD -o FILE",
+		Use:   "profile --kubeconfig PROD --out FILE",
 		Short: "Read a cluster's shape, read-only, into a scenario that reproduces it on kind",
 		Long: `Read a production cluster strictly read-only (get, list and watch only: any
 other request is refused inside rehearse before it is sent) and write a
@@ -58,14 +59,19 @@ output file's name made into one (prod_shape.yaml gives prod-shape).`,
 	f := cmd.Flags()
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to profile (default: $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context (default: its current context)")
-	f.StringVarP(&o.out, "output", "o", "", "scenario file to write (default: print it)")
+	f.StringVar(&o.out, "out", "", "scenario file to write (default: print it)")
+	f.StringVarP(&o.format, "output", "o", "yaml", "format printed: yaml (the scenario) or json (the raw profile)")
 	f.StringVar(&o.name, "name", "", "scenario name, a DNS-1123 label (default: the output file's name, made into one)")
-	f.BoolVar(&o.json, "json", false, "print the raw profile as JSON instead of a scenario")
+	f.BoolVar(&o.json, "json", false, "print the raw profile as JSON (same as -o json)")
+	_ = f.MarkHidden("json")
 	o.addRequestTimeout(f)
 	return cmd
 }
 
 func runProfile(ctx context.Context, streams Streams, o profileOptions) error {
+	if o.format != "yaml" && o.format != "json" {
+		return badInput(fmt.Errorf("--output %q: want yaml or json", o.format))
+	}
 	name, err := scenarioName(o.name, o.out)
 	if err != nil {
 		return badInput(err)
@@ -90,7 +96,7 @@ func runProfile(ctx context.Context, streams Streams, o profileOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
+	if o.json || o.format == "json" {
 		enc := json.NewEncoder(streams.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(p)

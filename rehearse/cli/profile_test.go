@@ -48,7 +48,7 @@ func TestScenarioName(t *testing.T) {
 // API server is dialled.
 func TestProfileBadNameExitsTwo(t *testing.T) {
 	url, kc := hangingAPIServer(t)
-	r := run(t, context.Background(), "profile", "--kubeconfig", kc, "--name", "Prod_Shape", "-o", filepath.Join(t.TempDir(), "p.yaml"))
+	r := run(t, context.Background(), "profile", "--kubeconfig", kc, "--name", "Prod_Shape", "--out", filepath.Join(t.TempDir(), "p.yaml"))
 	assert.Equal(t, ExitBadInput, r.code, "stderr: %s", r.err)
 	assert.Contains(t, r.err, `--name "Prod_Shape"`)
 	assert.Contains(t, r.err, "(e.g. prod-shape)")

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,9 +20,12 @@ type reportOptions struct {
 	baseline string
 	format   string
 	noWrite  bool
+	export   string
+	force    bool
 	rules    report.Rules
 	// judging are the judging flags given (baseline and rules).
 	judging []string
+	est     estimateFlags
 }
 
 func newReportCmd(streams Streams) *cobra.Command {
@@ -33,8 +38,16 @@ interrupted run or a results file cut short): every phase is judged against
 the baseline phase. The report is written into the folder as report.json,
 report.html, report.md and junit.xml, and printed to stdout in --output format.
 
+With --export-vegeta DIR the command judges nothing: it writes one vegeta
+results file per phase into DIR (PHASE.bin, the phase as the attack name), so
+that "vegeta plot DIR/*.bin" draws one series per phase on the real time
+axis. DIR must be new or empty unless --force.
+
 Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 the reports could
 not be written into the folder (--no-write prints only).`,
+		Example: `  rehearse report runs/kubeadm-20260507-a1b2c3
+  rehearse report runs/drill --baseline baseline -o markdown --no-write
+  rehearse report runs/drill --export-vegeta runs/drill-plot && vegeta plot runs/drill-plot/*.bin > plot.html`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return badInput(fmt.Errorf("report takes one RUN_DIR, got %d argument(s)", len(args)))
@@ -43,10 +56,18 @@ not be written into the folder (--no-write prints only).`,
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			c.Flags().Visit(func(f *pflag.Flag) {
-				if f.Name != "output" && f.Name != "no-write" {
+				switch f.Name {
+				case "output", "no-write", "export-vegeta", "force", "nodes", "pools", "max-unavailable":
+				default:
 					o.judging = append(o.judging, "--"+f.Name)
 				}
 			})
+			if o.export != "" {
+				return runExportVegeta(streams, args[0], o)
+			}
+			if o.force {
+				return badInput(errors.New("--force: only with --export-vegeta"))
+			}
 			return runReport(streams, args[0], o)
 		},
 	}
@@ -54,6 +75,9 @@ not be written into the folder (--no-write prints only).`,
 	f.StringVar(&o.baseline, "baseline", o.baseline, "phase the others are judged against")
 	f.StringVarP(&o.format, "output", "o", o.format, "format printed to stdout: "+strings.Join(report.FormatNames(), ", "))
 	f.BoolVar(&o.noWrite, "no-write", false, "print only; write no files into the run folder")
+	f.StringVar(&o.export, "export-vegeta", "", "write one vegeta results file per phase into this folder and judge nothing")
+	o.est.add(f)
+	f.BoolVar(&o.force, "force", false, "with --export-vegeta, write into a folder that is not empty, overwriting its phase files")
 	addRuleFlags(cmd, &o.rules)
 	return cmd
 }
@@ -74,8 +98,26 @@ func runReport(streams Streams, dir string, o reportOptions) error {
 		if err != nil {
 			return badInput(err)
 		}
+		est, err := o.est.options()
+		if err != nil {
+			return err
+		}
+		if est != nil {
+			sc, err := rehearse.ScenarioLoader().Load(filepath.Join(dir, rehearse.ScenarioFile))
+			if err != nil {
+				return badInput(err)
+			}
+			if err := rehearse.AddEstimate(rep, sc, *est); err != nil {
+				return badInput(fmt.Errorf("--nodes: %w", err))
+			}
+		}
 		warnTruncated(streams, rep.Runs...)
 	} else {
+		if est, err := o.est.options(); err != nil {
+			return err
+		} else if est != nil {
+			return badInput(fmt.Errorf("--nodes and --pools estimate from a rehearsal's timeline: %s is not a rehearsal's run folder", dir))
+		}
 		m, err := report.Load(dir, report.LoadOptions{})
 		if err != nil {
 			return badInput(err)
@@ -104,5 +146,32 @@ func runReport(streams Streams, dir string, o reportOptions) error {
 	if code := report.ExitCode(rep.Verdict); code != 0 {
 		return &ExitError{Code: code}
 	}
+	return nil
+}
+
+// runExportVegeta splits the recording's results into one vegeta results
+// file per phase.
+func runExportVegeta(streams Streams, src string, o reportOptions) error {
+	if len(o.judging) > 0 {
+		return badInput(fmt.Errorf("--export-vegeta judges nothing; %s do not apply", strings.Join(o.judging, ", ")))
+	}
+	if _, err := loadgen.ResolveResults(src); err != nil {
+		return badInput(err)
+	}
+	exported, err := loadgen.ExportPhases(src, o.export, o.force)
+	var srcErr *loadgen.ExportSourceError
+	switch {
+	case errors.Is(err, loadgen.ErrExportDirNotEmpty):
+		return badInput(fmt.Errorf("--export-vegeta: %w; name a new folder, or pass --force to overwrite its phase files", err))
+	case errors.As(err, &srcErr):
+		return badInput(err)
+	}
+	for _, e := range exported {
+		fmt.Fprintf(streams.Out, "%s\t%d results\t%s\n", e.Phase, e.Results, e.Path)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.Err, "plot the phases on one time axis: vegeta plot %s > plot.html\n", filepath.Join(o.export, "*"+loadgen.ExportExt))
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -61,8 +62,26 @@ func Main() int {
 	streams := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
 	ctx, stop := notifyStop(context.Background(), streams.Err, os.Args[1:])
 	defer stop()
-	err := Run(ctx, streams, os.Args[1:])
+	err := runAs(ctx, streams, displayName(os.Args[0]), os.Args[1:])
 	return exitCode(streams.Err, err)
+}
+
+// Names the command line presents itself by: as itself, and as a kubectl
+// plugin (an executable named kubectl-rehearse on the PATH, which kubectl
+// runs for "kubectl rehearse").
+const (
+	programName = "rehearse"
+	pluginName  = "kubectl rehearse"
+)
+
+// displayName is the name help and usage show, from the executable's
+// name: "kubectl rehearse" when it is installed as a kubectl plugin.
+func displayName(arg0 string) string {
+	base := strings.TrimSuffix(filepath.Base(arg0), ".exe")
+	if base == "kubectl-"+programName {
+		return pluginName
+	}
+	return programName
 }
 
 // stopSignals are the signals that stop a command: Ctrl-C, a kill, and the
@@ -152,7 +171,15 @@ func exitCode(stderr io.Writer, err error) int {
 
 // Run executes the command line args (without the program name).
 func Run(ctx context.Context, streams Streams, args []string) error {
+	return runAs(ctx, streams, programName, args)
+}
+
+// runAs executes args with help and usage naming the program name.
+func runAs(ctx context.Context, streams Streams, name string, args []string) error {
 	root := newRoot(streams)
+	if name != programName {
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: name}
+	}
 	root.SetArgs(args)
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
@@ -217,6 +244,9 @@ a verdict with its reasons.`,
 		newReportCmd(streams),
 		newVersionCmd(streams),
 	)
+	// --version has no shorthand: -v is --verbose wherever a command has
+	// one, as in kubectl, where -v is the log level.
+	root.Flags().Bool("version", false, "print the version")
 	infraUnlessMarked(root)
 	return root
 }

@@ -26,10 +26,12 @@ type runOptions struct {
 	sets   []string
 	quiet  bool
 	engine string
+	format string
+	est    estimateFlags
 }
 
 func newRunCmd(streams Streams) *cobra.Command {
-	o := runOptions{}
+	o := runOptions{format: formatText}
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO]",
 		Short: "Rehearse an upgrade: cluster, canary, load, upgrade, checks, verdict",
@@ -66,6 +68,8 @@ Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 infrastructure error
 	f.StringArrayVar(&o.sets, "set", nil, "override a scenario field, as path=value (e.g. load.rate=200); repeatable")
 	f.BoolVar(&o.quiet, "quiet", false, "no live progress on stderr (for CI)")
 	f.StringVar(&o.engine, "engine", "", "container engine for kind nodes: podman or docker (default: the first that works)")
+	f.StringVarP(&o.format, "output", "o", o.format, "report format printed to stdout: "+strings.Join(report.FormatNames(), ", "))
+	o.est.add(f)
 	return cmd
 }
 
@@ -78,9 +82,17 @@ func loadScenario(args, sets []string) (*scenarios.Scenario, error) {
 }
 
 func runRun(ctx context.Context, streams Streams, args []string, o runOptions) error {
+	render, err := report.RendererFor(o.format)
+	if err != nil {
+		return badInput(fmt.Errorf("--output: %w", err))
+	}
 	sc, err := loadScenario(args, o.sets)
 	if err != nil {
 		return badInput(err)
+	}
+	est, err := o.est.options()
+	if err != nil {
+		return err
 	}
 	if o.engine != "" && !slices.Contains(cluster.Engines(), o.engine) {
 		return badInput(fmt.Errorf("--engine: unknown container engine %q; known: %s", o.engine, strings.Join(cluster.Engines(), ", ")))
@@ -101,6 +113,7 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 		Keep:        o.keep,
 		Progress:    progress,
 		Provisioner: &rehearse.Provisioners{Engine: o.engine, Progress: progress},
+		Estimate:    est,
 	}
 	if sc.Cluster.Provider == scenarios.ProviderKind && sc.Canary.Image == "" {
 		opts.Canary = rehearse.BuildCanaryImage(progress)
@@ -115,7 +128,7 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 		}
 	}
 	if res != nil && res.Report != nil {
-		if rerr := report.RenderText(streams.Out, res.Report); rerr != nil {
+		if rerr := render(streams.Out, res.Report); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}

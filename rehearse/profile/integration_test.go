@@ -31,7 +31,7 @@ import (
 
 // TestIntegrationProfileRoundTrip profiles a cluster made with non-default
 // CIDRs and kube-proxy mode, through a ServiceAccount that may only get,
-// list and watch, with `rehearse profile -o FILE` as a user runs it; loads
+// list and watch, with `rehearse profile --out FILE` as a user runs it; loads
 // the written scenario; creates a second cluster from it the way a
 // rehearsal does (rehearse.Provisioners); and profiles that one too: the
 // two shapes agree.
@@ -71,7 +71,7 @@ func TestIntegrationProfileRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "from-x.yaml")
 	var out, errb strings.Builder
 	if err := cli.Run(ctx, cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errb},
-		[]string{"profile", "--kubeconfig", readOnlyKC, "-o", path}); err != nil {
+		[]string{"profile", "--kubeconfig", readOnlyKC, "--out", path}); err != nil {
 		t.Fatalf("rehearse profile: %v\n%s%s", err, out.String(), errb.String())
 	}
 	t.Logf("rehearse profile:\n%s%s", out.String(), errb.String())
