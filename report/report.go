@@ -344,6 +344,18 @@ func RendererFor(name string) (Renderer, error) {
 	return nil, fmt.Errorf("unknown report format %q; known: %s", name, strings.Join(FormatNames(), ", "))
 }
 
+// safeRender runs a renderer, turning a panic into an error: a fault in
+// one format must not take the rehearsal's verdict, its other formats and
+// its cleanup down with it.
+func safeRender(render Renderer, w io.Writer, r *Report) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	return render(w, r)
+}
+
 // WriteFiles renders the report in each format into dir and returns the
 // paths written.
 func WriteFiles(dir string, r *Report, formats []string) ([]string, error) {
@@ -358,7 +370,7 @@ func WriteFiles(dir string, r *Report, formats []string) ([]string, error) {
 			name = "report." + f
 		}
 		var buf bytes.Buffer
-		if err := render(&buf, r); err != nil {
+		if err := safeRender(render, &buf, r); err != nil {
 			return written, fmt.Errorf("render %s: %w", f, err)
 		}
 		path := filepath.Join(dir, name)
