@@ -357,8 +357,8 @@ func (p *Plan) Leaves() []*Step {
 func (p *Plan) Render(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s upgrade to %s\n", p.Driver, p.Target)
-	var walk func(s *Step, prefix string, last bool, top bool)
-	walk = func(s *Step, prefix string, last, top bool) {
+	var walk func(s *Step, parent, prefix string, last bool, top bool)
+	walk = func(s *Step, parent, prefix string, last, top bool) {
 		branch, next := "├─ ", "│  "
 		if last {
 			branch, next = "└─ ", "   "
@@ -368,7 +368,8 @@ func (p *Plan) Render(w io.Writer) error {
 		}
 		st, msg := s.State()
 		line := fmt.Sprintf("%s%s%s %s", prefix, branch, mark(st), s.Name)
-		if s.Subject != "" && !strings.Contains(s.Name, s.Subject) {
+		// The node is named once: by its group, else beside the step.
+		if s.Subject != "" && s.Subject != parent && !strings.Contains(s.Name, s.Subject) {
 			line += " (" + s.Subject + ")"
 		}
 		s.mu.Lock()
@@ -385,10 +386,10 @@ func (p *Plan) Render(w io.Writer) error {
 		}
 		b.WriteString(line + "\n")
 		for i, c := range kids {
-			walk(c, prefix+next, i == len(kids)-1, false)
+			walk(c, s.Name, prefix+next, i == len(kids)-1, false)
 		}
 	}
-	walk(p.Root, "", true, true)
+	walk(p.Root, "", "", true, true)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -198,10 +198,10 @@ func TestPlanRender(t *testing.T) {
 │  └─ [x] kubeadm upgrade apply v1.36.3 (kind-control-plane)
 └─ [!] workers (maxUnavailable 1)  [serial]
    ├─ [!] kind-worker  [serial]
-   │  ├─ [!] cordon (kind-worker): drain blocked
-   │  └─ [ ] drain (kind-worker)
+   │  ├─ [!] cordon: drain blocked
+   │  └─ [ ] drain
    └─ [ ] kind-worker2  [serial]
-      └─ [ ] cordon (kind-worker2)
+      └─ [ ] cordon
 `
 	assert.Equal(t, want, b.String())
 }
