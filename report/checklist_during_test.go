@@ -131,3 +131,26 @@ func TestRulesMaxNotReady(t *testing.T) {
 	assert.Equal(t, 90*time.Second, back.MaxNotReady)
 	assert.ErrorContains(t, back.UnmarshalJSON([]byte(`{"maxNotReady":"soon"}`)), "maxNotReady")
 }
+
+// A sweep over many pods chains different pods' restarts into one long
+// spell: shown, never failed; a component's own long spell still fails.
+func TestChecklistDuringSweepsAreShownOnly(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	ev := func(at time.Duration, kind, subject string) Event {
+		return Event{Time: t0.Add(at), Source: "checklist", Kind: kind, Subject: subject}
+	}
+	events := []Event{
+		ev(0, "not-ready", "kube-system pods"),
+		ev(0, "not-ready", "etcd"),
+		ev(50*time.Second, "ready", "etcd"),
+		ev(3*time.Minute, "ready", "kube-system pods"),
+	}
+	c, ok := ChecklistDuring(events, Rules{})
+	require.True(t, ok)
+	assert.Equal(t, Pass, c.Outcome, c.Message)
+
+	events = append(events, ev(4*time.Minute, "not-ready", "coredns"), ev(7*time.Minute, "ready", "coredns"))
+	c, _ = ChecklistDuring(events, Rules{})
+	assert.Equal(t, Fail, c.Outcome)
+	assert.Contains(t, c.Message, "coredns: not Ready for 3m0s")
+}
