@@ -23,7 +23,9 @@ func IsRunFolder(dir string) bool {
 // far as they were recorded (an interrupted run yields what it holds).
 // It is judged with the thresholds of the scenario as run.
 func Rereport(dir string) (*report.Report, error) {
-	sc, err := ScenarioLoader().Load(filepath.Join(dir, ScenarioFile))
+	l := ScenarioLoader()
+	l.Recorded = true
+	sc, err := l.Load(filepath.Join(dir, ScenarioFile))
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ func (es Errors) Error() string {
 // locate the errors of validation.
 type source struct {
 	file string
+	// recorded is a scenario as a rehearsal ran it: the files it named are
+	// not looked for again.
+	recorded bool
 	root *yaml.Node
 	// sets maps a field path to the --set that gave it.
 	sets map[string]string
@@ -96,6 +99,10 @@ type Check func(*Scenario) Errors
 // The zero Loader applies none.
 type Loader struct {
 	Checks []Check
+	// Recorded reads a scenario as a rehearsal ran it (a run folder's
+	// scenario.yaml): the workloads, image archives and checklist files it
+	// named are not looked for again, so a run folder re-reports anywhere.
+	Recorded bool
 }
 
 // Load reads, defaults and validates the scenario file at path, then applies
@@ -159,7 +166,7 @@ func readDocument(name string, data []byte) (*yaml.Node, error) {
 // parse reads one scenario; withProfile allows cluster.fromProfile (a
 // profile itself may not name another).
 func (l Loader) parse(name string, data []byte, withProfile bool, sets ...string) (*Scenario, error) {
-	src := &source{file: name, sets: map[string]string{}}
+	src := &source{file: name, sets: map[string]string{}, recorded: l.Recorded}
 	doc, err := readDocument(name, data)
 	if err != nil {
 		return nil, err

@@ -307,7 +307,7 @@ func (s *Scenario) validateWorkloads(src *source, add func(path, format string, 
 		at := func(f string) string { return fmt.Sprintf("workloads[%d]%s", i, f) }
 		if w.Path == "" {
 			add(at(""), "missing: path, a manifest file or folder (relative to the scenario's folder)")
-		} else if src.file != "" {
+		} else if src.file != "" && !src.recorded {
 			p := resolveAgainst(src.file, w.Path)
 			switch fi, err := os.Stat(p); {
 			case err != nil:
@@ -328,7 +328,7 @@ func (s *Scenario) validateWorkloads(src *source, add func(path, format string, 
 		case img == "":
 			add(at, "empty: an image archive (%s) or the name of an image in the local podman or docker store", ImageArchiveExt)
 		case IsImageArchive(img):
-			if src.file == "" {
+			if src.file == "" || src.recorded {
 				break
 			}
 			switch fi, err := os.Stat(resolveAgainst(src.file, img)); {

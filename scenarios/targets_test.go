@@ -217,3 +217,19 @@ func TestLineOfListItems(t *testing.T) {
 	assert.True(t, present(src, "a.list[1].y"))
 	assert.False(t, present(src, "a.list[0].y"))
 }
+
+// A run folder's scenario names workloads by paths that need not exist
+// where the folder is re-reported: read as recorded, they are not looked
+// for; read as a scenario to run, a missing one is an error.
+func TestRecordedScenarioNeedsNoFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scenario.yaml")
+	body := "apiVersion: rehearse.dev/v1alpha1\nkind: Scenario\nmetadata:\n  name: recorded\nworkloads:\n  - path: gone/manifests\nimages:\n  - gone/app.tar\n"
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	_, err := Load(path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "workloads[0].path")
+	sc, err := Loader{Recorded: true}.Load(path)
+	require.NoError(t, err)
+	assert.Len(t, sc.Workloads, 1)
+}

@@ -245,7 +245,7 @@ func (s *Scenario) validate(src *source) Errors {
 		add("checks.checklist", "empty: name a built-in checklist (%s) or a file", strings.Join(Checklists(), ", "))
 	} else if !isFileRef(cl) && !oneOf(cl, Checklists()) {
 		add("checks.checklist", "unknown checklist %q; known: %s (or a path to a file)", cl, strings.Join(Checklists(), ", "))
-	} else if isFileRef(cl) && src.file != "" {
+	} else if isFileRef(cl) && src.file != "" && !src.recorded {
 		if _, err := os.Stat(resolveAgainst(src.file, cl)); err != nil {
 			add("checks.checklist", "checklist file %s: %v", cl, err)
 		}

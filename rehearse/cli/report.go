@@ -103,7 +103,9 @@ func runReport(streams Streams, dir string, o reportOptions) error {
 			return err
 		}
 		if est != nil {
-			sc, err := rehearse.ScenarioLoader().Load(filepath.Join(dir, rehearse.ScenarioFile))
+			l := rehearse.ScenarioLoader()
+			l.Recorded = true
+			sc, err := l.Load(filepath.Join(dir, rehearse.ScenarioFile))
 			if err != nil {
 				return badInput(err)
 			}
