@@ -57,7 +57,7 @@ type source struct {
 	// recorded is a scenario as a rehearsal ran it: the files it named are
 	// not looked for again.
 	recorded bool
-	root *yaml.Node
+	root     *yaml.Node
 	// sets maps a field path to the --set that gave it.
 	sets map[string]string
 }
