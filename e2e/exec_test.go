@@ -68,6 +68,13 @@ func TestIntegrationExecUpgradesOneWorker(t *testing.T) {
 			t.Errorf("event from %s, want only driver events: %+v", e.Source, e)
 			continue
 		}
+		if e.Kind == "group-start" || e.Kind == "group-end" {
+			// The plan's one group around the command.
+			if e.Message != "exec" && !strings.HasPrefix(e.Message, "exec: ") {
+				t.Errorf("unexpected group %+v", e)
+			}
+			continue
+		}
 		if e.Message == run || strings.HasPrefix(e.Message, run+": ") {
 			switch e.Kind {
 			case "start":
