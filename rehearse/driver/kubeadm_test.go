@@ -53,15 +53,19 @@ func TestKubeadmPlanTree(t *testing.T) {
 		"stage binaries and images of v1.36.3 from localhost/rehearse/node:v1.36.3",
 		"load into nodes  [parallel]",
 		"kind-control-plane  [serial]",
-		"kubeadm upgrade apply v1.36.3 (kind-control-plane)",
+		"│  └─ [ ] kind-control-plane  [serial]",
+		"│     ├─ [ ] kubeadm upgrade apply v1.36.3\n",
 		"workers (1 at a time, 10s between)  [serial]",
 		"batch kind-worker  [parallel]",
-		"kubeadm upgrade node (kind-worker2)",
-		"drain (kind-worker2)",
-		"ready at v1.36.3 (kind-worker2)",
+		"   └─ [ ] batch kind-worker2  [parallel]\n      └─ [ ] kind-worker2  [serial]\n" +
+			"         ├─ [ ] upgrade kubeadm\n         ├─ [ ] kubeadm upgrade node\n" +
+			"         ├─ [ ] cordon\n         ├─ [ ] drain\n",
+		"         ├─ [ ] ready at v1.36.3\n",
 	} {
 		assert.Contains(t, out, want)
 	}
+	// A node is named once, by its group; its steps do not repeat it.
+	assert.NotContains(t, out, "drain (kind-worker2)")
 }
 
 func TestKubeadmRejectsBadTargetsBeforeAnything(t *testing.T) {
