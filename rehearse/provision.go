@@ -20,7 +20,9 @@ type Provisioners struct {
 	Engine string
 	// Progress receives progress lines for people.
 	Progress io.Writer
-	kind     *cluster.Provider
+	// Verbose passes kind's debug messages on to Progress.
+	Verbose bool
+	kind    *cluster.Provider
 }
 
 var _ Provisioner = (*Provisioners)(nil)
@@ -29,7 +31,7 @@ func (p *Provisioners) provider(ctx context.Context) (*cluster.Provider, error) 
 	if p.kind != nil {
 		return p.kind, nil
 	}
-	kp, err := cluster.NewProvider(ctx, cluster.Options{Engine: p.Engine, Progress: p.Progress})
+	kp, err := cluster.NewProvider(ctx, cluster.Options{Engine: p.Engine, Progress: p.Progress, Verbose: p.Verbose})
 	if err != nil {
 		return nil, err
 	}

@@ -102,6 +102,8 @@ type Options struct {
 	Progress io.Writer
 	// ProgressEvery is how often a live status line is printed.
 	ProgressEvery time.Duration
+	// Verbose also prints every upgrade step's start and end.
+	Verbose bool
 	// Provisioner makes the cluster; required.
 	Provisioner Provisioner
 	// Canary builds the canary image; nil uses the image preloaded in the
@@ -188,7 +190,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, o Options) (res *Result, e
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 5 * time.Second
 	}
-	r := &run{sc: sc, o: o, now: o.Now, res: &Result{}, status: newStatus(o.Progress)}
+	r := &run{sc: sc, o: o, now: o.Now, res: &Result{}, status: newStatus(o.Progress, o.Verbose)}
 	r.clusters = &clusters{prov: o.Provisioner, sc: sc, keep: o.Keep || sc.Cluster.Keep, say: r.say}
 	if o.Dir != "" {
 		r.folder, err = runfolder.Use(o.Dir, o.Force)

@@ -21,17 +21,25 @@ type status struct {
 	// terminal redraws one live status line in place (carriage return)
 	// instead of printing a line every tick.
 	terminal bool
+	// verbose prints every upgrade step's start and end as a line;
+	// started holds the start of the steps in progress.
+	verbose bool
+	started map[string]time.Time
 
 	mu    sync.Mutex
 	phase string
 	step  string
+	// phaseStart is when the phase began; phaseFor how long it lasts when
+	// that is known (baseline, after), zero otherwise.
+	phaseStart time.Time
+	phaseFor   time.Duration
 	// steps is the number of the plan's actions; done those that ended.
 	steps, done int
 }
 
 // newStatus writes to out, redrawing the live line when out is a terminal.
-func newStatus(out io.Writer) *status {
-	s := &status{out: out}
+func newStatus(out io.Writer, verbose bool) *status {
+	s := &status{out: out, verbose: verbose}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		s.terminal = true
 	}
@@ -55,7 +63,15 @@ func (s *status) setSteps(n int) {
 func (s *status) setPhase(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.phase = name
+	s.phase, s.phaseStart, s.phaseFor = name, time.Now(), 0
+}
+
+// lasts tells how long the phase in force lasts, so that the live line can
+// say how much of it is left.
+func (s *status) lasts(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.phaseFor = d
 }
 
 func (s *status) get() (phase, step string) {
@@ -80,6 +96,9 @@ func (t stepTracker) Emit(e timeline.Event) {
 	if e.Source != timeline.SourceDriver {
 		return
 	}
+	if t.s.verbose {
+		t.s.sayStep(e)
+	}
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()
 	switch e.Kind {
@@ -92,6 +111,41 @@ func (t stepTracker) Emit(e timeline.Event) {
 		}
 	case "drain-blocked":
 		t.s.step = e.Message
+	}
+}
+
+// sayStep prints a driver event as a line: a step's start, its end with
+// outcome and how long it took, a group's start and end, anything else by
+// its kind.
+func (s *status) sayStep(e timeline.Event) {
+	what := e.Message
+	if e.Subject != "" && e.Subject != e.Message {
+		what = e.Subject + ": " + e.Message
+	}
+	key := e.Subject + "\x00" + e.Message
+	s.mu.Lock()
+	if s.started == nil {
+		s.started = map[string]time.Time{}
+	}
+	began, ok := s.started[key]
+	switch e.Kind {
+	case "start", "group-start":
+		s.started[key] = e.Time
+	case "end", "group-end":
+		delete(s.started, key)
+	}
+	s.mu.Unlock()
+	switch e.Kind {
+	case "start", "group-start":
+		s.say("step %s: started", what)
+	case "end", "group-end":
+		line := fmt.Sprintf("step %s: %s", what, e.Outcome)
+		if ok && !e.Time.IsZero() && !began.IsZero() {
+			line += " in " + e.Time.Sub(began).Round(100*time.Millisecond).String()
+		}
+		s.say("%s", line)
+	default:
+		s.say("%s: %s", e.Kind, what)
 	}
 }
 
@@ -111,17 +165,7 @@ func (s *status) progress(ctx context.Context, every time.Duration, atk *loadgen
 			snap := atk.Snapshot()
 			rate := float64(snap.Sent-lastSent) / now.Sub(last).Seconds()
 			lastSent, last = snap.Sent, now
-			s.mu.Lock()
-			phase, step, done, steps := s.phase, s.step, s.done, s.steps
-			s.mu.Unlock()
-			line := fmt.Sprintf("%-8s %5.0fs  %6.1f req/s  sent %d  errors %d", phase, snap.Elapsed.Seconds(), rate, snap.Sent, snap.Errors)
-			if phase == PhaseUpgrade && step != "" {
-				if steps > 0 {
-					line += fmt.Sprintf("  step %d of %d: %s", min(done+1, steps), steps, step)
-				} else {
-					line += "  step: " + step
-				}
-			}
+			line := s.line(snap, rate, now)
 			if s.terminal {
 				fmt.Fprint(s.out, "\r\033[Krehearse: "+line)
 				continue
@@ -129,4 +173,27 @@ func (s *status) progress(ctx context.Context, every time.Duration, atk *loadgen
 			s.say("%s", line)
 		}
 	}
+}
+
+// line is the live status: phase, elapsed, rate, requests and errors so
+// far, the time left in a phase of known length, and during the upgrade the
+// step in progress as "step k of N".
+func (s *status) line(snap loadgen.Snapshot, rate float64, now time.Time) string {
+	s.mu.Lock()
+	phase, step, done, steps := s.phase, s.step, s.done, s.steps
+	start, length := s.phaseStart, s.phaseFor
+	s.mu.Unlock()
+	line := fmt.Sprintf("%-8s %5.0fs  %6.1f req/s  sent %d  errors %d", phase, snap.Elapsed.Seconds(), rate, snap.Sent, snap.Errors)
+	if length > 0 && !start.IsZero() {
+		left := max(length-now.Sub(start), 0)
+		line += fmt.Sprintf("  %s left", left.Round(time.Second))
+	}
+	if phase == PhaseUpgrade && step != "" {
+		if steps > 0 {
+			line += fmt.Sprintf("  step %d of %d: %s", min(done+1, steps), steps, step)
+		} else {
+			line += "  step: " + step
+		}
+	}
+	return line
 }

@@ -137,7 +137,10 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		msg += fmt.Sprintf("; target %s through %v", a.Name, a.URLs)
 	}
 	r.tl.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "start", Message: msg})
-	if err := r.phase(PhaseBaseline, func() error { return wait(sc.Load.Baseline.Duration) }); err != nil {
+	if err := r.phase(PhaseBaseline, func() error {
+		r.status.lasts(sc.Load.Baseline.Duration)
+		return wait(sc.Load.Baseline.Duration)
+	}); err != nil {
 		return finish()
 	}
 
@@ -172,7 +175,10 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		r.restarts = rs
 	}
 	switchTo(PhaseAfter)
-	_ = r.phase(PhaseAfter, func() error { return wait(sc.Load.After.Duration) })
+	_ = r.phase(PhaseAfter, func() error {
+		r.status.lasts(sc.Load.After.Duration)
+		return wait(sc.Load.After.Duration)
+	})
 	return errors.Join(perr, finish())
 }
 

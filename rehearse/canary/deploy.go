@@ -161,6 +161,10 @@ type DeployOptions struct {
 	// and for its objects to disappear in Delete.
 	Timeout time.Duration
 
+	// StatusEvery repeats an unchanged rollout status on the progress
+	// stream this often while Deploy waits; zero says it only when it
+	// changes.
+	StatusEvery time.Duration
 	// pollInterval is how often Deploy and Delete look at the cluster.
 	pollInterval time.Duration
 }
@@ -825,9 +829,10 @@ func waitAvailable(ctx context.Context, client kubernetes.Interface, o DeployOpt
 	ref := o.Namespace + "/" + o.Name
 	var last rolloutStatus
 	err := readiness.WaitFor(ctx, readiness.Options{
-		Interval: o.pollInterval,
-		Timeout:  o.Timeout,
-		Progress: func(s string) { fmt.Fprintf(progress, "canary %s: %s\n", ref, s) },
+		Interval:  o.pollInterval,
+		Timeout:   o.Timeout,
+		Progress:  func(s string) { fmt.Fprintf(progress, "canary %s: %s\n", ref, s) },
+		Heartbeat: o.StatusEvery,
 	}, func(ctx context.Context) (bool, string, error) {
 		st, err := lookRollout(ctx, client, o)
 		if err != nil {

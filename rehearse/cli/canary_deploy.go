@@ -19,17 +19,14 @@ import (
 // canaryTarget names the cluster and namespace a canary command acts on.
 type canaryTarget struct {
 	apiFlags
-	namespace string
-	timeout   time.Duration
+	timeout time.Duration
 }
 
 func (t *canaryTarget) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&t.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (required)")
-	f.StringVar(&t.context, "context", "", "kubeconfig context (default: its current context)")
-	f.StringVar(&t.namespace, "namespace", canary.DefaultNamespace, "namespace of the canary")
+	t.addAPIFlags(f, "kubeconfig file of the cluster (required)")
+	t.addNamespace(f, canary.DefaultNamespace, "namespace of the canary")
 	f.DurationVar(&t.timeout, "timeout", canary.DefaultDeployTimeout, "how long to wait for the canary")
-	t.addRequestTimeout(f)
 }
 
 // check refuses a missing kubeconfig: these commands change a cluster, and
@@ -61,6 +58,7 @@ type canaryDeployFlags struct {
 	externalTrafficPolicy string
 	drainDelay            time.Duration
 	startupDelay          time.Duration
+	progressFlags
 }
 
 func newCanaryDeployCmd(streams Streams) *cobra.Command {
@@ -91,6 +89,9 @@ Exit status: 0 ready, 2 bad input (flags, kubeconfig, unreachable API server),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts, err := o.options(c.Flags().Changed)
+			if err == nil {
+				err = o.progressFlags.check()
+			}
 			if err != nil {
 				return badInput(err)
 			}
@@ -98,7 +99,10 @@ Exit status: 0 ready, 2 bad input (flags, kubeconfig, unreachable API server),
 			if err != nil {
 				return badInput(err)
 			}
-			d, err := canary.Deploy(c.Context(), client, opts, streams.Err)
+			if o.verbose {
+				opts.StatusEvery = 5 * time.Second
+			}
+			d, err := canary.Deploy(c.Context(), client, opts, o.progress(streams.Err))
 			if err != nil {
 				return err
 			}
@@ -118,6 +122,7 @@ Exit status: 0 ready, 2 bad input (flags, kubeconfig, unreachable API server),
 	f.StringVar(&o.externalTrafficPolicy, "external-traffic-policy", o.externalTrafficPolicy,
 		"Cluster (any node forwards to any pod) or Local (a node forwards only to its own pods)")
 	f.DurationVar(&o.drainDelay, "drain-delay", o.drainDelay, "how long a stopping canary keeps serving, not ready")
+	o.addProgressFlags(f, "repeat the rollout's status every 5s while waiting (else only when it changes)")
 	f.DurationVar(&o.startupDelay, "startup-delay", 0, "how long a new canary pod stays not ready, like an application warming up")
 	return cmd
 }
@@ -125,7 +130,7 @@ Exit status: 0 ready, 2 bad input (flags, kubeconfig, unreachable API server),
 // options checks the flags and turns them into deploy options; changed
 // tells which flags were given.
 func (o canaryDeployFlags) options(changed func(string) bool) (canary.DeployOptions, error) {
-	if err := o.check(); err != nil {
+	if err := o.canaryTarget.check(); err != nil {
 		return canary.DeployOptions{}, err
 	}
 	var errs []error

@@ -9,11 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/kube"
 )
@@ -58,13 +55,11 @@ context, unreachable API server, unknown checklist, bad checklist file).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	f.StringVar(&o.context, "context", "", "kubeconfig context (default: its current context)")
+	o.addAPIFlags(f, "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&o.checklist, "checklist", o.checklist, "built-in checklist ("+strings.Join(checklist.Names(), ", ")+") or a checklist file")
 	f.StringVar(&o.expectVersion, "expect-version", "", "Kubernetes version the cluster should run, e.g. v1.36.3")
 	f.StringVarP(&o.format, "output", "o", o.format, "output format: "+strings.Join(checklist.FormatNames(), ", "))
 	f.StringVar(&o.out, "out", "", "write the result to this file instead of stdout")
-	o.addRequestTimeout(f)
 	return cmd
 }
 
@@ -110,35 +105,6 @@ func runCheck(ctx context.Context, streams Streams, o checkOptions) error {
 		return &ExitError{Code: ExitFail}
 	}
 	return nil
-}
-
-// apiFlags name the cluster a command talks to and bound each request.
-type apiFlags struct {
-	kubeconfig     string
-	context        string
-	requestTimeout string
-}
-
-// addRequestTimeout adds --request-timeout, as kubectl has it.
-func (a *apiFlags) addRequestTimeout(f *pflag.FlagSet) {
-	a.requestTimeout = kube.DefaultRequestTimeout.String()
-	f.StringVar(&a.requestTimeout, "request-timeout", a.requestTimeout,
-		"how long to wait for each answer of the API server before giving up (30s, 2m, or seconds; 0: no limit)")
-}
-
-// config loads the REST config with the request timeout of the flags.
-func (a apiFlags) config() (*rest.Config, error) {
-	timeout, err := kube.ParseRequestTimeout(a.requestTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("--request-timeout %w", err)
-	}
-	cfg, err := kube.Config(a.kubeconfig, a.context)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Timeout = timeout
-	cfg.UserAgent = "rehearse/" + rehearse.Version()
-	return cfg, nil
 }
 
 // connect builds a client from a kubeconfig and context, and makes sure the

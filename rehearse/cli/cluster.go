@@ -21,6 +21,7 @@ type clusterOptions struct {
 	provider string
 	stateDir string
 	verbose  bool
+	quiet    bool
 }
 
 func (o clusterOptions) newProvider(c *cobra.Command, streams Streams) (*cluster.Provider, error) {
@@ -29,7 +30,7 @@ func (o clusterOptions) newProvider(c *cobra.Command, streams Streams) (*cluster
 		return nil, err
 	}
 	p, err := cluster.NewProvider(c.Context(), cluster.Options{
-		Engine: engine, Progress: streams.Err, StateDir: o.stateDir, Verbose: o.verbose,
+		Engine: engine, Progress: progressFlags{quiet: o.quiet}.progress(streams.Err), StateDir: o.stateDir, Verbose: o.verbose,
 	})
 	if err != nil {
 		return nil, &ExitError{Code: ExitInfra, Err: err}
@@ -47,6 +48,9 @@ func (o clusterOptions) engineName(c *cobra.Command, streams Streams) (string, e
 			return "", badInput(fmt.Errorf("--engine %s and --provider %s disagree (--provider is the deprecated name of --engine)", o.engine, o.provider))
 		}
 		engine = o.provider
+	}
+	if o.quiet && o.verbose {
+		return "", badInput(errors.New("--quiet and --verbose: choose one"))
 	}
 	if engine != "" && !contains(cluster.Engines(), engine) {
 		return "", badInput(fmt.Errorf("--engine: unknown container engine %q; known: %s", engine, strings.Join(cluster.Engines(), ", ")))
@@ -82,6 +86,7 @@ containers inherit from rehearse's node images.`,
 	_ = pf.MarkHidden("provider")
 	pf.StringVar(&o.stateDir, "state-dir", cluster.DefaultStateDir(), "folder of the clusters' kubeconfigs")
 	pf.BoolVarP(&o.verbose, "verbose", "v", false, "show kind's debug messages")
+	pf.BoolVar(&o.quiet, "quiet", false, "no progress on stderr (results and errors still print)")
 	cmd.AddCommand(
 		newClusterCreateCmd(streams, o),
 		newClusterDeleteCmd(streams, o),

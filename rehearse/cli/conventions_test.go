@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,6 +58,14 @@ func TestFlagConventions(t *testing.T) {
 					assert.Empty(t, f.Shorthand, "--version has no -v")
 				case "provider", "container-engine":
 					assert.True(t, f.Hidden, "the container engine is --engine")
+				case "kubeconfig":
+					assert.NotNil(t, flags.Lookup("context"), "--kubeconfig comes with --context")
+				case "namespace":
+					assert.Equal(t, "n", f.Shorthand, "--namespace has -n")
+				case "quiet":
+					assert.NotNil(t, flags.Lookup("verbose"), "--quiet comes with --verbose")
+				case "verbose":
+					assert.Equal(t, "v", f.Shorthand, "--verbose has -v")
 				}
 			})
 		})
@@ -65,6 +74,32 @@ func TestFlagConventions(t *testing.T) {
 		}
 	}
 	walk(root)
+
+	// Commands that talk to a cluster name it as kubectl does; commands
+	// that run long can be quiet or verbose.
+	find := func(path ...string) *cobra.Command {
+		c, _, err := root.Find(path)
+		require.NoError(t, err, path)
+		return c
+	}
+	for _, path := range [][]string{{"check"}, {"plan"}, {"profile"}, {"canary", "deploy"}, {"canary", "delete"}, {"run"}} {
+		c := find(path...)
+		for _, name := range []string{"kubeconfig", "context"} {
+			assert.NotNil(t, c.Flags().Lookup(name), "%s has --%s", c.CommandPath(), name)
+		}
+	}
+	for _, path := range [][]string{{"check"}, {"plan"}, {"profile"}, {"canary", "deploy"}, {"canary", "delete"}} {
+		c := find(path...)
+		assert.NotNil(t, c.Flags().Lookup("request-timeout"), "%s has --request-timeout", c.CommandPath())
+	}
+	for _, path := range [][]string{{"run"}, {"load"}, {"images", "build"}, {"cluster", "create"}, {"cluster", "delete"}, {"canary", "deploy"}} {
+		c := find(path...)
+		flags := c.Flags()
+		flags.AddFlagSet(c.InheritedFlags())
+		for _, name := range []string{"quiet", "verbose"} {
+			assert.NotNil(t, flags.Lookup(name), "%s has --%s", c.CommandPath(), name)
+		}
+	}
 }
 
 func TestOutputFormats(t *testing.T) {
@@ -93,6 +128,14 @@ func TestOutputFormats(t *testing.T) {
 		{"report xml", []string{"report", results, "-o", "xml", "--no-write"}, ExitBadInput, `--output: unknown report format "xml"`},
 		{"compare yaml is not a report format", []string{"compare", results, results, "-o", "yaml"}, ExitBadInput, "known: html, json, junit, markdown, text"},
 		{"-v is not --version", []string{"-v"}, ExitBadInput, "unknown shorthand flag: 'v' in -v"},
+		{"run quiet and verbose", []string{"run", "--quiet", "-v"}, ExitBadInput, "--quiet and --verbose: choose one"},
+		{"load quiet and verbose", []string{"load", "--out", filepath.Join(dir, "l"), "--target", "http://127.0.0.1:1/", "--quiet", "--verbose"}, ExitBadInput, "--quiet and --verbose: choose one"},
+		{"images build quiet and verbose", []string{"images", "build", "--kubernetes", "v1.35.4", "--quiet", "-v"}, ExitBadInput, "--quiet and --verbose: choose one"},
+		{"cluster quiet and verbose", []string{"cluster", "list", "--quiet", "-v"}, ExitBadInput, "--quiet and --verbose: choose one"},
+		{"run --kubeconfig on a kind scenario", []string{"run", "--kubeconfig", filepath.Join(dir, "kubeconfig")}, ExitBadInput, `--kubeconfig/--context name an existing cluster to rehearse on, but scenario "kind-inplace-minor" makes a throwaway kind cluster`},
+		{"canary -n is checked", []string{"canary", "deploy", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "-n", "Not_A_Label"}, ExitBadInput, `--namespace "Not_A_Label"`},
+		{"check --request-timeout is checked", []string{"check", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "--request-timeout", "soon"}, ExitBadInput, "--request-timeout"},
+		{"plan --context names the missing context", []string{"plan", "--kubeconfig", writeKubeconfig(t, dir), "--context", "prod"}, ExitBadInput, `no context "prod"; contexts: kind-demo`},
 		{"cluster engine unknown", []string{"cluster", "list", "--engine", "lxc"}, ExitBadInput, `--engine: unknown container engine "lxc"; known: ` + strings.Join(cluster.Engines(), ", ")},
 		{"cluster provider is --engine", []string{"cluster", "list", "--provider", "lxc"}, ExitBadInput, "--provider is deprecated; use --engine"},
 		{"cluster engine and provider disagree", []string{"cluster", "list", "--engine", "podman", "--provider", "docker"}, ExitBadInput, "--engine podman and --provider docker disagree"},
@@ -184,4 +227,40 @@ func TestKubectlPluginName(t *testing.T) {
 	err := runAs(context.Background(), Streams{In: strings.NewReader(""), Out: &out, Err: &errb}, pluginName, []string{"nope"})
 	assert.Equal(t, ExitBadInput, exitCode(&errb, err))
 	assert.Contains(t, errb.String(), `unknown command "nope" for "kubectl rehearse"`)
+}
+
+// writeKubeconfig writes a kubeconfig with one context, kind-demo, whose
+// server no one answers, and returns its path.
+func writeKubeconfig(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "demo.kubeconfig")
+	require.NoError(t, os.WriteFile(path, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: demo, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: demo, user: {}}]
+contexts: [{name: kind-demo, context: {cluster: demo, user: demo}}]
+current-context: kind-demo
+`), 0o600))
+	return path
+}
+
+// Progress written to a file or a CI log is whole lines, never carriage
+// returns; --verbose prints one a second and each phase switch.
+func TestLoadProgressOffATerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends real load for 2.5 s; run without -short")
+	}
+	addr := serveCanary(t)
+	out := filepath.Join(t.TempDir(), "load")
+	r := run(t, context.Background(), "load", "--target", "http://"+addr+"/", "--rate", "20/1s",
+		"--duration", "2500ms", "--phase-switch", "1s=upgrade", "--out", out, "--verbose")
+	require.Equal(t, ExitPass, r.code, r.err)
+	assert.NotContains(t, r.err, "\r", "no carriage returns off a terminal")
+	assert.Contains(t, r.err, "phase upgrade from 1s\n")
+	assert.GreaterOrEqual(t, strings.Count(r.err, "sent "), 2, "a line every second with --verbose:\n%s", r.err)
+
+	r = run(t, context.Background(), "load", "--target", "http://"+addr+"/", "--rate", "20/1s",
+		"--duration", "1500ms", "--out", filepath.Join(t.TempDir(), "quiet"), "--quiet")
+	require.Equal(t, ExitPass, r.code, r.err)
+	assert.NotContains(t, r.err, "sent ", "--quiet prints no progress")
 }

@@ -31,6 +31,7 @@ type imagesBuildOptions struct {
 	fromSource bool
 	cache      string
 	canary     bool
+	progressFlags
 }
 
 func newImagesBuildCmd(streams Streams) *cobra.Command {
@@ -59,6 +60,7 @@ cached in --cache. Progress goes to stderr, a full log per build to
 	f.BoolVar(&o.fromSource, "from-source", false, "build even when a registry could provide kindest/node")
 	f.StringVar(&o.cache, "cache", nodeimage.DefaultCacheDir(), "cache folder for builds, binaries, archives and logs")
 	f.BoolVar(&o.canary, "canary", o.canary, "also build the canary image")
+	o.addProgressFlags(f, "also every command the build runs, and a heartbeat every 10s (else 30s) while one runs")
 	return cmd
 }
 
@@ -72,7 +74,16 @@ func runImagesBuild(c *cobra.Command, streams Streams, o imagesBuildOptions) err
 		}
 	}
 	ctx := c.Context()
-	opts := nodeimage.Options{CacheDir: o.cache, FromSource: o.fromSource, Progress: streams.Err}
+	if err := o.progressFlags.check(); err != nil {
+		return badInput(err)
+	}
+	opts := nodeimage.Options{CacheDir: o.cache, FromSource: o.fromSource, Verbose: o.verbose}
+	if !o.quiet {
+		opts.Progress = streams.Err
+	}
+	if o.verbose {
+		opts.Heartbeat = 10 * time.Second
+	}
 	for _, v := range o.versions {
 		res, err := nodeimage.Build(ctx, opts, v)
 		if err != nil {

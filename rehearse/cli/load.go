@@ -29,8 +29,8 @@ type loadOptions struct {
 	probes     []string
 	timeout    time.Duration
 	maxWorkers uint64
-	quiet      bool
-	force      bool
+	progressFlags
+	force bool
 }
 
 func newLoadCmd(streams Streams) *cobra.Command {
@@ -71,7 +71,7 @@ written or another failure of the machine.`,
 	f.StringSliceVar(&o.probes, "probes", []string{string(loadgen.ProbeReuse), string(loadgen.ProbeFresh)}, "probe kinds: reuse (keep-alive), fresh (new connection per request)")
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "timeout of one request")
 	f.Uint64Var(&o.maxWorkers, "max-workers", o.maxWorkers, "most concurrent requests per probe kind")
-	f.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
+	o.addProgressFlags(f, "a progress line every second even when stderr is not a terminal (else every 10s), and each phase switch")
 	f.BoolVar(&o.force, "force", false, "write into a run folder that is not empty, overwriting its results")
 	return cmd
 }
@@ -101,6 +101,9 @@ func parseSwitches(in []string) ([]phaseSwitch, error) {
 func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 	if o.out == "" {
 		return badInput(errors.New("--out: a run folder is required"))
+	}
+	if err := o.progressFlags.check(); err != nil {
+		return badInput(err)
 	}
 	switches, err := parseSwitches(o.switches)
 	if err != nil {
@@ -138,6 +141,7 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 	}
 	col := report.NewCollector(report.CollectorOptions{ReorderWindow: o.timeout + time.Second})
 
+	terminal := isTerminal(streams.Err)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -147,6 +151,7 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		next := 0
+		var lastLine time.Time
 		for {
 			select {
 			case <-runCtx.Done():
@@ -155,11 +160,22 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 			}
 			for next < len(switches) && time.Since(start) >= switches[next].at {
 				_ = atk.SetPhase(switches[next].name)
+				if o.verbose {
+					fmt.Fprintf(streams.Err, "%sphase %s from %s\n", clearLine(terminal), switches[next].name, switches[next].at)
+				}
 				next++
 			}
-			if !o.quiet {
-				s := atk.Snapshot()
-				fmt.Fprintf(streams.Err, "\r%-10s %6.0fs  sent %-8d errors %-6d late %-6d", s.Phase, s.Elapsed.Seconds(), s.Sent, s.Errors, s.Late)
+			if o.quiet {
+				continue
+			}
+			s := atk.Snapshot()
+			line := fmt.Sprintf("%-10s %6.0fs  sent %-8d errors %-6d late %-6d", s.Phase, s.Elapsed.Seconds(), s.Sent, s.Errors, s.Late)
+			switch {
+			case terminal:
+				fmt.Fprint(streams.Err, "\r"+line)
+			case o.verbose || time.Since(lastLine) >= plainProgressEvery:
+				fmt.Fprintln(streams.Err, strings.TrimRight(line, " "))
+				lastLine = time.Now()
 			}
 		}
 	}()
@@ -168,7 +184,7 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 	interrupted := ctx.Err() != nil && o.duration > 0
 	cancel()
 	<-done
-	if !o.quiet {
+	if !o.quiet && terminal {
 		fmt.Fprintln(streams.Err)
 	}
 	closeErr := rec.Close()

@@ -38,10 +38,8 @@ exists; with --kubeconfig it is made from a live cluster (read-only).
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.sets, "set", nil, "override a scenario field, as path=value; repeatable")
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "plan against this live cluster instead of the scenario's shape")
-	f.StringVar(&o.context, "context", "", "kubeconfig context")
+	o.addAPIFlags(f, "plan against this live cluster (read-only) instead of the scenario's shape")
 	addOutputFlag(f, &o.format, dataFormats)
-	o.addRequestTimeout(f)
 	return cmd
 }
 
@@ -59,7 +57,7 @@ func runPlan(ctx context.Context, streams Streams, args []string, o planOptions)
 	}
 	env := driver.Env{}
 	switch {
-	case o.kubeconfig != "":
+	case o.kubeconfig != "" || o.context != "":
 		client, _, err := connectReadOnly(ctx, o.apiFlags)
 		if err != nil {
 			return badInput(err)

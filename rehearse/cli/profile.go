@@ -57,14 +57,12 @@ output file's name made into one (prod_shape.yaml gives prod-shape).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to profile (default: $KUBECONFIG or ~/.kube/config)")
-	f.StringVar(&o.context, "context", "", "kubeconfig context (default: its current context)")
+	o.addAPIFlags(f, "kubeconfig of the cluster to profile, read-only (default: $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&o.out, "out", "", "scenario file to write (default: print it)")
 	f.StringVarP(&o.format, "output", "o", "yaml", "format printed: yaml (the scenario) or json (the raw profile)")
 	f.StringVar(&o.name, "name", "", "scenario name, a DNS-1123 label (default: the output file's name, made into one)")
 	f.BoolVar(&o.json, "json", false, "print the raw profile as JSON (same as -o json)")
 	_ = f.MarkHidden("json")
-	o.addRequestTimeout(f)
 	return cmd
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,13 +20,14 @@ import (
 )
 
 type runOptions struct {
-	keep   bool
-	out    string
-	sets   []string
-	quiet  bool
+	keep bool
+	out  string
+	sets []string
+	progressFlags
 	engine string
 	format string
 	est    estimateFlags
+	api    apiFlags
 }
 
 func newRunCmd(streams Streams) *cobra.Command {
@@ -66,10 +66,11 @@ Exit status: 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 infrastructure error
 	f.BoolVar(&o.keep, "keep", false, "keep the throwaway cluster after the rehearsal")
 	f.StringVar(&o.out, "out", "", "run folder, new or empty (default: OUTPUT_DIR/NAME-TIME from the scenario)")
 	f.StringArrayVar(&o.sets, "set", nil, "override a scenario field, as path=value (e.g. load.rate=200); repeatable")
-	f.BoolVar(&o.quiet, "quiet", false, "no live progress on stderr (for CI)")
+	o.addProgressFlags(f, "also every upgrade step's start and end, and kind's debug messages")
 	f.StringVar(&o.engine, "engine", "", "container engine for kind nodes: podman or docker (default: the first that works)")
 	f.StringVarP(&o.format, "output", "o", o.format, "report format printed to stdout: "+strings.Join(report.FormatNames(), ", "))
 	o.est.add(f)
+	o.api.addKubeconfigFlags(f, "rehearse on this existing cluster (provider existing): the scenario's cluster.kubeconfig")
 	return cmd
 }
 
@@ -86,9 +87,27 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 	if err != nil {
 		return badInput(fmt.Errorf("--output: %w", err))
 	}
+	if err := o.progressFlags.check(); err != nil {
+		return badInput(err)
+	}
 	sc, err := loadScenario(args, o.sets)
 	if err != nil {
 		return badInput(err)
+	}
+	if o.api.kubeconfig != "" || o.api.context != "" {
+		if sc.Cluster.Provider != scenarios.ProviderExisting {
+			return badInput(fmt.Errorf("--kubeconfig/--context name an existing cluster to rehearse on, but scenario %q makes a throwaway %s cluster: use a scenario with cluster.provider: existing and upgrade.driver: exec", sc.Metadata.Name, sc.Cluster.Provider))
+		}
+		sets := o.sets
+		if o.api.kubeconfig != "" {
+			sets = append(sets, "cluster.kubeconfig="+o.api.kubeconfig)
+		}
+		if o.api.context != "" {
+			sets = append(sets, "cluster.context="+o.api.context)
+		}
+		if sc, err = loadScenario(args, sets); err != nil {
+			return badInput(err)
+		}
 	}
 	est, err := o.est.options()
 	if err != nil {
@@ -104,15 +123,13 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 			return err
 		}
 	}
-	progress := streams.Err
-	if o.quiet {
-		progress = io.Discard
-	}
+	progress := o.progress(streams.Err)
 	opts := rehearse.Options{
 		Dir:         o.out,
 		Keep:        o.keep,
 		Progress:    progress,
-		Provisioner: &rehearse.Provisioners{Engine: o.engine, Progress: progress},
+		Verbose:     o.verbose,
+		Provisioner: &rehearse.Provisioners{Engine: o.engine, Progress: progress, Verbose: o.verbose},
 		Estimate:    est,
 	}
 	if sc.Cluster.Provider == scenarios.ProviderKind && sc.Canary.Image == "" {

@@ -69,6 +69,11 @@ func TestStopSignals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.mode == "listen" && tc.signals[0] == syscall.SIGHUP && signal.Ignored(syscall.SIGHUP) {
+				// A process started with SIGHUP ignored passes that on to
+				// every child it starts; "SIGHUP under nohup" shows it.
+				t.Skip("this test process was started with SIGHUP ignored (under nohup), so its child cannot receive one")
+			}
 			cmd := exec.Command(os.Args[0], "-test.run=^TestStopSignals$", "-test.count=1")
 			cmd.Env = append(os.Environ(), stopChildEnv+"="+tc.mode)
 			var stderr bytes.Buffer

@@ -29,12 +29,21 @@ type Options struct {
 	FromSource bool
 	// Progress receives one line per step for people; nil discards them.
 	Progress io.Writer
+	// Heartbeat is how often a command that runs long (compiling
+	// Kubernetes takes minutes) says on Progress that it still runs, with
+	// its last line of output; 0 means DefaultHeartbeat, negative never.
+	Heartbeat time.Duration
+	// Verbose also prints every command a build runs on Progress.
+	Verbose bool
 	// RegistryProbe is the address whose answer tells a registry is
 	// reachable; "" means DefaultRegistryProbe.
 	RegistryProbe string
 	// ProbeTimeout bounds the probe; 0 means DefaultProbeTimeout.
 	ProbeTimeout time.Duration
 }
+
+// DefaultHeartbeat is how often a long command of a build says it still runs.
+const DefaultHeartbeat = 30 * time.Second
 
 // DefaultCacheDir is ~/.cache/rehearse (XDG_CACHE_HOME respected).
 func DefaultCacheDir() string {
@@ -92,6 +101,28 @@ func newBuild(opts Options, v Version, logFile io.Writer, label string) (*build,
 		msg := fmt.Sprintf(format, args...)
 		b.run.logf("== %s", msg)
 		if opts.Progress != nil {
+			mu.Lock()
+			fmt.Fprintf(opts.Progress, "[%s %6s] %s\n", label, time.Since(start).Round(time.Second), msg)
+			mu.Unlock()
+		}
+	}
+	if opts.Progress != nil && opts.Heartbeat >= 0 {
+		b.run.beatEvery = opts.Heartbeat
+		if b.run.beatEvery == 0 {
+			b.run.beatEvery = DefaultHeartbeat
+		}
+		if opts.Verbose {
+			b.run.echo = func(line string) {
+				mu.Lock()
+				fmt.Fprintf(opts.Progress, "[%s %6s] $ %s\n", label, time.Since(start).Round(time.Second), shorten(line, 160))
+				mu.Unlock()
+			}
+		}
+		b.run.heartbeat = func(command string, running time.Duration, last string) {
+			msg := fmt.Sprintf("still running after %s: %s", running.Round(time.Second), shorten(command, 80))
+			if last != "" {
+				msg += " (last output: " + shorten(last, 100) + ")"
+			}
 			mu.Lock()
 			fmt.Fprintf(opts.Progress, "[%s %6s] %s\n", label, time.Since(start).Round(time.Second), msg)
 			mu.Unlock()
@@ -341,4 +372,13 @@ func (b *build) writeArchives(ctx context.Context, p parts) ([]archive, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// shorten cuts s to n runes with an ellipsis.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

@@ -50,6 +50,13 @@ const tailLines = 30
 type runner struct {
 	mu  sync.Mutex // serialises writes to log
 	log io.Writer
+	// heartbeat, when set, is called every beatEvery while a command runs
+	// longer than that (a compile of Kubernetes takes minutes), with how
+	// long it has run and its last line of output.
+	heartbeat func(command string, running time.Duration, lastLine string)
+	beatEvery time.Duration
+	// echo, when set, is told every command line before it runs.
+	echo func(line string)
 }
 
 // cmdSpec is one command to run.
@@ -84,6 +91,9 @@ func (r *runner) run(ctx context.Context, spec cmdSpec, name string, args ...str
 	} else {
 		r.logf("$ %s", line)
 	}
+	if r.echo != nil {
+		r.echo(line)
+	}
 	tail := &tailBuffer{max: 64 * 1024}
 	out := io.MultiWriter(lockedWriter{r}, tail)
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -101,7 +111,9 @@ func (r *runner) run(ctx context.Context, spec cmdSpec, name string, args ...str
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 	start := time.Now()
+	stopBeat := r.beat(line, start, tail)
 	err := cmd.Run()
+	stopBeat()
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
@@ -111,6 +123,32 @@ func (r *runner) run(ctx context.Context, spec cmdSpec, name string, args ...str
 	}
 	r.logf("ok in %s", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// beat calls the heartbeat every beatEvery until the returned stop is called.
+func (r *runner) beat(line string, start time.Time, tail *tailBuffer) (stop func()) {
+	if r.heartbeat == nil || r.beatEvery <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(r.beatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				r.heartbeat(line, now.Sub(start), lastLines(strings.TrimSpace(tail.lastLines(1)), 1))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // output runs a command and returns its standard output.
