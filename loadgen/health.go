@@ -49,6 +49,12 @@ const (
 	RotationFailOpen = "fail-open"
 	// RotationFailOpenEnd: a target is healthy again; failing targets leave.
 	RotationFailOpenEnd = "fail-open-end"
+	// RotationAdded: a new candidate (a node that joined); it enters the
+	// rotation once it passes RiseThreshold checks.
+	RotationAdded = "added"
+	// RotationRetired: a candidate is gone (its node was deleted); nothing
+	// is sent to it from then on.
+	RotationRetired = "retired"
 )
 
 // HealthCheck keeps a Rotation equal to the candidates that pass their
@@ -90,6 +96,11 @@ type HealthCheck struct {
 	// Emitter receives a timeline event for every change of the rotation;
 	// nil drops them.
 	Emitter timeline.Emitter
+	// Follow, when set, brings whole new candidate lists as the cluster
+	// changes (nodes added and deleted): a candidate that is new starts out
+	// of the rotation until it passes RiseThreshold checks, one that is
+	// missing is retired at once, the others keep their state.
+	Follow <-chan []string
 }
 
 func (h HealthCheck) withDefaults() HealthCheck {
@@ -160,14 +171,9 @@ func (h HealthCheck) Run(ctx context.Context, rot *Rotation) error {
 		return err
 	}
 	h = h.withDefaults()
-	checkURLs := make([]string, len(h.Candidates))
-	for i, c := range h.Candidates {
-		u, _ := url.Parse(c) // validated
-		u.Path, u.RawPath, u.RawQuery, u.Fragment = h.Path, "", "", ""
-		if h.Port != 0 {
-			u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(h.Port))
-		}
-		checkURLs[i] = u.String()
+	checkURLs, err := h.checkURLs(h.Candidates)
+	if err != nil {
+		return err
 	}
 	tr := &http.Transport{
 		Proxy:             nil,
@@ -210,12 +216,51 @@ func (h HealthCheck) Run(ctx context.Context, rot *Rotation) error {
 				h.Emitter.Emit(e)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+		// Until the next round, take in new candidate lists as they come.
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+				waiting = false
+			case candidates := <-h.Follow:
+				urls, err := h.checkURLs(candidates)
+				if err != nil {
+					h.Emitter.Emit(timeline.Event{Time: time.Now(), Source: timeline.SourceRotation, Kind: "follow-error", Message: err.Error()})
+					continue
+				}
+				members, events, changed := tracker.setCandidates(candidates)
+				checkURLs = urls
+				results = make([]checkResult, len(checkURLs))
+				if changed {
+					rot.Set(members)
+				}
+				now := time.Now()
+				for _, e := range events {
+					e.Time = now
+					e.Source = timeline.SourceRotation
+					h.Emitter.Emit(e)
+				}
+			}
 		}
 	}
+}
+
+// checkURLs are the health check's URLs of candidates, in their order.
+func (h HealthCheck) checkURLs(candidates []string) ([]string, error) {
+	out := make([]string, len(candidates))
+	for i, c := range candidates {
+		u, err := url.Parse(c)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("candidate %q is not an absolute URL", c)
+		}
+		u.Path, u.RawPath, u.RawQuery, u.Fragment = h.Path, "", "", ""
+		if h.Port != 0 {
+			u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(h.Port))
+		}
+		out[i] = u.String()
+	}
+	return out, nil
 }
 
 // checkResult is one health check's outcome; reason is empty when it passed.
@@ -412,6 +457,67 @@ func (t *healthTracker) observe(results []checkResult) ([]string, []timeline.Eve
 		}
 	}
 	return members, events, true
+}
+
+// setCandidates replaces the candidates: new ones start unhealthy and out
+// of the rotation, missing ones are retired, the others keep their state
+// and membership. It returns the members and events like observe; with no
+// member left the rotation fails open to every candidate.
+func (t *healthTracker) setCandidates(candidates []string) ([]string, []timeline.Event, bool) {
+	old := map[string]int{}
+	for i, th := range t.targets {
+		old[th.url] = i
+	}
+	var events []timeline.Event
+	changed := false
+	targets := make([]*targetHealth, 0, len(candidates))
+	member := make([]bool, 0, len(candidates))
+	kept := map[string]bool{}
+	for _, c := range candidates {
+		if kept[c] {
+			continue
+		}
+		kept[c] = true
+		if i, ok := old[c]; ok {
+			targets = append(targets, t.targets[i])
+			member = append(member, t.member[i])
+			continue
+		}
+		targets = append(targets, &targetHealth{url: c})
+		member = append(member, false)
+		events = append(events, timeline.Event{Kind: RotationAdded, Subject: c,
+			Message: fmt.Sprintf("new candidate: in the rotation after %d passed checks", t.rise)})
+	}
+	for i, th := range t.targets {
+		if kept[th.url] {
+			continue
+		}
+		events = append(events, timeline.Event{Kind: RotationRetired, Subject: th.url, Message: "gone: nothing is sent to it from now on"})
+		if t.member[i] {
+			changed = true
+		}
+	}
+	t.targets, t.member = targets, member
+	someMember := false
+	for _, m := range member {
+		someMember = someMember || m
+	}
+	if !someMember && len(targets) > 0 {
+		for i := range t.member {
+			t.member[i] = true
+		}
+		t.failOpen = true
+		changed = true
+		events = append(events, timeline.Event{Kind: RotationFailOpen, Message: fmt.Sprintf(
+			"no candidate in the rotation is left; keeping all %d in rotation until one passes its checks", len(targets))})
+	}
+	var members []string
+	for i, th := range t.targets {
+		if t.member[i] {
+			members = append(members, th.url)
+		}
+	}
+	return members, events, changed
 }
 
 // WarmUp waits until every target answers its health check (GET

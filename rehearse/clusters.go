@@ -215,6 +215,9 @@ type liveTraffic struct {
 	// workloads are the namespaces of the user's workloads.
 	workloads []string
 
+	// follow, when set, brings new entry points as nodes join and leave.
+	follow <-chan []string
+
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -230,7 +233,7 @@ func newLiveTraffic(ctx context.Context, rot *loadgen.Rotation, emit timeline.Em
 func (t *liveTraffic) start(candidates []string) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	done := make(chan struct{})
-	hc := loadgen.HealthCheck{Candidates: candidates, Emitter: t.emit}
+	hc := loadgen.HealthCheck{Candidates: candidates, Emitter: t.emit, Follow: t.follow}
 	go func() {
 		defer close(done)
 		_ = hc.Run(ctx, t.rot)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/loadgen"
@@ -15,6 +16,7 @@ import (
 	"github.com/rehearse/rehearse/rehearse/runfolder"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
+	"github.com/rehearse/rehearse/scenarios"
 )
 
 // underLoad runs the baseline, upgrade and after phases with one continuous
@@ -84,6 +86,7 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 	r.clusters.mu.Lock()
 	traffic.workloads = r.clusters.workloadNamespaces
 	r.clusters.mu.Unlock()
+	r.followNodes(loadCtx, deployed, targets, traffic, checks)
 	if deployed != nil {
 		traffic.start(targets)
 	}
@@ -180,6 +183,41 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		return wait(sc.Load.After.Duration)
 	})
 	return errors.Join(perr, finish())
+}
+
+// followNodes keeps the node-port entry points (the canary's, and the
+// user's targets reached through node ports) equal to the cluster's nodes
+// while the upgrade adds and removes them. A blue-green swap moves the
+// traffic itself; a canary Service with externalTrafficPolicy Local is
+// reached only through the nodes that run its pods, fixed when deployed.
+func (r *run) followNodes(ctx context.Context, deployed *canary.Deployed, targets []string, traffic *liveTraffic, checks []loadgen.HealthCheck) {
+	if r.sc.Upgrade.Driver == scenarios.DriverBlueGreen {
+		return
+	}
+	var sets []*entrySet
+	var initial []string
+	if deployed != nil && deployed.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+		if s, err := newEntrySet(targets); err == nil {
+			traffic.follow = s.Follow
+			sets = append(sets, s)
+			initial = append(initial, targets...)
+		}
+	}
+	for i := range checks {
+		if s, err := newEntrySet(checks[i].Candidates); err == nil {
+			checks[i].Follow = s.Follow
+			sets = append(sets, s)
+			initial = append(initial, checks[i].Candidates...)
+		}
+	}
+	if len(sets) == 0 {
+		return
+	}
+	live := func() kubernetes.Interface {
+		_, c := r.clusters.Live()
+		return c
+	}
+	go newNodeFollower(live, r.tl, initial, sets...).run(ctx)
 }
 
 // warmUpTimeout bounds waiting for every node port to reach the canary.
