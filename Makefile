@@ -36,7 +36,8 @@ test: deps vet substrate example-app
 	REHEARSE_RUNS_DIR=$(CURDIR)/runs/test $(GO) test -count=1 -p 1 -timeout 85m -run 'Integration|Gate' ./...
 
 # test-full runs everything test does plus the cluster tests kept out of CI's
-# time: the blue-green swap (two clusters) and own-app's bad-input drills.
+# time: the blue-green swap (two clusters), own-app's bad-input drills and
+# the node-pools rehearsal (a 1+3 cluster with a tainted pool).
 test-full: deps vet substrate example-app
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
 	REHEARSE_TEST_FULL=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test-full $(GO) test -count=1 -p 1 -timeout 150m -run 'Integration|Gate' ./...

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/rehearse/rehearse/rehearse/cluster"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
 	"github.com/rehearse/rehearse/scenarios"
@@ -52,6 +54,7 @@ func (p *Provisioners) Provision(ctx context.Context, sc *scenarios.Scenario, na
 	created, err := kp.Create(ctx, cluster.Spec{
 		Name: name, Kubernetes: c.KubernetesVersion, ControlPlanes: c.ControlPlanes, Workers: c.Workers,
 		CNI: c.CNI, PodSubnet: c.Networking.PodSubnet, ServiceSubnet: c.Networking.ServiceSubnet, KubeProxyMode: c.Networking.KubeProxyMode,
+		Pools: clusterPools(c.Pools),
 	}, cluster.CreateOptions{})
 	if err != nil {
 		return nil, err
@@ -155,4 +158,17 @@ func (p *Provisioners) MissingImages(ctx context.Context, c *Cluster, images []s
 		return nil, err
 	}
 	return kp.MissingImages(ctx, c.Name, images)
+}
+
+// clusterPools are a scenario's pools as a kind cluster makes them.
+func clusterPools(pools []scenarios.Pool) []cluster.Pool {
+	var out []cluster.Pool
+	for _, p := range pools {
+		cp := cluster.Pool{Name: p.Name, Workers: p.Workers, Labels: p.Labels}
+		for _, t := range p.Taints {
+			cp.Taints = append(cp.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+		}
+		out = append(out, cp)
+	}
+	return out
 }

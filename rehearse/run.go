@@ -335,6 +335,9 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 				r.clusters.setArchive(archive)
 			}
 			opts, err := canaryOptions(sc.Canary, image)
+			if err == nil {
+				placeOnPool(&opts, sc.Cluster, sc.Canary.Pool)
+			}
 			if err != nil {
 				return err
 			}
@@ -635,6 +638,26 @@ func resourceList(field string, l scenarios.ResourceList) (corev1.ResourceList, 
 		out[name] = q
 	}
 	return out, nil
+}
+
+// placeOnPool puts the canary on the pool's nodes: their pool label
+// selected, their taints tolerated.
+func placeOnPool(o *canary.DeployOptions, c scenarios.Cluster, pool string) {
+	p := c.PoolOf(pool)
+	if p == nil {
+		return
+	}
+	sel := map[string]string{scenarios.PoolLabel: p.Name}
+	for k, v := range o.NodeSelector {
+		sel[k] = v
+	}
+	o.NodeSelector = sel
+	o.NoControlPlane = true
+	for _, t := range p.Taints {
+		o.Tolerations = append(o.Tolerations, corev1.Toleration{
+			Key: t.Key, Operator: corev1.TolerationOpEqual, Value: t.Value, Effect: corev1.TaintEffect(t.Effect),
+		})
+	}
 }
 
 func canaryOptions(c scenarios.Canary, image string) (canary.DeployOptions, error) {

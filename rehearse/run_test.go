@@ -12,7 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rehearse/rehearse/rehearse/canary"
 	"github.com/rehearse/rehearse/rehearse/driver"
 	"github.com/rehearse/rehearse/report"
 	"github.com/rehearse/rehearse/scenarios"
@@ -239,4 +241,22 @@ func TestCanaryOptionsHonourResources(t *testing.T) {
 	c.Resources.Limits.CPU = "lots"
 	_, err = canaryOptions(c, "img")
 	assert.EqualError(t, err, `canary.resources.limits.cpu: "lots" is not a quantity such as 10m or 16Mi`)
+}
+
+// canary.pool selects the pool's nodes, tolerates its taints and keeps the
+// canary off the control plane; a scenario without pools changes nothing.
+func TestPlaceCanaryOnPool(t *testing.T) {
+	c := scenarios.Cluster{Pools: []scenarios.Pool{
+		{Name: "general", Workers: 1},
+		{Name: "gpu", Workers: 2, Taints: []scenarios.Taint{{Key: "dedicated", Value: "gpu", Effect: "NoSchedule"}}},
+	}}
+	o := canary.DeployOptions{NodeSelector: map[string]string{"disk": "ssd"}}
+	placeOnPool(&o, c, "gpu")
+	assert.Equal(t, map[string]string{"disk": "ssd", scenarios.PoolLabel: "gpu"}, o.NodeSelector)
+	assert.True(t, o.NoControlPlane)
+	assert.Equal(t, []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}, o.Tolerations)
+
+	o = canary.DeployOptions{}
+	placeOnPool(&o, c, "")
+	assert.Equal(t, canary.DeployOptions{}, o)
 }

@@ -155,6 +155,7 @@ func (s *Scenario) settleDefaults(src *source) {
 			s.Upgrade.Exec.Timeout = D(DefaultExecTimeout)
 		}
 	}
+	s.settlePools(src)
 }
 
 // present tells whether the file or a --set gave the field at path.

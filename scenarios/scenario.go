@@ -62,11 +62,38 @@ type Cluster struct {
 	KubernetesVersion string `yaml:"kubernetesVersion" json:"kubernetesVersion"`
 	ControlPlanes     int    `yaml:"controlPlanes" json:"controlPlanes"`
 	Workers           int    `yaml:"workers" json:"workers"`
+	// Pools are named groups of the workers, with the labels and taints
+	// production gives them; their workers add up to Workers (which
+	// defaults to that sum). Every pool's nodes also carry PoolLabel=NAME.
+	Pools []Pool `yaml:"pools,omitempty" json:"pools,omitempty"`
 	// CNI is flannel, kindnet or none.
 	CNI        string     `yaml:"cni" json:"cni"`
 	Networking Networking `yaml:"networking" json:"networking"`
 	// Keep leaves the throwaway cluster running after the rehearsal.
 	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
+}
+
+// PoolLabel is the label every node of a scenario's pool carries, with the
+// pool's name as its value.
+const PoolLabel = "rehearse.io/pool"
+
+// Pool is a named group of workers, like a cloud node group.
+type Pool struct {
+	Name    string `yaml:"name" json:"name"`
+	Workers int    `yaml:"workers" json:"workers"`
+	// Labels are set on each of the pool's nodes (by the kubelet, so not in
+	// the kubernetes.io and k8s.io namespaces it may not set, except
+	// node.kubernetes.io/ and kubelet.kubernetes.io/).
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Taints are set on each of the pool's nodes when they join.
+	Taints []Taint `yaml:"taints,omitempty" json:"taints,omitempty"`
+}
+
+// Taint is a node taint: effect NoSchedule, PreferNoSchedule or NoExecute.
+type Taint struct {
+	Key    string `yaml:"key" json:"key"`
+	Value  string `yaml:"value,omitempty" json:"value,omitempty"`
+	Effect string `yaml:"effect" json:"effect"`
 }
 
 // Networking is the cluster's network shape.
@@ -104,6 +131,9 @@ type Canary struct {
 	StartupDelay Duration `yaml:"startupDelay,omitempty" json:"startupDelay,omitempty"`
 	// NodeSelector restricts the canary to matching nodes.
 	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
+	// Pool places the canary on one of cluster.pools: it selects the
+	// pool's nodes and tolerates the pool's taints.
+	Pool string `yaml:"pool,omitempty" json:"pool,omitempty"`
 }
 
 // PDB is the canary's PodDisruptionBudget: at most one of MaxUnavailable and
@@ -186,6 +216,22 @@ type KubeadmSettings struct {
 	NodeInterval Duration `yaml:"nodeInterval" json:"nodeInterval"`
 	// DrainTimeout fails a node's drain that takes longer.
 	DrainTimeout Duration `yaml:"drainTimeout" json:"drainTimeout"`
+	// Pools upgrades the workers pool by pool, in this order, each with its
+	// own maxUnavailable (default: the one above); workers in no listed
+	// pool come last. Empty with cluster.pools: those pools, in order.
+	Pools []PoolUpgrade `yaml:"pools,omitempty" json:"pools,omitempty"`
+	// PoolLabel is the node label whose value names a node's pool (default
+	// rehearse.io/pool; on an existing cluster e.g.
+	// eks.amazonaws.com/nodegroup or cloud.google.com/gke-nodepool).
+	PoolLabel string `yaml:"poolLabel,omitempty" json:"poolLabel,omitempty"`
+}
+
+// PoolUpgrade is how one pool's workers are upgraded.
+type PoolUpgrade struct {
+	Name string `yaml:"name" json:"name"`
+	// MaxUnavailable is how many of the pool's workers are upgraded at
+	// once; 0 means upgrade.kubeadm.maxUnavailable.
+	MaxUnavailable int `yaml:"maxUnavailable,omitempty" json:"maxUnavailable,omitempty"`
 }
 
 // BlueGreen tunes an A/B cluster swap.

@@ -182,6 +182,7 @@ func (s *Scenario) validate(src *source) Errors {
 		add("load.rate", "%v/s over %d probe kinds is below 1/s each", l.Rate, len(l.Probes))
 	}
 	s.validateTargets(add, probes)
+	s.validatePools(src, add)
 	s.validateWorkloads(src, add)
 	if l.Timeout.Duration <= 0 {
 		add("load.timeout", "must be positive")

@@ -133,6 +133,8 @@ type DeployOptions struct {
 	Resources corev1.ResourceRequirements
 	// NodeSelector restricts the nodes the pods may run on.
 	NodeSelector map[string]string
+	// Tolerations let the pods run on tainted nodes (a node pool's).
+	Tolerations []corev1.Toleration
 	// NoControlPlane keeps the pods off control-plane nodes. By default they
 	// tolerate the control-plane taint, so that on a cluster of one control
 	// plane and two workers one pod runs on each of the three nodes and every
@@ -373,6 +375,7 @@ func Manifests(opts DeployOptions) (*Objects, error) {
 			Key: taintControlPlane, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
 		})
 	}
+	tolerations = append(tolerations, o.Tolerations...)
 	var nodeSelector map[string]string
 	if len(o.NodeSelector) > 0 {
 		nodeSelector = make(map[string]string, len(o.NodeSelector))

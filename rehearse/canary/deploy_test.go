@@ -181,6 +181,16 @@ func TestManifestsVariants(t *testing.T) {
 			},
 		},
 		{
+			name: "a tainted pool's tolerations",
+			opts: DeployOptions{NodeSelector: map[string]string{"rehearse.io/pool": "gpu"}, NoControlPlane: true,
+				Tolerations: []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}},
+			check: func(t *testing.T, o *Objects) {
+				pod := o.Deployment.Spec.Template.Spec
+				assert.Equal(t, map[string]string{"rehearse.io/pool": "gpu"}, pod.NodeSelector)
+				assert.Equal(t, []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}, pod.Tolerations)
+			},
+		},
+		{
 			name: "names and replicas",
 			opts: DeployOptions{Namespace: "drill", Name: "web", Replicas: 5},
 			check: func(t *testing.T, o *Objects) {

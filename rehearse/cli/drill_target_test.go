@@ -23,9 +23,12 @@ func TestDrillOneTargetOfThreeDown(t *testing.T) {
 	}
 	addrs := []string{serveCanary(t), freeAddr(t), serveCanary(t)}
 	down := addrs[1]
-	ctx, cancel := context.WithCancel(context.Background())
+	// The middle canary runs in process, stopped and started again below.
+	var stop context.CancelFunc
 	served := make(chan result, 1)
 	start := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		stop = cancel
 		go func() {
 			served <- run(t, ctx, "canary", "serve", "--addr", down, "--drain-delay", "0s")
 		}()
@@ -40,7 +43,7 @@ func TestDrillOneTargetOfThreeDown(t *testing.T) {
 	}
 	start()
 	t.Cleanup(func() {
-		cancel()
+		stop()
 		<-served
 	})
 
@@ -57,10 +60,9 @@ func TestDrillOneTargetOfThreeDown(t *testing.T) {
 
 	// Down from 15 s to 20 s, inside the upgrade phase.
 	time.Sleep(15 * time.Second)
-	cancel()
+	stop()
 	require.Equal(t, ExitPass, (<-served).code)
 	stopped := time.Now()
-	ctx, cancel = context.WithCancel(context.Background())
 	time.Sleep(5*time.Second - time.Since(stopped))
 	start()
 

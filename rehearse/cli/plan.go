@@ -64,7 +64,11 @@ func runPlan(ctx context.Context, streams Streams, args []string, o planOptions)
 		}
 		env.Client, env.Kubeconfig = client, o.kubeconfig
 	case sc.Cluster.Provider == scenarios.ProviderKind:
-		env.Shape = driver.KindShape("CLUSTER", sc.Cluster.KubernetesVersion, sc.Cluster.ControlPlanes, sc.Cluster.Workers)
+		var pools []driver.PoolSize
+		for _, p := range sc.Cluster.Pools {
+			pools = append(pools, driver.PoolSize{Name: p.Name, Workers: p.Workers})
+		}
+		env.Shape = driver.KindShape("CLUSTER", sc.Cluster.KubernetesVersion, sc.Cluster.ControlPlanes, sc.Cluster.Workers).WithPools(pools)
 		env.ClusterName = "CLUSTER"
 	default:
 		env.Kubeconfig = sc.Cluster.Kubeconfig

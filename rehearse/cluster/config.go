@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/yaml"
 
 	"github.com/rehearse/rehearse/rehearse/kversion"
 )
@@ -68,6 +70,21 @@ type Spec struct {
 	ServiceSubnet string
 	// KubeProxyMode is iptables, ipvs or nftables; empty is kind's default.
 	KubeProxyMode string
+	// Pools split the workers into named groups, in order: kind names the
+	// workers -worker, -worker2, ... and the first pool takes the first
+	// ones. Their workers must add up to Workers.
+	Pools []Pool
+}
+
+// PoolLabel is the label each node of a pool carries, valued its name.
+const PoolLabel = "rehearse.io/pool"
+
+// Pool is a named group of workers with labels and taints.
+type Pool struct {
+	Name    string
+	Workers int
+	Labels  map[string]string
+	Taints  []corev1.Taint
 }
 
 // HostFacts are what the cluster's configuration depends on in the host.
@@ -125,6 +142,18 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("%s %q: not a CIDR", flag, cidr)
 		}
 	}
+	if len(s.Pools) > 0 {
+		sum := 0
+		for _, p := range s.Pools {
+			if p.Workers < 1 {
+				return fmt.Errorf("pool %s: want at least 1 worker, got %d", p.Name, p.Workers)
+			}
+			sum += p.Workers
+		}
+		if sum != s.Workers {
+			return fmt.Errorf("pools hold %d workers, but the cluster has %d", sum, s.Workers)
+		}
+	}
 	if s.PodSubnet != "" && s.ServiceSubnet != "" {
 		_, a, _ := net.ParseCIDR(s.PodSubnet)
 		_, b, _ := net.ParseCIDR(s.ServiceSubnet)
@@ -159,8 +188,27 @@ func KindConfig(s Spec, facts HostFacts) (*v1alpha4.Cluster, error) {
 	for i := 0; i < s.ControlPlanes; i++ {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: image})
 	}
-	for i := 0; i < s.Workers; i++ {
-		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: image})
+	if len(s.Pools) == 0 {
+		for i := 0; i < s.Workers; i++ {
+			cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: image})
+		}
+	}
+	for _, p := range s.Pools {
+		labels := map[string]string{PoolLabel: p.Name}
+		for k, v := range p.Labels {
+			labels[k] = v
+		}
+		var patches []string
+		if len(p.Taints) > 0 {
+			patch, err := joinTaintsPatch(p.Taints)
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %w", p.Name, err)
+			}
+			patches = append(patches, patch)
+		}
+		for i := 0; i < p.Workers; i++ {
+			cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: image, Labels: labels, KubeadmConfigPatches: patches})
+		}
 	}
 	cfg.Networking.PodSubnet = s.PodSubnet
 	cfg.Networking.ServiceSubnet = s.ServiceSubnet
@@ -170,6 +218,24 @@ func KindConfig(s Spec, facts HostFacts) (*v1alpha4.Cluster, error) {
 		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches, cgroupV1Patch)
 	}
 	return cfg, nil
+}
+
+// joinTaintsPatch is the kubeadm JoinConfiguration patch that registers a
+// node with taints (kind's node labels go through the kubelet; taints
+// through kubeadm's nodeRegistration).
+func joinTaintsPatch(taints []corev1.Taint) (string, error) {
+	type nodeRegistration struct {
+		Taints []corev1.Taint `json:"taints"`
+	}
+	patch := struct {
+		Kind             string           `json:"kind"`
+		NodeRegistration nodeRegistration `json:"nodeRegistration"`
+	}{Kind: "JoinConfiguration", NodeRegistration: nodeRegistration{Taints: taints}}
+	b, err := yaml.Marshal(patch)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 // flannelForSubnet points flannel's network at the cluster's pod subnet.

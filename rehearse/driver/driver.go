@@ -54,6 +54,33 @@ type Shape struct {
 	ControlPlanes []string
 	Workers       []string
 	Version       string
+	// PoolOf names each worker's pool, when the cluster has pools.
+	PoolOf map[string]string
+}
+
+// WithPools assigns the shape's workers to pools in order: the first pool
+// takes the first workers, as kind names them.
+func (s *Shape) WithPools(pools []PoolSize) *Shape {
+	if len(pools) == 0 {
+		return s
+	}
+	s.PoolOf = map[string]string{}
+	i := 0
+	for _, p := range pools {
+		for range p.Workers {
+			if i < len(s.Workers) {
+				s.PoolOf[s.Workers[i]] = p.Name
+				i++
+			}
+		}
+	}
+	return s
+}
+
+// PoolSize is a pool's name and worker count.
+type PoolSize struct {
+	Name    string
+	Workers int
 }
 
 // KindShape is the shape of a kind cluster: kind names its nodes

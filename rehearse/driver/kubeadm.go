@@ -40,6 +40,18 @@ type KubeadmSettings struct {
 	// stay unchanged and Ready after its kubelet is swapped before the
 	// upgrade moves on (default 20s).
 	StaticPodQuiet time.Duration
+	// Pools upgrades the workers pool by pool, in this order, each with
+	// its own MaxUnavailable; workers in no listed pool come last, with
+	// MaxUnavailable.
+	Pools []PoolSettings
+	// PoolLabel is the node label whose value names a node's pool.
+	PoolLabel string
+}
+
+// PoolSettings are how one pool's workers are upgraded.
+type PoolSettings struct {
+	Name           string
+	MaxUnavailable int
 }
 
 // Kubeadm upgrades a kind cluster in place the way kubeadm clusters are
@@ -56,7 +68,9 @@ var _ Driver = (*Kubeadm)(nil)
 const (
 	DefaultReadyTimeout   = 5 * time.Minute
 	DefaultStaticPodQuiet = 20 * time.Second
-	upgradeDir            = "/tmp/rehearse-upgrade"
+	// DefaultPoolLabel names a node's pool on rehearse's kind clusters.
+	DefaultPoolLabel = "rehearse.io/pool"
+	upgradeDir       = "/tmp/rehearse-upgrade"
 )
 
 func kubeadmFromScenario(u scenarios.Upgrade) (Driver, error) {
@@ -64,7 +78,11 @@ func kubeadmFromScenario(u scenarios.Upgrade) (Driver, error) {
 	if s == nil {
 		s = &scenarios.KubeadmSettings{}
 	}
-	return NewKubeadm(KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration})
+	ks := KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration, PoolLabel: s.PoolLabel}
+	for _, p := range s.Pools {
+		ks.Pools = append(ks.Pools, PoolSettings{Name: p.Name, MaxUnavailable: p.MaxUnavailable})
+	}
+	return NewKubeadm(ks)
 }
 
 // NewKubeadm makes the kubeadm driver.
@@ -81,6 +99,14 @@ func NewKubeadm(s KubeadmSettings) (*Kubeadm, error) {
 	if s.StaticPodQuiet <= 0 {
 		s.StaticPodQuiet = DefaultStaticPodQuiet
 	}
+	if s.PoolLabel == "" {
+		s.PoolLabel = DefaultPoolLabel
+	}
+	for i := range s.Pools {
+		if s.Pools[i].MaxUnavailable < 1 {
+			s.Pools[i].MaxUnavailable = s.MaxUnavailable
+		}
+	}
 	return &Kubeadm{s: s}, nil
 }
 
@@ -95,10 +121,12 @@ type clusterNodes struct {
 	controlPlanes []string
 	workers       []string
 	version       string
+	// poolOf names the pool of the workers that have one.
+	poolOf map[string]string
 }
 
-func listNodes(ctx context.Context, client kubernetes.Interface) (clusterNodes, error) {
-	var cn clusterNodes
+func listNodes(ctx context.Context, client kubernetes.Interface, poolLabel string) (clusterNodes, error) {
+	cn := clusterNodes{poolOf: map[string]string{}}
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return cn, fmt.Errorf("list nodes: %w", err)
@@ -109,6 +137,9 @@ func listNodes(ctx context.Context, client kubernetes.Interface) (clusterNodes, 
 			cn.controlPlanes = append(cn.controlPlanes, n.Name)
 		} else {
 			cn.workers = append(cn.workers, n.Name)
+			if p, ok := n.Labels[poolLabel]; ok && poolLabel != "" {
+				cn.poolOf[n.Name] = p
+			}
 		}
 		v, err := kversion.ParseReported(n.Status.NodeInfo.KubeletVersion)
 		if err == nil && (i == 0 || v.Compare(oldest) < 0) {
@@ -160,7 +191,7 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 			return nil, err
 		}
 		var err error
-		if cn, err = listNodes(ctx, env.Client); err != nil {
+		if cn, err = listNodes(ctx, env.Client, k.s.PoolLabel); err != nil {
 			return nil, err
 		}
 	case env.Shape != nil:
@@ -175,7 +206,7 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 		if err := kversion.CheckUpgrade(cur, t); err != nil {
 			return nil, err
 		}
-		cn = clusterNodes{controlPlanes: env.Shape.ControlPlanes, workers: env.Shape.Workers, version: env.Shape.Version}
+		cn = clusterNodes{controlPlanes: env.Shape.ControlPlanes, workers: env.Shape.Workers, version: env.Shape.Version, poolOf: env.Shape.PoolOf}
 	default:
 		return nil, errors.New("kubeadm driver: no client for the cluster and no shape to plan from")
 	}
@@ -207,19 +238,9 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 		steps = append(steps, Action(staticPodsStep, n, u.staticPodsSteady(pods)), u.cleanStep(n))
 		cps.Children = append(cps.Children, Group(n, Serial, steps...))
 	}
-	workers := Group(fmt.Sprintf("workers (%d at a time, %s between)", k.s.MaxUnavailable, k.s.NodeInterval), Serial)
-	for i := 0; i < len(cn.workers); i += k.s.MaxUnavailable {
-		if i > 0 && k.s.NodeInterval > 0 {
-			workers.Children = append(workers.Children, Action(fmt.Sprintf("node interval %s", k.s.NodeInterval), "", sleep(k.s.NodeInterval)))
-		}
-		batch := cn.workers[i:min(i+k.s.MaxUnavailable, len(cn.workers))]
-		g := Group("batch "+strings.Join(batch, ", "), Parallel)
-		for _, n := range batch {
-			steps := []*Step{Action("upgrade kubeadm", n, u.copyKubeadm(n)), Action("kubeadm upgrade node", n, u.upgradeNode(n))}
-			steps = append(steps, u.nodeSteps(n, nil)...)
-			g.Children = append(g.Children, Group(n, Serial, append(steps, u.cleanStep(n))...))
-		}
-		workers.Children = append(workers.Children, g)
+	workers, err := k.workerSteps(u, cn)
+	if err != nil {
+		return nil, err
 	}
 	return &Plan{
 		Driver:  "kubeadm",
@@ -227,6 +248,69 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 		Root:    Group("kubeadm upgrade from "+cn.version+" to "+target, Serial, prep, cps, workers),
 		Finally: u.finally(all),
 	}, nil
+}
+
+// workerSteps upgrades the workers in batches of MaxUnavailable, or pool
+// by pool in the settings' order, each pool with its own MaxUnavailable,
+// then the workers in no listed pool.
+func (k *Kubeadm) workerSteps(u *kubeadmRun, cn clusterNodes) (*Step, error) {
+	if len(k.s.Pools) == 0 {
+		return k.batches(u, fmt.Sprintf("workers (%d at a time, %s between)", k.s.MaxUnavailable, k.s.NodeInterval), cn.workers, k.s.MaxUnavailable), nil
+	}
+	members := map[string][]string{}
+	var rest []string
+	listed := map[string]bool{}
+	for _, p := range k.s.Pools {
+		listed[p.Name] = true
+	}
+	for _, n := range cn.workers {
+		if p, ok := cn.poolOf[n]; ok && listed[p] {
+			members[p] = append(members[p], n)
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	workers := Group(fmt.Sprintf("workers, pool by pool (%s between)", k.s.NodeInterval), Serial)
+	add := func(g *Step) {
+		if len(workers.Children) > 0 && k.s.NodeInterval > 0 {
+			workers.Children = append(workers.Children, Action(fmt.Sprintf("node interval %s", k.s.NodeInterval), "", sleep(k.s.NodeInterval)))
+		}
+		workers.Children = append(workers.Children, g)
+	}
+	var empty []string
+	for _, p := range k.s.Pools {
+		if len(members[p.Name]) == 0 {
+			empty = append(empty, p.Name)
+			continue
+		}
+		add(k.batches(u, fmt.Sprintf("pool %s (%d at a time)", p.Name, p.MaxUnavailable), members[p.Name], p.MaxUnavailable))
+	}
+	if len(empty) == len(k.s.Pools) {
+		return nil, fmt.Errorf("no worker carries the pool label %s with a value among the pools %s", k.s.PoolLabel, strings.Join(empty, ", "))
+	}
+	if len(rest) > 0 {
+		add(k.batches(u, fmt.Sprintf("workers in no pool (%d at a time)", k.s.MaxUnavailable), rest, k.s.MaxUnavailable))
+	}
+	return workers, nil
+}
+
+// batches upgrades nodes in batches of size, NodeInterval apart.
+func (k *Kubeadm) batches(u *kubeadmRun, name string, nodes []string, size int) *Step {
+	g := Group(name, Serial)
+	for i := 0; i < len(nodes); i += size {
+		if i > 0 && k.s.NodeInterval > 0 {
+			g.Children = append(g.Children, Action(fmt.Sprintf("node interval %s", k.s.NodeInterval), "", sleep(k.s.NodeInterval)))
+		}
+		batch := nodes[i:min(i+size, len(nodes))]
+		b := Group("batch "+strings.Join(batch, ", "), Parallel)
+		for _, n := range batch {
+			steps := []*Step{Action("upgrade kubeadm", n, u.copyKubeadm(n)), Action("kubeadm upgrade node", n, u.upgradeNode(n))}
+			steps = append(steps, u.nodeSteps(n, nil)...)
+			b.Children = append(b.Children, Group(n, Serial, append(steps, u.cleanStep(n))...))
+		}
+		g.Children = append(g.Children, b)
+	}
+	return g
 }
 
 // settleStep waits, after kubeadm upgrade apply, for the apiserver to answer

@@ -290,3 +290,61 @@ func TestApiserverFlake(t *testing.T) {
 		assert.Equal(t, want, apiserverFlake(out), out)
 	}
 }
+
+// With pools, the workers are upgraded pool by pool in the given order,
+// each pool with its own batch size, then the workers in no pool; the plan
+// shows it.
+func TestKubeadmPlanPoolByPool(t *testing.T) {
+	c := fake.NewClientset(
+		kindNode("kind-control-plane", true, "v1.35.4"),
+		poolNode("kind-worker", "general"), poolNode("kind-worker2", "gpu"), poolNode("kind-worker3", "gpu"),
+		poolNode("kind-worker4", "gpu"), poolNode("kind-worker5", ""),
+	)
+	c.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "v1.35.4"}
+	d, err := NewKubeadm(KubeadmSettings{MaxUnavailable: 1, NodeInterval: 10e9,
+		Pools: []PoolSettings{{Name: "gpu", MaxUnavailable: 2}, {Name: "general"}}})
+	require.NoError(t, err)
+	plan, err := d.Plan(context.Background(), Env{Client: c}, "v1.36.3")
+	require.NoError(t, err)
+	var b bytes.Buffer
+	require.NoError(t, plan.Render(&b))
+	out := b.String()
+	t.Log("\n" + out)
+	workers := plan.Root.Children[2]
+	var groups []string
+	for _, g := range workers.Children {
+		groups = append(groups, g.Name)
+	}
+	assert.Equal(t, []string{
+		"pool gpu (2 at a time)", "node interval 10s",
+		"pool general (1 at a time)", "node interval 10s",
+		"workers in no pool (1 at a time)",
+	}, groups)
+	gpu := workers.Children[0]
+	require.Len(t, gpu.Children, 3, "two batches with an interval between")
+	assert.Equal(t, "batch kind-worker2, kind-worker3", gpu.Children[0].Name)
+	assert.Equal(t, "batch kind-worker4", gpu.Children[2].Name)
+	assert.Contains(t, out, "workers, pool by pool (10s between)")
+
+	// A pool no worker belongs to is no upgrade at all.
+	d, _ = NewKubeadm(KubeadmSettings{Pools: []PoolSettings{{Name: "arm"}}})
+	_, err = d.Plan(context.Background(), Env{Client: c}, "v1.36.3")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no worker carries the pool label rehearse.io/pool with a value among the pools arm")
+
+	// Planned before the cluster exists, from the scenario's shape.
+	d, _ = NewKubeadm(KubeadmSettings{Pools: []PoolSettings{{Name: "b"}, {Name: "a"}}})
+	shape := KindShape("demo", "v1.35.4", 1, 3).WithPools([]PoolSize{{Name: "a", Workers: 1}, {Name: "b", Workers: 2}})
+	plan, err = d.Plan(context.Background(), Env{Shape: shape}, "v1.36.3")
+	require.NoError(t, err)
+	assert.Equal(t, "pool b (1 at a time)", plan.Root.Children[2].Children[0].Name)
+	assert.Equal(t, "batch demo-worker2", plan.Root.Children[2].Children[0].Children[0].Name)
+}
+
+func poolNode(name, pool string) *corev1.Node {
+	n := kindNode(name, false, "v1.35.4")
+	if pool != "" {
+		n.Labels[DefaultPoolLabel] = pool
+	}
+	return n
+}

@@ -36,6 +36,12 @@ type Profile struct {
 	KubeProxyMode     string `json:"kubeProxyMode"`
 	DNS               string `json:"dns"`
 	Flavor            string `json:"flavor"`
+	// PoolLabel is the node label whose value names a worker's node group
+	// (e.g. eks.amazonaws.com/nodegroup); empty when no worker carries one.
+	PoolLabel string `json:"poolLabel,omitempty"`
+	// Pools are the workers grouped by PoolLabel, with production's worker
+	// counts and the labels and taints all of a pool's nodes share.
+	Pools []scenarios.Pool `json:"pools,omitempty"`
 	// Sources says where each value came from.
 	Sources map[string]string `json:"sources"`
 	// Workloads are the user's Deployments, StatefulSets and DaemonSets
@@ -91,6 +97,7 @@ func Discover(ctx context.Context, client kubernetes.Interface) (*Profile, error
 		}
 	}
 	p.Sources["nodes"] = fmt.Sprintf("%d nodes: %d control-plane, %d workers (node-role labels)", len(nodes.Items), p.ControlPlanes, p.Workers)
+	p.readPools(nodes.Items)
 
 	sys, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -496,7 +503,11 @@ func (p *Profile) Scenario(name string) *scenarios.Scenario {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d control-plane nodes are reproduced; kind puts a load balancer in front of them", p.ControlPlanes))
 	}
 	s.Cluster.Workers = p.Workers
-	if s.Cluster.ControlPlanes+s.Cluster.Workers > 10 {
+	if len(p.Pools) > 0 {
+		var notes []string
+		s.Cluster.Pools, s.Cluster.Workers, notes = p.scenarioPools(scenarios.MaxNodes - s.Cluster.ControlPlanes)
+		s.Notes = append(s.Notes, notes...)
+	} else if s.Cluster.ControlPlanes+s.Cluster.Workers > 10 {
 		s.Cluster.Workers = 10 - s.Cluster.ControlPlanes
 		s.Notes = append(s.Notes, fmt.Sprintf("%d workers scaled down to %d for one machine", p.Workers, s.Cluster.Workers))
 	}
