@@ -27,7 +27,9 @@ func TestGatePools(t *testing.T) {
 	}
 	// kind names the workers in pool order: -worker is general, -worker2
 	// and -worker3 are apps.
-	apps := func(node string) bool { return strings.HasSuffix(node, "-worker2") || strings.HasSuffix(node, "-worker3") }
+	apps := func(node string) bool {
+		return strings.HasSuffix(node, "-worker2") || strings.HasSuffix(node, "-worker3")
+	}
 	served := 0
 	for _, m := range res.Report.Runs {
 		for _, p := range m.Phases {
