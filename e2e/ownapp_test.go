@@ -73,9 +73,11 @@ func TestGateOwnApp(t *testing.T) {
 
 // TestGateOwnAppFragile is own-app's negative control: the same shop as a
 // naive deployment (one replica, no budget, no drain) built by a
-// kustomization must fail, and the verdict must name the shop's target.
+// kustomization must fail, and the verdict must name the shop's target. It
+// runs in make test-full: make test keeps the default scenario's negative
+// control.
 func TestGateOwnAppFragile(t *testing.T) {
-	testenv.RequireCluster(t)
+	testenv.RequireFull(t)
 	buildShop(t)
 	res := rehearseScenario(t, loadExample(t, "own-app-fragile.yaml"))
 	if res.Verdict != report.Fail {
