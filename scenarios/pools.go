@@ -58,10 +58,10 @@ func (s *Scenario) settlePools(src *source) {
 	}
 }
 
-// kubeletLabelOK tells whether the kubelet may set a label with this key:
+// KubeletMaySetLabel tells whether a kubelet may set a label with this key:
 // not in the kubernetes.io or k8s.io namespaces, except under
 // node.kubernetes.io/ and kubelet.kubernetes.io/.
-func kubeletLabelOK(key string) bool {
+func KubeletMaySetLabel(key string) bool {
 	prefix, _, ok := strings.Cut(key, "/")
 	if !ok {
 		return true
@@ -103,7 +103,7 @@ func (s *Scenario) validatePools(src *source, add func(path, format string, args
 				add(at(".labels"), "%s is set by rehearse to the pool's name", k)
 			case len(validation.IsQualifiedName(k)) > 0:
 				add(at(".labels"), "%q is not a label key: %s", k, strings.Join(validation.IsQualifiedName(k), "; "))
-			case !kubeletLabelOK(k):
+			case !KubeletMaySetLabel(k):
 				add(at(".labels"), "%s: the kubelet may not set labels in the kubernetes.io and k8s.io namespaces (except node.kubernetes.io/ and kubelet.kubernetes.io/)", k)
 			case len(validation.IsValidLabelValue(v)) > 0:
 				add(at(".labels"), "%s: %q is not a label value: %s", k, v, strings.Join(validation.IsValidLabelValue(v), "; "))

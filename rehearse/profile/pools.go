@@ -173,24 +173,7 @@ func placementLabel(key, group string) bool {
 	case corev1.LabelInstanceTypeStable:
 		return false
 	}
-	return kubeletMaySet(key)
-}
-
-// kubeletMaySet tells whether a kubelet may set a label with this key: not
-// in the kubernetes.io or k8s.io namespaces, except under
-// node.kubernetes.io/ and kubelet.kubernetes.io/ (the rule the scenario
-// loader applies to cluster.pools[].labels).
-func kubeletMaySet(key string) bool {
-	prefix, _, ok := strings.Cut(key, "/")
-	if !ok {
-		return true
-	}
-	for _, ns := range []string{"kubernetes.io", "k8s.io"} {
-		if prefix == ns || strings.HasSuffix(prefix, "."+ns) {
-			return prefix == "node.kubernetes.io" || prefix == "kubelet.kubernetes.io"
-		}
-	}
-	return true
+	return scenarios.KubeletMaySetLabel(key)
 }
 
 // poolTaints are the taints every one of the nodes carries (same key,
