@@ -51,11 +51,14 @@ example-app: substrate
 	./scripts/build-example-app.sh
 
 # substrate makes this machine able to run kind clusters offline: podman and
-# its settings (rehearse doctor --fix) and the node images of KUBERNETES,
-# built from source once and cached (rehearse images build).
+# its settings (rehearse doctor --fix), the node images of KUBERNETES, built
+# from source once and cached (rehearse images build), and no orphaned
+# throwaway cluster of a rehearsal or test killed outright eating its CPU
+# (rehearse cluster prune; clusters made to be kept are never touched).
 substrate: build
 	$(BIN) doctor --fix
 	$(BIN) images build $(addprefix --kubernetes ,$(KUBERNETES))
+	$(BIN) cluster prune
 
 # test-cluster runs only the tests that need real kind clusters.
 test-cluster: substrate

@@ -50,7 +50,7 @@ func newTestCluster(ctx context.Context, t *testing.T, prefix, version string, w
 		t.Fatal(err)
 	}
 	name := prefix + time.Now().Format("150405")
-	created, err := p.Create(ctx, cluster.Spec{Name: name, Kubernetes: version, ControlPlanes: 1, Workers: workers, CNI: cluster.CNIFlannel}, cluster.CreateOptions{})
+	created, err := p.Create(ctx, cluster.Spec{Name: name, Kubernetes: version, ControlPlanes: 1, Workers: workers, CNI: cluster.CNIFlannel}, cluster.CreateOptions{Throwaway: true})
 	if err != nil {
 		t.Fatal(err)
 	}

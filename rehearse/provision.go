@@ -55,7 +55,7 @@ func (p *Provisioners) Provision(ctx context.Context, sc *scenarios.Scenario, na
 		Name: name, Kubernetes: c.KubernetesVersion, ControlPlanes: c.ControlPlanes, Workers: c.Workers,
 		CNI: c.CNI, PodSubnet: c.Networking.PodSubnet, ServiceSubnet: c.Networking.ServiceSubnet, KubeProxyMode: c.Networking.KubeProxyMode,
 		Pools: clusterPools(c.Pools),
-	}, cluster.CreateOptions{})
+	}, cluster.CreateOptions{Throwaway: !c.Keep})
 	if err != nil {
 		return nil, err
 	}

@@ -178,6 +178,13 @@ func Run(ctx context.Context, sc *scenarios.Scenario, o Options) (res *Result, e
 	if err := CheckScenario(sc); err != nil {
 		return nil, err
 	}
+	if o.Keep && !sc.Cluster.Keep {
+		// The provisioner marks a cluster to be kept as one no orphan
+		// pruning may take (cluster.CreateOptions.Throwaway).
+		kept := *sc
+		kept.Cluster.Keep = true
+		sc = &kept
+	}
 	if o.Drivers == nil {
 		o.Drivers = driver.Drivers()
 	}
@@ -191,7 +198,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, o Options) (res *Result, e
 		o.ProgressEvery = 5 * time.Second
 	}
 	r := &run{sc: sc, o: o, now: o.Now, res: &Result{}, status: newStatus(o.Progress, o.Verbose)}
-	r.clusters = &clusters{prov: o.Provisioner, sc: sc, keep: o.Keep || sc.Cluster.Keep, say: r.say}
+	r.clusters = &clusters{prov: o.Provisioner, sc: sc, keep: sc.Cluster.Keep, say: r.say}
 	if o.Dir != "" {
 		r.folder, err = runfolder.Use(o.Dir, o.Force)
 	} else {

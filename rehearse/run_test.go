@@ -29,6 +29,9 @@ type fakeProvisioner struct {
 	calls       []string
 	provisionFn func(name string) (*Cluster, error)
 	teardownErr error
+	// kept records, per cluster, whether the scenario it was provisioned
+	// from asked to keep it.
+	kept map[string]bool
 }
 
 func (f *fakeProvisioner) record(call string) {
@@ -49,8 +52,14 @@ current-context: c
 	return &Cluster{Name: name, Kubeconfig: kc, Throwaway: true}
 }
 
-func (f *fakeProvisioner) Provision(_ context.Context, _ *scenarios.Scenario, name string) (*Cluster, error) {
+func (f *fakeProvisioner) Provision(_ context.Context, sc *scenarios.Scenario, name string) (*Cluster, error) {
 	f.record("provision " + name)
+	f.mu.Lock()
+	if f.kept == nil {
+		f.kept = map[string]bool{}
+	}
+	f.kept[name] = sc.Cluster.Keep
+	f.mu.Unlock()
 	if f.provisionFn != nil {
 		return f.provisionFn(name)
 	}
@@ -164,6 +173,20 @@ func TestRunKeepLeavesTheCluster(t *testing.T) {
 	require.Error(t, err)
 	for _, c := range p.calls {
 		assert.NotContains(t, c, "teardown", "--keep: %v", p.calls)
+	}
+	// The provisioner is told, so that the cluster carries no owner mark
+	// and no orphan pruning takes it.
+	require.Len(t, p.kept, 1)
+	for name, kept := range p.kept {
+		assert.True(t, kept, "cluster %s was provisioned without keep", name)
+	}
+
+	q := &fakeProvisioner{t: t}
+	_, err = rehearseWith(t, context.Background(), q, false, func(context.Context) error { return errors.New("skew") })
+	require.Error(t, err)
+	require.Len(t, q.kept, 1)
+	for name, kept := range q.kept {
+		assert.False(t, kept, "cluster %s of a rehearsal without --keep was provisioned to be kept", name)
 	}
 }
 

@@ -27,7 +27,7 @@ func TestDefaultScenarioIsTheDefaults(t *testing.T) {
 	want.settleDefaults(ref)
 	want.Metadata = s.Metadata
 	// The default scenario judges latency loosely (CPU shared with the control plane).
-	assert.Equal(t, 250*time.Millisecond, s.Checks.Judge.MinP99Increase.Duration)
+	assert.Equal(t, 500*time.Millisecond, s.Checks.Judge.MinP99Increase.Duration)
 	want.Checks.Judge = s.Checks.Judge
 	assert.Equal(t, want, s, "default.yaml and Defaults() must say the same")
 	assert.Equal(t, "kind-inplace-minor", s.Metadata.Name)

@@ -91,6 +91,7 @@ containers inherit from rehearse's node images.`,
 		newClusterCreateCmd(streams, o),
 		newClusterDeleteCmd(streams, o),
 		newClusterListCmd(streams, o),
+		newClusterPruneCmd(streams, o),
 		newClusterKubeconfigCmd(streams, o),
 	)
 	return cmd
@@ -209,6 +210,9 @@ type clusterListItem struct {
 	Roles      map[string]int `json:"roles"`
 	States     map[string]int `json:"states"`
 	Kubeconfig string         `json:"kubeconfig"`
+	// Owner is the process that will delete a throwaway cluster and
+	// whether it runs; empty for a cluster made to be kept.
+	Owner string `json:"owner,omitempty"`
 }
 
 func newClusterListCmd(streams Streams, o *clusterOptions) *cobra.Command {
@@ -232,18 +236,76 @@ func newClusterListCmd(streams Streams, o *clusterOptions) *cobra.Command {
 			items := make([]clusterListItem, len(list))
 			for i, in := range list {
 				items[i] = clusterListItem{Name: in.Name, Kubernetes: in.Kubernetes, Nodes: in.Nodes, Roles: in.Roles, States: in.States, Kubeconfig: p.KubeconfigPath(in.Name)}
+				if state, ok := p.OwnerState(in); ok {
+					items[i].Owner = fmt.Sprintf("%s (%s)", in.Owner, state)
+				}
 			}
 			return writeData(streams.Out, format, items, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tKUBERNETES\tNODES\tSTATE\tKUBECONFIG")
+				fmt.Fprintln(tw, "NAME\tKUBERNETES\tNODES\tSTATE\tOWNER\tKUBECONFIG")
 				for _, in := range items {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Name, in.Kubernetes, countsOf(in.Roles), countsOf(in.States), in.Kubeconfig)
+					owner := in.Owner
+					if owner == "" {
+						owner = "kept"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Kubernetes, countsOf(in.Roles), countsOf(in.States), owner, in.Kubeconfig)
 				}
 				return tw.Flush()
 			})
 		},
 	}
 	addOutputFlag(cmd.Flags(), &format, dataFormats)
+	return cmd
+}
+
+func newClusterPruneCmd(streams Streams, o *clusterOptions) *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete throwaway clusters whose rehearsal was killed before it could delete them",
+		Long: `Delete the orphaned throwaway clusters: those a rehearsal or a test made
+to delete when done, whose process is gone (killed outright, say by SIGKILL or
+a machine's reboot, so it could not clean up). Each throwaway cluster's nodes
+carry a mark naming the process that made it (pid, start time, boot); a
+cluster whose process still runs, or runs in another pid namespace, is left
+alone. Clusters made to be kept (rehearse cluster create, rehearse run --keep)
+carry no mark and are never pruned. Prints each cluster deleted.`,
+		Example: `  rehearse cluster list              # the OWNER column says who holds each cluster
+  rehearse cluster prune --dry-run   # name the orphans, delete nothing
+  rehearse cluster prune`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := o.newProvider(c, streams)
+			if err != nil {
+				return err
+			}
+			orphans, err := p.Orphans(c.Context())
+			if err != nil {
+				return &ExitError{Code: ExitInfra, Err: err}
+			}
+			var errs []error
+			for _, or := range orphans {
+				if dryRun {
+					fmt.Fprintf(streams.Out, "would delete cluster %s (made by %s, which is gone)\n", or.Name, or.Owner)
+					continue
+				}
+				t0 := time.Now()
+				if err := p.Delete(c.Context(), or.Name); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(streams.Out, "deleted cluster %s (made by %s, which is gone) in %s\n", or.Name, or.Owner, time.Since(t0).Round(100*time.Millisecond))
+			}
+			if len(orphans) == 0 {
+				fmt.Fprintln(streams.Err, "no orphaned throwaway cluster")
+			}
+			if err := errors.Join(errs...); err != nil {
+				return &ExitError{Code: ExitInfra, Err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "name the clusters prune would delete, and delete nothing")
 	return cmd
 }
 

@@ -78,7 +78,7 @@ func testClusterCreate(t *testing.T, itKubernetes string) {
 	volumesBefore := volumeNames(ctx, t, p)
 
 	t0 := time.Now()
-	created, err := p.Create(ctx, spec, CreateOptions{Wait: itReadyWithin})
+	created, err := p.Create(ctx, spec, CreateOptions{Wait: itReadyWithin, Throwaway: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +102,25 @@ func testClusterCreate(t *testing.T, itKubernetes string) {
 	}
 	if !hasCluster(list, name) {
 		t.Errorf("list %+v lacks %s", list, name)
+	}
+	// The throwaway cluster names this process as its owner, which runs:
+	// no pruning may take it.
+	for _, in := range list {
+		if in.Name != name {
+			continue
+		}
+		if state, ok := p.OwnerState(in); !ok || state != OwnerAlive || in.Owner.PID != os.Getpid() {
+			t.Errorf("cluster %s: owner %v, state %s (marked %v); want this process (pid %d), running", name, in.Owner, state, ok, os.Getpid())
+		}
+	}
+	if orphans, err := p.Orphans(ctx); err != nil {
+		t.Error(err)
+	} else {
+		for _, o := range orphans {
+			if o.Name == name {
+				t.Errorf("cluster %s, whose owner runs, is listed as an orphan", name)
+			}
+		}
 	}
 
 	cs, err := Clientset(created.Kubeconfig)

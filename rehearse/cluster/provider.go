@@ -120,11 +120,13 @@ type Provider struct {
 	// run is this provider's random id: the mark of the node containers
 	// its Create makes (see markNodes).
 	run string
+	// proc tells whether a throwaway cluster's owner still runs.
+	proc procFS
 }
 
 // NewProvider returns a provider on the given or detected engine.
 func NewProvider(ctx context.Context, o Options) (*Provider, error) {
-	p := &Provider{engine: o.Engine, host: o.Host, progress: o.Progress, stateDir: o.StateDir, run: newRunID()}
+	p := &Provider{engine: o.Engine, host: o.Host, progress: o.Progress, stateDir: o.StateDir, run: newRunID(), proc: localProc}
 	if p.host == nil {
 		p.host = LocalHost{}
 	}
@@ -172,6 +174,11 @@ type CreateOptions struct {
 	Wait time.Duration
 	// Retain keeps a cluster whose creation failed or was interrupted.
 	Retain bool
+	// Throwaway marks the cluster with this process as its owner (see
+	// OwnerMarkDir): the caller deletes it when done, and should this
+	// process be killed before it can, Prune deletes the orphan. Leave it
+	// false for a cluster meant to outlive this process.
+	Throwaway bool
 }
 
 // Created describes a cluster Create made.
@@ -206,6 +213,13 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 		return nil, err
 	}
 	markNodes(cfg, p.run)
+	if o.Throwaway {
+		owner, err := p.proc.self()
+		if err != nil {
+			return nil, err
+		}
+		markOwner(cfg, owner)
+	}
 	image := s.NodeImageRef()
 	if _, err := p.host.Run(ctx, p.engine, "image", "inspect", "--format", "{{.Id}}", image); err != nil {
 		return nil, fmt.Errorf("node image %s not found in %s (rehearse doctor --kubernetes %s; build it: rehearse images build --kubernetes %s): %w",
@@ -421,11 +435,16 @@ type Info struct {
 	Nodes      []string
 	Roles      map[string]int
 	States     map[string]int
+	// Owner is the process that will delete a throwaway cluster; nil for
+	// a cluster made to be kept.
+	Owner *Owner
 }
 
 // nodeRow is one node container as the engine reports it.
 type nodeRow struct {
 	Container, Cluster, Kubernetes, Role, State string
+	// Owner is the node's owner mark, when it has one.
+	Owner *Owner
 }
 
 // rehearseClusters groups node containers into clusters, keeping those whose
@@ -445,6 +464,9 @@ func rehearseClusters(rows []nodeRow) []Info {
 		in.Nodes = append(in.Nodes, r.Container)
 		in.Roles[r.Role]++
 		in.States[r.State]++
+		if r.Owner != nil && in.Owner == nil {
+			in.Owner = r.Owner
+		}
 		if r.Kubernetes != "" {
 			ours[r.Cluster] = true
 			in.Kubernetes = r.Kubernetes
@@ -468,7 +490,13 @@ func parseNodeRows(out string) []nodeRow {
 		if len(f) < 5 {
 			continue
 		}
-		rows = append(rows, nodeRow{Container: strings.TrimPrefix(f[0], "/"), Cluster: f[1], Kubernetes: f[2], Role: f[3], State: f[4]})
+		r := nodeRow{Container: strings.TrimPrefix(f[0], "/"), Cluster: f[1], Kubernetes: f[2], Role: f[3], State: f[4]}
+		if len(f) > 5 {
+			if o, ok := ownerOfMounts(strings.Split(f[5], ";")); ok {
+				r.Owner = &o
+			}
+		}
+		rows = append(rows, r)
 	}
 	return rows
 }
@@ -483,7 +511,7 @@ func (p *Provider) nodeRows(ctx context.Context) ([]nodeRow, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	format := fmt.Sprintf(`{{.Name}}	{{index .Config.Labels %q}}	{{index .Config.Labels %q}}	{{index .Config.Labels %q}}	{{.State.Status}}`,
+	format := fmt.Sprintf(`{{.Name}}	{{index .Config.Labels %q}}	{{index .Config.Labels %q}}	{{index .Config.Labels %q}}	{{.State.Status}}	{{range .Mounts}}{{.Destination}};{{end}}`,
 		KindClusterLabel, ImageLabel, KindRoleLabel)
 	out, err = p.host.Run(ctx, p.engine, append([]string{"inspect", "--format", format}, ids...)...)
 	if err != nil {

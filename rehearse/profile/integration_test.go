@@ -46,7 +46,7 @@ func TestIntegrationProfileRoundTrip(t *testing.T) {
 	suffix := time.Now().Format("150405")
 	x := cluster.Spec{Name: "rh-prof-x-" + suffix, Kubernetes: scenarios.DefaultKubernetesVersion, ControlPlanes: 1, Workers: 1,
 		CNI: "flannel", PodSubnet: "10.200.0.0/16", ServiceSubnet: "10.100.0.0/16", KubeProxyMode: "nftables"}
-	cx, err := p.Create(ctx, x, cluster.CreateOptions{})
+	cx, err := p.Create(ctx, x, cluster.CreateOptions{Throwaway: true})
 	if err != nil {
 		t.Fatal(err)
 	}

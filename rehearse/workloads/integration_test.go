@@ -70,7 +70,7 @@ func TestIntegrationApplyOnARealCluster(t *testing.T) {
 	}
 	name := fmt.Sprintf("rehearse-wl-%d", time.Now().Unix()%100000)
 	t.Cleanup(func() { _ = p.Delete(context.Background(), name) })
-	created, err := p.Create(ctx, cluster.Spec{Name: name, Kubernetes: "v1.35.4", ControlPlanes: 1, Workers: 1, CNI: cluster.CNIFlannel}, cluster.CreateOptions{})
+	created, err := p.Create(ctx, cluster.Spec{Name: name, Kubernetes: "v1.35.4", ControlPlanes: 1, Workers: 1, CNI: cluster.CNIFlannel}, cluster.CreateOptions{Throwaway: true})
 	if err != nil {
 		t.Fatal(err)
 	}
