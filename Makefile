@@ -29,9 +29,9 @@ unit:
 # substrate, the real-traffic tests, the cluster tests and the upgrade gate
 # one package at a time (each makes real kind clusters): the default
 # in-place gate, its negative control, our own application, the drills,
-# exec and interrupt tests: about 49 minutes with the node images cached, about 70
-# on a fresh machine that builds them first, within CI's 90 (measured
-# before own-app's negative control moved to test-full: 62 m 54 s warm).
+# exec (a worker upgraded, a worker replaced) and interrupt tests: about 54
+# minutes with the node images cached, about 75 on a fresh machine that
+# builds them first, within CI's 90.
 # The gate's run folders stay in runs/test.
 test: deps vet substrate example-app
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
@@ -39,8 +39,8 @@ test: deps vet substrate example-app
 
 # test-full runs everything test does plus the cluster tests kept out of CI's
 # time: the blue-green swap (two clusters), own-app's negative control and
-# bad-input drills, and the node-pools rehearsal (a 1+3 cluster with a
-# tainted pool).
+# bad-input drills, the node-pools rehearsal (a 1+3 cluster with a tainted
+# pool) and the node-replacement rehearsal (every worker replaced).
 test-full: deps vet substrate example-app
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
 	REHEARSE_TEST_FULL=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test-full $(GO) test -count=1 -p 1 -timeout 150m -run 'Integration|Gate' ./...

@@ -28,16 +28,18 @@ func TestHealthCheckFollowsCandidates(t *testing.T) {
 	}, rot)
 	eventually(t, "a and b in rotation", func() bool { return len(rot.Targets()) == 2 })
 
-	// c joins, a is deleted: a is retired at once, c waits for its checks.
+	// c joins, a is deleted: a is retired at once, c waits for its checks
+	// (DefaultJoinRiseThreshold of them: a node that just joined waits
+	// longer than one that comes back).
 	follow <- []string{b.url, c.url}
 	eventually(t, "a retired", func() bool { return !contains(rot.Targets(), a.url) })
 	eventually(t, "c in rotation", func() bool { return len(rot.Targets()) == 2 })
 	assert.Equal(t, []string{b.url, c.url}, rot.Targets())
 	events := eventsOf(rec)
 	require.GreaterOrEqual(t, len(events), 3, "%v", events)
-	assert.Equal(t, wantEvent{"added", c.url, "new candidate: in the rotation after 2 passed checks"}, events[0])
+	assert.Equal(t, wantEvent{"added", c.url, "new candidate: in the rotation after 10 passed checks"}, events[0])
 	assert.Equal(t, wantEvent{"retired", a.url, "gone: nothing is sent to it from now on"}, events[1])
-	assert.Equal(t, wantEvent{"in", c.url, "healthy x2"}, events[2])
+	assert.Equal(t, wantEvent{"in", c.url, "healthy x10"}, events[2])
 
 	// A node that joins but never answers stays out, and the rest serve.
 	d := newNode(t, "node-d")

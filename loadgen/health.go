@@ -36,6 +36,13 @@ const (
 	DefaultFallThreshold = 2
 	// DefaultRiseThreshold consecutive passed checks put it back.
 	DefaultRiseThreshold = 2
+	// DefaultJoinRiseThreshold consecutive passed checks let in a node
+	// that joined during the load: for some seconds after a node is Ready
+	// the CNI's routes between it and the other nodes are still being
+	// set, and a request it forwards to a pod elsewhere can hang, so a
+	// newly registered target waits longer, as a cloud load balancer's
+	// healthy threshold makes a new instance wait.
+	DefaultJoinRiseThreshold = 10
 )
 
 // Kinds of the rotation's timeline events (source timeline.SourceRotation).
@@ -98,9 +105,11 @@ type HealthCheck struct {
 	Emitter timeline.Emitter
 	// Follow, when set, brings whole new candidate lists as the cluster
 	// changes (nodes added and deleted): a candidate that is new starts out
-	// of the rotation until it passes RiseThreshold checks, one that is
-	// missing is retired at once, the others keep their state.
+	// of the rotation until it passes JoinRiseThreshold checks, one that
+	// is missing is retired at once, the others keep their state.
 	Follow <-chan []string
+	// JoinRiseThreshold consecutive passes let a new candidate in.
+	JoinRiseThreshold int
 }
 
 func (h HealthCheck) withDefaults() HealthCheck {
@@ -118,6 +127,9 @@ func (h HealthCheck) withDefaults() HealthCheck {
 	}
 	if h.RiseThreshold == 0 {
 		h.RiseThreshold = DefaultRiseThreshold
+	}
+	if h.JoinRiseThreshold == 0 {
+		h.JoinRiseThreshold = DefaultJoinRiseThreshold
 	}
 	if h.Emitter == nil {
 		h.Emitter = timeline.Discard
@@ -188,6 +200,7 @@ func (h HealthCheck) Run(ctx context.Context, rot *Rotation) error {
 	}
 
 	tracker := newHealthTracker(h.Candidates, h.FallThreshold, h.RiseThreshold)
+	tracker.joinRise = h.JoinRiseThreshold
 	rot.Set(h.Candidates)
 	tick := time.NewTicker(h.Interval)
 	defer tick.Stop()
@@ -314,13 +327,17 @@ func failureReason(err error) string {
 // and the events that describe each change. It is the pure core of Run.
 type healthTracker struct {
 	fall, rise int
-	targets    []*targetHealth
-	member     []bool // in rotation now
-	failOpen   bool
+	// joinRise lets in a candidate added by setCandidates (0: rise).
+	joinRise int
+	targets  []*targetHealth
+	member   []bool // in rotation now
+	failOpen bool
 }
 
 type targetHealth struct {
-	url     string
+	url string
+	// rise, when set, is this target's own rise threshold (a joined node).
+	rise    int
 	healthy bool
 	passes  int // consecutive passed checks
 	fails   int // consecutive failed checks
@@ -337,6 +354,14 @@ type reasonRun struct {
 
 // maxReasonRuns bounds the reasons kept per streak (the latest ones).
 const maxReasonRuns = 3
+
+// riseOf is the target's rise threshold: its own, else the tracker's.
+func (th *targetHealth) riseOf(rise int) int {
+	if th.rise > 0 {
+		return th.rise
+	}
+	return rise
+}
 
 func newHealthTracker(candidates []string, fall, rise int) *healthTracker {
 	t := &healthTracker{fall: fall, rise: rise, member: make([]bool, len(candidates))}
@@ -388,7 +413,7 @@ func (t *healthTracker) observe(results []checkResult) ([]string, []timeline.Eve
 		switch {
 		case th.healthy && th.fails >= t.fall:
 			th.healthy = false
-		case !th.healthy && th.passes >= t.rise:
+		case !th.healthy && th.passes >= th.riseOf(t.rise):
 			th.healthy = true
 		}
 	}
@@ -483,10 +508,11 @@ func (t *healthTracker) setCandidates(candidates []string) ([]string, []timeline
 			member = append(member, t.member[i])
 			continue
 		}
-		targets = append(targets, &targetHealth{url: c})
+		th := &targetHealth{url: c, rise: t.joinRise}
+		targets = append(targets, th)
 		member = append(member, false)
 		events = append(events, timeline.Event{Kind: RotationAdded, Subject: c,
-			Message: fmt.Sprintf("new candidate: in the rotation after %d passed checks", t.rise)})
+			Message: fmt.Sprintf("new candidate: in the rotation after %d passed checks", th.riseOf(t.rise))})
 	}
 	for i, th := range t.targets {
 		if kept[th.url] {

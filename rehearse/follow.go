@@ -39,6 +39,10 @@ type nodeFollower struct {
 	nodes   map[string]string
 	initial map[string]bool
 	polled  bool
+	// excluded are the nodes that carried the label excluding them from
+	// load balancers when the load started (kubeadm's control planes do):
+	// the label counts only when it comes later.
+	excluded map[string]bool
 }
 
 // entrySet is one target's node-port entry points: http://IP:Port/ on
@@ -100,7 +104,20 @@ func (f *nodeFollower) poll(ctx context.Context) {
 		return // the API server is away (a control plane upgrade): keep what we have
 	}
 	seen := map[string]corev1.Node{}
+	if f.excluded == nil {
+		f.excluded = map[string]bool{}
+	}
 	for _, n := range list.Items {
+		// A node excluded from load balancers once the load runs (about
+		// to be removed, as a node replacement or a cloud's node group
+		// marks it) leaves the rotation as a deleted one does.
+		if _, out := n.Labels[corev1.LabelNodeExcludeBalancers]; out {
+			if !f.polled {
+				f.excluded[n.Name] = true
+			} else if !f.excluded[n.Name] {
+				continue
+			}
+		}
 		seen[n.Name] = n
 	}
 	changed := false
@@ -109,7 +126,7 @@ func (f *nodeFollower) poll(ctx context.Context) {
 			delete(f.nodes, name)
 			changed = true
 			f.emit.Emit(timeline.Event{Time: time.Now(), Source: timeline.SourceRotation, Kind: "node-gone", Subject: name,
-				Message: fmt.Sprintf("node %s (%s) was deleted: its entry points leave the rotation", name, ip)})
+				Message: fmt.Sprintf("node %s (%s) was deleted or excluded from load balancers (%s): its entry points leave the rotation", name, ip, corev1.LabelNodeExcludeBalancers)})
 		}
 	}
 	for _, name := range sortedNames(seen) {

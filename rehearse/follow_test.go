@@ -46,8 +46,11 @@ func taken(s *entrySet) []string {
 // the API server is away. Every entry set gets its own port on the nodes.
 func TestNodeFollower(t *testing.T) {
 	ctx := context.Background()
+	cp := followNode("kind-control-plane", "172.18.0.2", true)
+	// kubeadm labels control planes so: that is no reason to leave.
+	cp.Labels = map[string]string{corev1.LabelNodeExcludeBalancers: ""}
 	client := fake.NewClientset(
-		followNode("kind-control-plane", "172.18.0.2", true),
+		cp,
 		followNode("kind-worker", "172.18.0.3", true),
 		followNode("kind-worker2", "172.18.0.4", true),
 	)
@@ -93,12 +96,21 @@ func TestNodeFollower(t *testing.T) {
 	f.poll(ctx)
 	assert.Equal(t, []string{"http://172.18.0.2:30080/", "http://172.18.0.4:30080/", "http://172.18.0.5:30080/"}, taken(canary))
 
+	// Excluded from load balancers (about to be removed): retired too,
+	// while it still answers.
+	w2 := followNode("kind-worker2", "172.18.0.4", true)
+	w2.Labels = map[string]string{corev1.LabelNodeExcludeBalancers: "true"}
+	_, err = client.CoreV1().Nodes().Update(ctx, w2, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	f.poll(ctx)
+	assert.Equal(t, []string{"http://172.18.0.2:30080/", "http://172.18.0.5:30080/"}, taken(canary))
+
 	var kinds []string
 	for _, e := range rec.Events() {
 		assert.Equal(t, timeline.SourceRotation, e.Source)
 		kinds = append(kinds, e.Kind+" "+e.Subject)
 	}
-	assert.Equal(t, []string{"node-joined kind-worker3", "node-gone kind-worker"}, kinds)
+	assert.Equal(t, []string{"node-joined kind-worker3", "node-gone kind-worker", "node-gone kind-worker2"}, kinds)
 }
 
 // A list not yet taken is replaced by the newer one: the health check

@@ -40,6 +40,9 @@ func Rereport(dir string) (*report.Report, error) {
 		}
 	}
 	rep.AddCheck(upgradeCheck(sc, run.Phases, run.Interrupted))
+	if sc.Upgrade.Revert {
+		rep.AddCheck(revertCheck(sc, run.Phases, run.Interrupted))
+	}
 	b, err := os.ReadFile(filepath.Join(dir, ChecklistFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):

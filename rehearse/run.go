@@ -36,20 +36,25 @@ const (
 	PhaseBaseline  = "baseline"
 	PhaseUpgrade   = "upgrade"
 	PhaseAfter     = "after"
-	PhaseVerify    = "verify"
-	PhaseReport    = "report"
-	PhaseTeardown  = "teardown"
+	// PhaseRevert brings the workers back to the original version after
+	// the upgrade (upgrade.revert), under load, judged like the others.
+	PhaseRevert   = "revert"
+	PhaseVerify   = "verify"
+	PhaseReport   = "report"
+	PhaseTeardown = "teardown"
 )
 
 // Files of a run folder besides the load's results and summary; the
 // runfolder package owns every name.
 const (
-	ScenarioFile  = runfolder.Scenario
-	PlanFile      = runfolder.Plan
-	DriverLog     = runfolder.DriverLog
-	ChecklistFile = runfolder.Checklist
-	RunFile       = runfolder.Run
-	LogsDir       = runfolder.ClusterLogs
+	ScenarioFile = runfolder.Scenario
+	PlanFile     = runfolder.Plan
+	// RevertPlanFile is the revert's plan with each step's status.
+	RevertPlanFile = "plan-revert.txt"
+	DriverLog      = runfolder.DriverLog
+	ChecklistFile  = runfolder.Checklist
+	RunFile        = runfolder.Run
+	LogsDir        = runfolder.ClusterLogs
 )
 
 // DefaultTeardownTimeout bounds deleting the throwaway cluster.
@@ -122,7 +127,10 @@ type Options struct {
 type Result struct {
 	Dir     string         `json:"dir"`
 	Verdict report.Outcome `json:"verdict"`
-	Reasons []string       `json:"reasons"`
+	// Cluster names the cluster the rehearsal made or reached first (with
+	// --keep, the one left running).
+	Cluster string   `json:"cluster,omitempty"`
+	Reasons []string `json:"reasons"`
 	// Interrupted tells the rehearsal was stopped (Ctrl-C) before the end.
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Phases are the phases that ran, with their outcome.
@@ -163,6 +171,12 @@ type run struct {
 	clusters *clusters
 	// restarts are the restart counts when the upgrade ended.
 	restarts checklist.Restarts
+	// drv is the scenario's driver.
+	drv driver.Driver
+	// aborted says the upgrade stopped at its abort step, as asked.
+	aborted bool
+	// reverted says the revert phase ran to its end.
+	reverted bool
 }
 
 // Run rehearses the scenario: preflight, provision, canary, baseline,
@@ -295,6 +309,7 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		if cluster == nil {
 			return err
 		}
+		r.res.Cluster = cluster.Name
 		r.clusters.add(cluster)
 		r.clusters.setLive(cluster, nil)
 		if err != nil {
@@ -314,6 +329,7 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 	if e, ok := r.o.Provisioner.(EngineReporter); ok {
 		env.Engine = e.EngineInUse()
 	}
+	r.drv = drv
 	var plan *driver.Plan
 	if err := r.phase(PhasePreflight, func() error {
 		var err error
@@ -377,7 +393,11 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 	var checkErr error
 	if ctx.Err() == nil {
 		_ = r.phase(PhaseVerify, func() error {
-			final, checkErr = checklist.Check(ctx, client, cl, checklist.Options{ExpectVersion: sc.Upgrade.Target, RestartBaseline: r.restarts})
+			opts := checklist.Options{ExpectVersion: sc.Upgrade.Target, RestartBaseline: r.restarts}
+			if r.reverted {
+				opts.WorkerVersion = sc.Cluster.KubernetesVersion
+			}
+			final, checkErr = checklist.Check(ctx, client, cl, opts)
 			if checkErr != nil {
 				return checkErr
 			}
@@ -405,6 +425,9 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 			}
 		}
 		rep.AddCheck(upgradeCheck(sc, r.res.Phases, ctx.Err() != nil))
+		if sc.Upgrade.Revert {
+			rep.AddCheck(revertCheck(sc, r.res.Phases, ctx.Err() != nil))
+		}
 		if ctx.Err() == nil {
 			rep.AddCheck(checklistCheck(final, checkErr))
 		} else {
@@ -441,11 +464,31 @@ func (r *run) failed() bool {
 // writePlan writes the plan as it stands: every step's status and, once it
 // ran, its duration.
 func (r *run) writePlan(plan *driver.Plan) error {
+	return r.writePlanAs(PlanFile, plan)
+}
+
+func (r *run) writePlanAs(file string, plan *driver.Plan) error {
 	var b strings.Builder
 	if err := plan.Render(&b); err != nil {
 		return err
 	}
-	return r.folder.WriteFile(PlanFile, []byte(b.String()))
+	return r.folder.WriteFile(file, []byte(b.String()))
+}
+
+// revert runs the driver's revert plan: the workers back at the cluster's
+// original version.
+func (r *run) revert(ctx context.Context, env driver.Env) error {
+	rv, ok := r.drv.(driver.Reverter)
+	if !ok {
+		return fmt.Errorf("the %s driver cannot revert", r.sc.Upgrade.Driver)
+	}
+	plan, err := rv.RevertPlan(ctx, env, r.sc.Cluster.KubernetesVersion)
+	if err != nil {
+		return err
+	}
+	r.status.setSteps(len(plan.Leaves()))
+	err = plan.Execute(ctx, env, r.status.tracker(r.tl))
+	return errors.Join(err, r.writePlanAs(RevertPlanFile, plan))
 }
 
 // teardown collects the clusters' logs when anything failed or the run was
@@ -521,8 +564,31 @@ func upgradeCheck(sc *scenarios.Scenario, phases []PhaseRecord, interrupted bool
 		switch {
 		case p.Outcome == "ok":
 			c.Outcome, c.Message = report.Pass, fmt.Sprintf("%s upgrade to %s finished", sc.Upgrade.Driver, sc.Upgrade.Target)
+		case sc.Upgrade.AbortAfter > 0 && strings.Contains(p.Error, driver.ErrAborted.Error()):
+			c.Outcome, c.Message = report.Pass, fmt.Sprintf("%s upgrade to %s aborted after %d workers, as the scenario asked", sc.Upgrade.Driver, sc.Upgrade.Target, sc.Upgrade.AbortAfter)
 		case interrupted:
 			c.Message = "interrupted before the upgrade finished"
+		default:
+			c.Outcome, c.Message = report.Fail, p.Error
+		}
+	}
+	return c
+}
+
+// revertCheck is the revert's own outcome, from its phase as recorded.
+func revertCheck(sc *scenarios.Scenario, phases []PhaseRecord, interrupted bool) report.Check {
+	c := report.Check{Name: "revert", Outcome: report.Fail, Message: "the revert did not run: the upgrade failed before it"}
+	if interrupted {
+		c.Outcome, c.Message = report.Inconclusive, "interrupted before the revert finished"
+	}
+	for _, p := range phases {
+		if p.Name != PhaseRevert {
+			continue
+		}
+		switch {
+		case p.Outcome == "ok":
+			c.Outcome, c.Message = report.Pass, fmt.Sprintf("workers back at %s (the control plane stays at %s: kubeadm upgrade apply is not reversible)", sc.Cluster.KubernetesVersion, sc.Upgrade.Target)
+		case interrupted:
 		default:
 			c.Outcome, c.Message = report.Fail, p.Error
 		}
@@ -580,8 +646,13 @@ func checklistCheck(final checklist.Result, err error) report.Check {
 // AddEstimate estimates from the rehearsal's timeline how long production's
 // upgrade will take; MaxUnavailable defaults to the scenario's.
 func AddEstimate(rep *report.Report, sc *scenarios.Scenario, o report.EstimateOptions) error {
-	if o.MaxUnavailable == 0 && sc.Upgrade.Kubeadm != nil {
+	switch {
+	case o.MaxUnavailable != 0:
+	case sc.Upgrade.Kubeadm != nil:
 		o.MaxUnavailable = sc.Upgrade.Kubeadm.MaxUnavailable
+	case sc.Upgrade.Replace != nil:
+		// A batch replaces maxSurge+maxUnavailable workers.
+		o.MaxUnavailable = sc.Upgrade.Replace.MaxSurge + sc.Upgrade.Replace.MaxUnavailable
 	}
 	e, err := report.EstimateUpgrade(rep.Timeline, o)
 	if err != nil {

@@ -169,11 +169,15 @@ func TestRunInterruptedTearsDownWithItsOwnContext(t *testing.T) {
 
 func TestRunKeepLeavesTheCluster(t *testing.T) {
 	p := &fakeProvisioner{t: t}
-	_, err := rehearseWith(t, context.Background(), p, true, func(context.Context) error { return errors.New("skew") })
+	res, err := rehearseWith(t, context.Background(), p, true, func(context.Context) error { return errors.New("skew") })
 	require.Error(t, err)
 	for _, c := range p.calls {
 		assert.NotContains(t, c, "teardown", "--keep: %v", p.calls)
 	}
+	// The result names the cluster left running.
+	require.NotNil(t, res)
+	assert.Equal(t, "provision "+res.Cluster, p.calls[0])
+	assert.Equal(t, res.Cluster, readRun(t, res.Dir).Cluster, "run.json names it too")
 	// The provisioner is told, so that the cluster carries no owner mark
 	// and no orphan pruning takes it.
 	require.Len(t, p.kept, 1)

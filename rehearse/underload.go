@@ -160,12 +160,17 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		defer close(watchDone)
 		_, _ = checklist.Watch(watchCtx, client, cl, checklist.Options{}, r.tl)
 	}()
-	_ = r.phase(PhaseUpgrade, func() error {
+	uerr := r.phase(PhaseUpgrade, func() error {
 		return plan.Execute(ctx, env, r.status.tracker(r.tl))
 	})
+	r.aborted = errors.Is(uerr, driver.ErrAborted)
+	perr := r.writePlan(plan)
+	if ctx.Err() == nil && sc.Upgrade.Revert && (uerr == nil || r.aborted) {
+		switchTo(PhaseRevert)
+		r.reverted = r.phase(PhaseRevert, func() error { return r.revert(ctx, env) }) == nil
+	}
 	stopWatch()
 	<-watchDone
-	perr := r.writePlan(plan)
 	if ctx.Err() != nil {
 		return errors.Join(perr, finish())
 	}

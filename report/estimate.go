@@ -272,6 +272,12 @@ func estimateStep(name string) string {
 	if name == EstimateReady || strings.HasPrefix(name, EstimateReady+" at ") {
 		return EstimateReady
 	}
+	// A node replacement's steps name the image or the node replaced.
+	for _, prefix := range []string{"create node container", "copy the cluster's images", "take over labels and taints"} {
+		if strings.HasPrefix(name, prefix) {
+			return prefix
+		}
+	}
 	return name
 }
 

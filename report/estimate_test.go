@@ -331,3 +331,50 @@ func TestRenderEstimate(t *testing.T) {
 		})
 	}
 }
+
+// TestEstimateNodeReplacement estimates from a replace driver's timeline:
+// a worker's time is its replacement's steps (under the new node's name)
+// plus its retirement's (under the old node's), each step's name freed of
+// the nodes and image it names; the soaks are the waits between batches.
+func TestEstimateNodeReplacement(t *testing.T) {
+	s := time.Second
+	tl := &estTimeline{}
+	tl.group("replace: control plane in place from v1.35.4 to v1.36.3, then every worker by a new node (max surge 1, max unavailable 0, soak 10s)", func() {
+		tl.group("control plane", func() { tl.action("cp", "kubeadm upgrade apply v1.36.3", 200, "") })
+		tl.group("workers", func() {
+			for i, old := range []string{"w1", "w2"} {
+				nu := old + "-v1-36-3"
+				extra := float64(i * 2) // w2's replacement is 2 s slower at each step
+				tl.group("batch "+old, func() {
+					tl.group("surge", func() {
+						tl.action(nu, "create node container from localhost/rehearse/node:v1.36.3 to replace "+old, 10+extra, "")
+						tl.action(nu, "copy the cluster's images from "+old, 5, "")
+						tl.action(nu, "kubeadm join", 30, "")
+						tl.action(nu, "ready at v1.36.3", 20, "")
+						tl.action(nu, "take over labels and taints of "+old, 1, "")
+					})
+					tl.action("", "soak 10s", 10, "")
+					tl.group("retire", func() {
+						tl.action(old, "cordon", 1, "")
+						tl.action(old, "drain", 20+extra, "")
+						tl.action(old, "delete node", 1, "")
+						tl.action(old, "deregistration delay 5s", 5, "")
+						tl.action(old, "remove node container", 2, "")
+					})
+				})
+			}
+		})
+	})
+	e, err := EstimateUpgrade(tl.evs, EstimateOptions{Nodes: 50})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"create node container", "copy the cluster's images", "kubeadm join", EstimateReady, "take over labels and taints",
+		"cordon", EstimateDrain, "delete node", "deregistration delay 5s", "remove node container"}, e.Steps)
+	// Means: create 11, copy 5, join 30, ready 20, take over 1, cordon 1,
+	// drain 21, delete 1, deregistration 5, remove 2: 97 s a worker.
+	assert.Equal(t, 97*s, e.Node)
+	assert.Equal(t, 10*s, e.Interval, "the soak")
+	assert.Equal(t, 200*s, e.ControlPlane)
+	// 50 × 97 s + 49 × 10 s + 200 s
+	assert.Equal(t, 5540*s, e.Total)
+	assert.Equal(t, 21*s, e.PerNode[EstimateDrain])
+}

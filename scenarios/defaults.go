@@ -140,6 +140,23 @@ func (s *Scenario) settleDefaults(src *source) {
 		if k.DrainTimeout.Duration == 0 {
 			k.DrainTimeout = D(DefaultDrainTimeout)
 		}
+	case DriverReplace:
+		if s.Upgrade.Replace == nil {
+			s.Upgrade.Replace = &Replace{}
+		}
+		r := s.Upgrade.Replace
+		if r.MaxSurge == 0 && !present(src, "upgrade.replace.maxSurge") {
+			r.MaxSurge = 1
+		}
+		if r.MaxUnavailable == 0 && r.MaxSurge == 0 && !present(src, "upgrade.replace.maxUnavailable") {
+			r.MaxUnavailable = 1
+		}
+		if r.DrainTimeout.Duration == 0 {
+			r.DrainTimeout = D(DefaultDrainTimeout)
+		}
+		if r.Undrainable == "" {
+			r.Undrainable = UndrainableFail
+		}
 	case DriverBlueGreen:
 		if s.Upgrade.BlueGreen == nil {
 			s.Upgrade.BlueGreen = &BlueGreen{}

@@ -195,17 +195,63 @@ const (
 	DriverKubeadm   = "kubeadm"
 	DriverBlueGreen = "bluegreen"
 	DriverExec      = "exec"
+	DriverReplace   = "replace"
 )
 
 // Upgrade is what is rehearsed.
 type Upgrade struct {
-	// Driver is kubeadm, bluegreen or exec.
+	// Driver is kubeadm, replace, bluegreen or exec.
 	Driver string `yaml:"driver" json:"driver"`
 	// Target is the Kubernetes version to upgrade to.
 	Target    string           `yaml:"target" json:"target"`
 	Kubeadm   *KubeadmSettings `yaml:"kubeadm,omitempty" json:"kubeadm,omitempty"`
+	Replace   *Replace         `yaml:"replace,omitempty" json:"replace,omitempty"`
 	BlueGreen *BlueGreen       `yaml:"bluegreen,omitempty" json:"bluegreen,omitempty"`
 	Exec      *Exec            `yaml:"exec,omitempty" json:"exec,omitempty"`
+	// AbortAfter stops the upgrade once this many workers are upgraded
+	// (kubeadm) or replaced (replace), as an operator who halts a rolling
+	// update halfway; 0 runs it to its end.
+	AbortAfter int `yaml:"abortAfter,omitempty" json:"abortAfter,omitempty"`
+	// Revert, after the upgrade (or its abort), brings the workers back
+	// to the cluster's version under load, in its own judged phase. The
+	// replace driver replaces the upgraded workers with nodes at the
+	// original version; the control plane stays upgraded (kubeadm upgrade
+	// apply is not reversible).
+	Revert bool `yaml:"revert,omitempty" json:"revert,omitempty"`
+}
+
+// Undrainable node behaviours of the replace driver.
+const (
+	// UndrainableFail fails the upgrade on a node whose drain times out.
+	UndrainableFail = "fail"
+	// UndrainableCordon leaves such a node cordoned, not deleted, and goes
+	// on (AKS's undrainableNodeBehavior: Cordon).
+	UndrainableCordon = "cordon"
+)
+
+// Replace tunes a surge upgrade, as kops, managed node groups and Cluster
+// API upgrade nodes: the control planes are upgraded in place (kubeadm),
+// then every worker is replaced: a new node at the target joins, the old
+// one is cordoned, drained and deleted.
+type Replace struct {
+	// MaxSurge is how many new nodes are made, and Ready, before their
+	// old nodes are retired (default 1).
+	MaxSurge int `yaml:"maxSurge" json:"maxSurge"`
+	// MaxUnavailable is how many more old nodes are retired at the same
+	// time, replaced only once gone (default 0, or 1 when maxSurge is 0).
+	// A batch replaces maxSurge+maxUnavailable workers, as GKE's surge
+	// upgrade does.
+	MaxUnavailable int `yaml:"maxUnavailable" json:"maxUnavailable"`
+	// NodeInterval is the wait between batches (kops --node-interval).
+	NodeInterval Duration `yaml:"nodeInterval" json:"nodeInterval"`
+	// Soak is how long new nodes run Ready before the old ones are
+	// drained (GKE and AKS node soak).
+	Soak Duration `yaml:"soak" json:"soak"`
+	// DrainTimeout is how long a drain may take.
+	DrainTimeout Duration `yaml:"drainTimeout" json:"drainTimeout"`
+	// Undrainable is what a drain that times out does: fail (default) or
+	// cordon (the node stays, cordoned, and the upgrade goes on).
+	Undrainable string `yaml:"undrainable" json:"undrainable"`
 }
 
 // KubeadmSettings tune an in-place rolling upgrade.

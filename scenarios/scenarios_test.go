@@ -91,7 +91,18 @@ func TestMalformedScenarios(t *testing.T) {
 		{"bad version", base + "cluster:\n  kubernetesVersion: 1.35\n", nil, `t.yaml:6: cluster.kubernetesVersion: "1.35" is not a Kubernetes version like v1.35.4`},
 		{"downgrade", base + "upgrade:\n  target: v1.34.4\n", nil, `t.yaml:6: upgrade.target: target v1.34.4 is not newer than the cluster's v1.35.4`},
 		{"two minors ahead", base + "upgrade:\n  target: v1.37.0\n", nil, `t.yaml:6: upgrade.target: target v1.37.0 is more than one minor version ahead of v1.35.4 (kubeadm upgrades one minor at a time: go to v1.36.x first)`},
-		{"unknown driver", base + "upgrade:\n  driver: helm\n", nil, `t.yaml:6: upgrade.driver: unknown driver "helm"; known: bluegreen, exec, kubeadm`},
+		{"unknown driver", base + "upgrade:\n  driver: helm\n", nil, `t.yaml:6: upgrade.driver: unknown driver "helm"; known: bluegreen, exec, kubeadm, replace`},
+		{"replace surge past the workers", base + "upgrade:\n  driver: replace\n  replace:\n    maxSurge: 3\n", nil, `t.yaml:8: upgrade.replace.maxSurge: 3 is more than the 2 workers`},
+		{"replace batch past the workers", base + "upgrade:\n  driver: replace\n  replace:\n    maxSurge: 1\n    maxUnavailable: 2\n", nil, `t.yaml:9: upgrade.replace.maxUnavailable: 2 with maxSurge 1 is more than the 2 workers`},
+		{"replace surge past the machine", base + "cluster:\n  controlPlanes: 1\n  workers: 8\nupgrade:\n  driver: replace\n  replace:\n    maxSurge: 2\n", nil, `t.yaml:11: upgrade.replace.maxSurge: 2: the cluster would hold 11 nodes during the surge, more than the 10 a throwaway cluster holds`},
+		{"replace that replaces nothing", base + "upgrade:\n  driver: replace\n  replace:\n    maxSurge: 0\n    maxUnavailable: 0\n", nil, `t.yaml:9: upgrade.replace.maxUnavailable: 0 with maxSurge 0: no node could ever be replaced`},
+		{"replace with a bad undrainable", base + "upgrade:\n  driver: replace\n  replace:\n    undrainable: skip\n", nil, `t.yaml:8: upgrade.replace.undrainable: "skip": want fail or cordon`},
+		{"replace without workers", base + "cluster:\n  workers: 0\nupgrade:\n  driver: replace\n", nil, `t.yaml:6: cluster.workers: 0: the replace driver replaces workers; give the cluster at least one`},
+		{"abort past the last worker", base + "upgrade:\n  abortAfter: 2\n", nil, `t.yaml:6: upgrade.abortAfter: 2: the cluster has 2 workers, so the upgrade would end before it could be aborted`},
+		{"negative abort", base + "upgrade:\n  abortAfter: -1\n", nil, `t.yaml:6: upgrade.abortAfter: -1: want a number of workers`},
+		{"abort of a blue-green swap", base + "upgrade:\n  driver: bluegreen\n  abortAfter: 1\n", nil, `t.yaml:7: upgrade.abortAfter: the bluegreen driver cannot stop after a number of workers: only kubeadm and replace can`},
+		{"revert in place", base + "upgrade:\n  revert: true\n", nil, `t.yaml:6: upgrade.revert: the kubeadm driver cannot revert: only replace can`},
+		{"replace on an existing cluster", base + "cluster:\n  provider: existing\n  kubeconfig: k\ncanary:\n  image: x\nupgrade:\n  driver: replace\n", nil, `upgrade.driver: replace makes new nodes with kind's node images: the cluster provider must be kind`},
 		{"settings of another driver", base + "upgrade:\n  driver: kubeadm\n  exec:\n    command: [x]\n", nil, `t.yaml:7: upgrade.exec: settings for driver exec, but the driver is kubeadm`},
 		{"exec without command", base + "cluster:\n  provider: existing\n  kubeconfig: k\nupgrade:\n  driver: exec\n", nil, `upgrade.exec.command: the exec driver needs the command that performs the upgrade`},
 		{"existing without kubeconfig", base + "cluster:\n  provider: existing\nupgrade:\n  driver: exec\n  exec:\n    command: [x]\n", nil, `t.yaml:5: cluster.kubeconfig: provider existing needs the kubeconfig of the cluster under test`},
@@ -426,3 +437,17 @@ func FuzzParse(f *testing.F) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestReplaceDefaults(t *testing.T) {
+	s, err := Parse("t.yaml", []byte(base+"upgrade:\n  driver: replace\n"))
+	require.NoError(t, err)
+	assert.Equal(t, &Replace{MaxSurge: 1, MaxUnavailable: 0, DrainTimeout: D(DefaultDrainTimeout), Undrainable: UndrainableFail}, s.Upgrade.Replace)
+
+	// maxSurge 0 is a choice (retire first), not a missing field.
+	s, err = Parse("t.yaml", []byte(base+"upgrade:\n  driver: replace\n  replace:\n    maxSurge: 0\n    soak: 30s\n    undrainable: cordon\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 0, s.Upgrade.Replace.MaxSurge)
+	assert.Equal(t, 1, s.Upgrade.Replace.MaxUnavailable)
+	assert.Equal(t, UndrainableCordon, s.Upgrade.Replace.Undrainable)
+	assert.Equal(t, D(30e9), s.Upgrade.Replace.Soak)
+}

@@ -13,7 +13,7 @@ import (
 )
 
 // Drivers lists the upgrade drivers a scenario may name.
-func Drivers() []string { return []string{DriverBlueGreen, DriverExec, DriverKubeadm} }
+func Drivers() []string { return []string{DriverBlueGreen, DriverExec, DriverKubeadm, DriverReplace} }
 
 // Checklists lists the built-in checklist names.
 func Checklists() []string { return []string{"eks", "gke", "kind", "kops"} }
@@ -201,7 +201,7 @@ func (s *Scenario) validate(src *source) Errors {
 	for _, d := range []struct {
 		name string
 		set  bool
-	}{{DriverKubeadm, u.Kubeadm != nil}, {DriverBlueGreen, u.BlueGreen != nil}, {DriverExec, u.Exec != nil}} {
+	}{{DriverKubeadm, u.Kubeadm != nil}, {DriverReplace, u.Replace != nil}, {DriverBlueGreen, u.BlueGreen != nil}, {DriverExec, u.Exec != nil}} {
 		if d.set && d.name != u.Driver && present(src, "upgrade."+d.name) {
 			add("upgrade."+d.name, "settings for driver %s, but the driver is %s", d.name, u.Driver)
 		}
@@ -217,6 +217,17 @@ func (s *Scenario) validate(src *source) Errors {
 			}
 		}
 	}
+	switch {
+	case u.AbortAfter < 0:
+		add("upgrade.abortAfter", "%d: want a number of workers, or 0 to run the upgrade to its end", u.AbortAfter)
+	case u.AbortAfter > 0 && u.Driver != DriverKubeadm && u.Driver != DriverReplace:
+		add("upgrade.abortAfter", "the %s driver cannot stop after a number of workers: only kubeadm and replace can", u.Driver)
+	case u.AbortAfter > 0 && c.Provider == ProviderKind && u.AbortAfter >= c.Workers:
+		add("upgrade.abortAfter", "%d: the cluster has %d workers, so the upgrade would end before it could be aborted", u.AbortAfter, c.Workers)
+	}
+	if u.Revert && u.Driver != DriverReplace {
+		add("upgrade.revert", "the %s driver cannot revert: only replace can (it replaces the upgraded workers with nodes at the original version)", u.Driver)
+	}
 	switch u.Driver {
 	case DriverKubeadm:
 		if c.Provider != ProviderKind {
@@ -231,6 +242,43 @@ func (s *Scenario) validate(src *source) Errors {
 		}
 		if u.Kubeadm.DrainTimeout.Duration <= 0 {
 			add("upgrade.kubeadm.drainTimeout", "must be positive")
+		}
+	case DriverReplace:
+		r := u.Replace
+		if c.Provider != ProviderKind {
+			add("upgrade.driver", "replace makes new nodes with kind's node images: the cluster provider must be kind")
+			break
+		}
+		switch {
+		case r.MaxSurge < 0:
+			add("upgrade.replace.maxSurge", "%d: want 0 or more", r.MaxSurge)
+		case c.Workers > 0 && r.MaxSurge > c.Workers:
+			add("upgrade.replace.maxSurge", "%d is more than the %d workers", r.MaxSurge, c.Workers)
+		case c.ControlPlanes+c.Workers+r.MaxSurge > MaxNodes:
+			add("upgrade.replace.maxSurge", "%d: the cluster would hold %d nodes during the surge, more than the %d a throwaway cluster holds", r.MaxSurge, c.ControlPlanes+c.Workers+r.MaxSurge, MaxNodes)
+		}
+		switch {
+		case r.MaxUnavailable < 0:
+			add("upgrade.replace.maxUnavailable", "%d: want 0 or more", r.MaxUnavailable)
+		case r.MaxSurge == 0 && r.MaxUnavailable == 0:
+			add("upgrade.replace.maxUnavailable", "0 with maxSurge 0: no node could ever be replaced")
+		case c.Workers > 0 && r.MaxSurge+r.MaxUnavailable > c.Workers:
+			add("upgrade.replace.maxUnavailable", "%d with maxSurge %d is more than the %d workers", r.MaxUnavailable, r.MaxSurge, c.Workers)
+		}
+		if c.Workers == 0 {
+			add("cluster.workers", "0: the replace driver replaces workers; give the cluster at least one")
+		}
+		if r.NodeInterval.Duration < 0 {
+			add("upgrade.replace.nodeInterval", "must not be negative")
+		}
+		if r.Soak.Duration < 0 {
+			add("upgrade.replace.soak", "must not be negative")
+		}
+		if r.DrainTimeout.Duration <= 0 {
+			add("upgrade.replace.drainTimeout", "must be positive")
+		}
+		if !oneOf(r.Undrainable, []string{UndrainableFail, UndrainableCordon}) {
+			add("upgrade.replace.undrainable", "%q: want %s or %s", r.Undrainable, UndrainableFail, UndrainableCordon)
 		}
 	case DriverBlueGreen:
 		if c.Provider != ProviderKind {

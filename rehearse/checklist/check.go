@@ -43,6 +43,19 @@ type Options struct {
 	// RestartCounts): only restarts since then count against a component's
 	// allowed restarts.
 	RestartBaseline Restarts
+	// WorkerVersion, when set, is the kubelet version expected of the
+	// nodes that are not control planes (a rehearsal that reverted its
+	// workers); ExpectVersion then holds for the control planes and the
+	// components' images.
+	WorkerVersion string
+}
+
+// kubeletExpected is the kubelet version expected of node n.
+func (o Options) kubeletExpected(n *corev1.Node) string {
+	if o.WorkerVersion != "" && !isControlPlane(n) {
+		return o.WorkerVersion
+	}
+	return o.ExpectVersion
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -51,6 +64,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = DefaultPollTimeout
+	}
+	if o.WorkerVersion != "" {
+		v, err := NormalizeVersion(o.WorkerVersion)
+		if err != nil {
+			return o, fmt.Errorf("expected worker version: %w", err)
+		}
+		o.WorkerVersion = v
 	}
 	if o.ExpectVersion != "" {
 		v, err := NormalizeVersion(o.ExpectVersion)
@@ -552,7 +572,7 @@ func checkComponent(c Component, f componentPods, groups map[string][]string, cl
 	var versions []string
 	var wrong []string
 	if c.Version == VersionKubelet {
-		versions, wrong = kubeletVersions(f.pods, v, opts.ExpectVersion)
+		versions, wrong = kubeletVersions(f.pods, v, opts)
 	} else {
 		versions, wrong = imageTags(f.pods, c, opts.ExpectVersion)
 	}
@@ -562,7 +582,11 @@ func checkComponent(c Component, f componentPods, groups map[string][]string, cl
 		if c.Version == VersionKubelet {
 			what = "kubelet"
 		}
-		problems = append(problems, fmt.Sprintf("%s %s, want %s", what, listSome(wrong), opts.ExpectVersion))
+		want := opts.ExpectVersion
+		if c.Version == VersionKubelet && opts.WorkerVersion != "" {
+			want = fmt.Sprintf("%s on control planes, %s on workers", opts.ExpectVersion, opts.WorkerVersion)
+		}
+		problems = append(problems, fmt.Sprintf("%s %s, want %s", what, listSome(wrong), want))
 	}
 
 	// Restarts.
@@ -663,21 +687,21 @@ func imageTags(pods []*corev1.Pod, c Component, expect string) (tags, wrong []st
 }
 
 // kubeletVersions returns the distinct kubelet versions of the nodes the
-// pods run on, and those that are not the expected version.
-func kubeletVersions(pods []*corev1.Pod, v *view, expect string) (versions, wrong []string) {
-	seen := map[string]bool{}
+// pods run on, and those that are not the version expected of their node.
+func kubeletVersions(pods []*corev1.Pod, v *view, opts Options) (versions, wrong []string) {
+	seen, bad := map[string]bool{}, map[string]bool{}
 	for _, p := range pods {
 		n := v.nodes[p.Spec.NodeName]
 		if n == nil {
 			continue
 		}
 		kv := n.Status.NodeInfo.KubeletVersion
-		if seen[kv] {
-			continue
+		if !seen[kv] {
+			seen[kv] = true
+			versions = append(versions, kv)
 		}
-		seen[kv] = true
-		versions = append(versions, kv)
-		if expect != "" && !versionMatches(kv, expect) {
+		if expect := opts.kubeletExpected(n); expect != "" && !versionMatches(kv, expect) && !bad[kv] {
+			bad[kv] = true
 			wrong = append(wrong, kv)
 		}
 	}
@@ -717,8 +741,8 @@ func checkNodes(nodes []corev1.Node, opts Options) []item {
 		if !ready {
 			problems = append(problems, it.readyMsg)
 		}
-		if opts.ExpectVersion != "" && !versionMatches(it.Version, opts.ExpectVersion) {
-			problems = append(problems, fmt.Sprintf("kubelet %s, want %s", orNone(it.Version), opts.ExpectVersion))
+		if expect := opts.kubeletExpected(n); expect != "" && !versionMatches(it.Version, expect) {
+			problems = append(problems, fmt.Sprintf("kubelet %s, want %s", orNone(it.Version), expect))
 		}
 		if len(problems) == 0 {
 			it.Outcome = Pass

@@ -27,11 +27,13 @@ import (
 // unlabelled, under the same name. The functions below find both.
 
 // nodeNameRE matches the names kind gives a cluster's node containers:
-// NAME-control-plane, NAME-worker3, NAME-external-load-balancer. Another
-// cluster's names cannot match: kind appends the role to the cluster's name,
-// so a cluster named "a-worker" has nodes "a-worker-control-plane", ...
+// NAME-control-plane, NAME-worker3, NAME-external-load-balancer, and those
+// of the nodes the replace driver makes in their place, with the target
+// version appended (NAME-worker3-v1-36-3). Another cluster's names cannot
+// match: kind appends the role to the cluster's name, so a cluster named
+// "a-worker" has nodes "a-worker-control-plane", ...
 func nodeNameRE(cluster string) *regexp.Regexp {
-	return regexp.MustCompile(`^` + regexp.QuoteMeta(cluster) + `-(control-plane|worker|external-load-balancer)([2-9]|[1-9][0-9]+)?$`)
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(cluster) + `-(control-plane|worker|external-load-balancer)([2-9]|[1-9][0-9]+)?(-v[0-9]+-[0-9]+-[0-9]+)*$`)
 }
 
 // volumeRow is one volume as the engine reports it.

@@ -66,13 +66,15 @@ func TestKindNodeVolumes(t *testing.T) {
 		"o6\tnull\n" +
 		"o7\t{}\n" +
 		"o8\t{\"xdrill-worker\":\"true\"}\n" +
+		"v5\t{\"drill-worker2-v1-36-3\":\"true\"}\n" + // a node the replace driver made
+		"o9\t{\"drill-worker-v1-36-3-control-plane\":\"true\"}\n" + // cluster drill-worker-v1-36-3
 		"\n"
 	rows := parseVolumeRows(out)
-	if len(rows) != 12 {
+	if len(rows) != 14 {
 		t.Fatalf("rows %+v", rows)
 	}
 	got := kindNodeVolumes(rows, "drill")
-	if want := []string{"v1", "v2", "v3", "v4"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"v1", "v2", "v3", "v4", "v5"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 	if got := kindNodeVolumes(rows, "drill-worker"); !reflect.DeepEqual(got, []string{"o1"}) {

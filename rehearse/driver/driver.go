@@ -111,6 +111,41 @@ type Driver interface {
 	Plan(ctx context.Context, env Env, target string) (*Plan, error)
 }
 
+// Reverter is a driver that can bring the workers an upgrade changed back
+// to the cluster's original version, under load, after the upgrade ended or
+// was aborted (upgrade.revert).
+type Reverter interface {
+	// RevertPlan returns the steps that bring every worker not at from
+	// back to from. Its root's name says what it cannot revert.
+	RevertPlan(ctx context.Context, env Env, from string) (*Plan, error)
+}
+
+// ErrAborted is the error of a plan stopped on purpose by its abort step
+// (upgrade.abortAfter): the steps after it are skipped, not failed.
+var ErrAborted = errors.New("aborted as the scenario asked (upgrade.abortAfter)")
+
+// abortAt puts the abort step into a plan once its first n workers are
+// planned (n <= 0: never).
+type abortAt struct {
+	n, planned int
+	done       bool
+}
+
+// after counts a batch of workers just added to the serial group g, and
+// adds the abort step after it when the count reaches n.
+func (a *abortAt) after(g *Step, workers int) {
+	if a == nil || a.n <= 0 || a.done {
+		return
+	}
+	a.planned += workers
+	if a.planned >= a.n {
+		a.done = true
+		g.Children = append(g.Children, Action(fmt.Sprintf("abort after %d workers", a.planned), "", func(context.Context, Env) error {
+			return ErrAborted
+		}))
+	}
+}
+
 // Strategy says how a group's children run.
 type Strategy string
 
@@ -222,8 +257,12 @@ func (s *Step) execute(ctx context.Context, env Env, emit timeline.Emitter) erro
 		}
 		for i, c := range s.Children {
 			if err := c.execute(ctx, env, emit); err != nil {
+				why := "not run: " + c.Name + " failed"
+				if errors.Is(err, ErrAborted) {
+					why = "not run: the upgrade was aborted"
+				}
 				for _, rest := range s.Children[i+1:] {
-					rest.skip("not run: " + c.Name + " failed")
+					rest.skip(why)
 				}
 				return err
 			}
@@ -474,6 +513,7 @@ func (r Registry) New(u scenarios.Upgrade) (Driver, error) {
 func Drivers() Registry {
 	return Registry{
 		scenarios.DriverKubeadm:   kubeadmFromScenario,
+		scenarios.DriverReplace:   replaceFromScenario,
 		scenarios.DriverBlueGreen: blueGreenFromScenario,
 		scenarios.DriverExec:      execFromScenario,
 	}

@@ -24,6 +24,7 @@ func TestExecMarksStepsInOrder(t *testing.T) {
 	require.NoError(t, os.WriteFile(script, []byte(`#!/bin/sh
 set -e
 echo "kubeconfig is $KUBECONFIG, zone $ZONE"
+echo "cluster $REHEARSE_CLUSTER on $REHEARSE_ENGINE to $REHEARSE_TARGET"
 echo "::rehearse-step cordon kind-worker"
 echo "::rehearse-step drain kind-worker"
 echo "progress on stderr" >&2
@@ -33,7 +34,7 @@ echo "::rehearse-step uncordon kind-worker"
 	d, err := NewExec(ExecSettings{Command: []string{script}, Env: map[string]string{"ZONE": "a"}})
 	require.NoError(t, err)
 	var log bytes.Buffer
-	env := Env{Kubeconfig: "/tmp/kc", Log: &log}
+	env := Env{Kubeconfig: "/tmp/kc", Log: &log, ClusterName: "kind", Engine: "podman"}
 	plan, err := d.Plan(context.Background(), env, "v1.36.3")
 	require.NoError(t, err)
 	rec := timeline.NewRecorder(nil)
@@ -47,6 +48,7 @@ echo "::rehearse-step uncordon kind-worker"
 	}
 	assert.Equal(t, []string{"cordon kind-worker", "drain kind-worker", "swap kubelet", "uncordon kind-worker"}, starts)
 	assert.Contains(t, log.String(), "kubeconfig is /tmp/kc, zone a")
+	assert.Contains(t, log.String(), "cluster kind on podman to v1.36.3")
 	assert.Contains(t, log.String(), "progress on stderr")
 	var out bytes.Buffer
 	require.NoError(t, plan.Render(&out))

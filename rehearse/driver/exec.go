@@ -71,20 +71,28 @@ func (e *Exec) argv() []string {
 // Plan is one step: the command. Steps it marks appear under it as it runs.
 func (e *Exec) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
 	run := Action("run "+strings.Join(e.argv(), " "), "", nil)
-	run.Do = func(ctx context.Context, env Env) error { return e.run(ctx, env, run) }
+	run.Do = func(ctx context.Context, env Env) error { return e.run(ctx, env, run, target) }
 	return &Plan{Driver: "exec", Target: target, Root: Group("exec", Serial, run)}, nil
 }
 
 // run runs the command; each "::rehearse-step NAME" line on its stdout
 // ends the previous marked step and starts NAME, under step, on the
-// timeline.
-func (e *Exec) run(ctx context.Context, env Env, step *Step) error {
+// timeline. Its environment is rehearse's, with KUBECONFIG, and, when
+// known, REHEARSE_TARGET (the target version), REHEARSE_CLUSTER (the
+// cluster's name: kind's, or the kubeconfig context's) and REHEARSE_ENGINE (the engine running its nodes), then
+// the settings' Env.
+func (e *Exec) run(ctx context.Context, env Env, step *Step, target string) error {
 	ctx, cancel := context.WithTimeout(ctx, e.s.Timeout)
 	defer cancel()
 	argv := e.argv()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = e.s.Dir
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
+	for k, v := range map[string]string{"REHEARSE_TARGET": target, "REHEARSE_CLUSTER": env.ClusterName, "REHEARSE_ENGINE": env.Engine} {
+		if v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	keys := make([]string, 0, len(e.s.Env))
 	for k := range e.s.Env {
 		keys = append(keys, k)

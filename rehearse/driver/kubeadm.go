@@ -46,6 +46,9 @@ type KubeadmSettings struct {
 	Pools []PoolSettings
 	// PoolLabel is the node label whose value names a node's pool.
 	PoolLabel string
+	// AbortAfter stops the upgrade once this many workers are upgraded
+	// (ErrAborted); 0 never does.
+	AbortAfter int
 }
 
 // PoolSettings are how one pool's workers are upgraded.
@@ -78,7 +81,7 @@ func kubeadmFromScenario(u scenarios.Upgrade) (Driver, error) {
 	if s == nil {
 		s = &scenarios.KubeadmSettings{}
 	}
-	ks := KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration, PoolLabel: s.PoolLabel}
+	ks := KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration, PoolLabel: s.PoolLabel, AbortAfter: u.AbortAfter}
 	for _, p := range s.Pools {
 		ks.Pools = append(ks.Pools, PoolSettings{Name: p.Name, MaxUnavailable: p.MaxUnavailable})
 	}
@@ -184,60 +187,13 @@ func Validate(ctx context.Context, client kubernetes.Interface, target string) e
 // Plan lists every step, before anything changes; it fails on a target the
 // cluster cannot be upgraded to. Each step holds its action.
 func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
-	var cn clusterNodes
-	switch {
-	case env.Client != nil:
-		if err := Validate(ctx, env.Client, target); err != nil {
-			return nil, err
-		}
-		var err error
-		if cn, err = listNodes(ctx, env.Client, k.s.PoolLabel); err != nil {
-			return nil, err
-		}
-	case env.Shape != nil:
-		t, err := kversion.Parse(target)
-		if err != nil {
-			return nil, fmt.Errorf("target: %w", err)
-		}
-		cur, err := kversion.Parse(env.Shape.Version)
-		if err != nil {
-			return nil, fmt.Errorf("cluster version: %w", err)
-		}
-		if err := kversion.CheckUpgrade(cur, t); err != nil {
-			return nil, err
-		}
-		cn = clusterNodes{controlPlanes: env.Shape.ControlPlanes, workers: env.Shape.Workers, version: env.Shape.Version, poolOf: env.Shape.PoolOf}
-	default:
-		return nil, errors.New("kubeadm driver: no client for the cluster and no shape to plan from")
+	cn, err := k.nodesOf(ctx, env, target)
+	if err != nil {
+		return nil, err
 	}
 	u := &kubeadmRun{k: k, target: target}
 	all := append(append([]string{}, cn.controlPlanes...), cn.workers...)
-	image := k.targetImage(target)
-	load := Group("load into nodes", Parallel)
-	for _, n := range all {
-		load.Children = append(load.Children, Action("load "+target+" into "+n, n, u.loadInto(n)))
-	}
-	prep := Group("prepare", Serial,
-		Action("stage binaries and images of "+target+" from "+image, "", u.stage(firstOf(cn.controlPlanes))),
-		load)
-
-	cps := Group("control plane", Serial)
-	for i, n := range cn.controlPlanes {
-		steps := []*Step{Action("upgrade kubeadm", n, u.copyKubeadm(n))}
-		if i == 0 {
-			steps = append(steps,
-				Action("kubeadm upgrade plan", n, u.kubeadm(n, "upgrade", "plan", target, "--ignore-preflight-errors=SystemVerification")),
-				Action("kubeadm upgrade apply "+target, n, u.kubeadm(n, "upgrade", "apply", target, "--yes",
-					"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")),
-				Action(settleStep, n, u.settle))
-		} else {
-			steps = append(steps, Action("kubeadm upgrade node", n, u.upgradeNode(n)))
-		}
-		pods := &staticPodWatch{node: n}
-		steps = append(steps, u.nodeSteps(n, pods)...)
-		steps = append(steps, Action(staticPodsStep, n, u.staticPodsSteady(pods)), u.cleanStep(n))
-		cps.Children = append(cps.Children, Group(n, Serial, steps...))
-	}
+	prep, cps := k.controlPlaneSteps(u, cn, all)
 	workers, err := k.workerSteps(u, cn)
 	if err != nil {
 		return nil, err
@@ -250,12 +206,74 @@ func (k *Kubeadm) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 	}, nil
 }
 
+// nodesOf reads the cluster's nodes (or the shape's, before the cluster
+// exists) after checking that target is a legal kubeadm upgrade of it.
+func (k *Kubeadm) nodesOf(ctx context.Context, env Env, target string) (clusterNodes, error) {
+	switch {
+	case env.Client != nil:
+		if err := Validate(ctx, env.Client, target); err != nil {
+			return clusterNodes{}, err
+		}
+		return listNodes(ctx, env.Client, k.s.PoolLabel)
+	case env.Shape != nil:
+		t, err := kversion.Parse(target)
+		if err != nil {
+			return clusterNodes{}, fmt.Errorf("target: %w", err)
+		}
+		cur, err := kversion.Parse(env.Shape.Version)
+		if err != nil {
+			return clusterNodes{}, fmt.Errorf("cluster version: %w", err)
+		}
+		if err := kversion.CheckUpgrade(cur, t); err != nil {
+			return clusterNodes{}, err
+		}
+		return clusterNodes{controlPlanes: env.Shape.ControlPlanes, workers: env.Shape.Workers, version: env.Shape.Version, poolOf: env.Shape.PoolOf}, nil
+	default:
+		return clusterNodes{}, errors.New("no client for the cluster and no shape to plan from")
+	}
+}
+
+// controlPlaneSteps stage the target's files and load them into the nodes
+// named (prep), and upgrade the control planes in place, one at a time:
+// kubeadm upgrade apply on the first, kubeadm upgrade node on the others,
+// each drained, its kubelet swapped, its static pods steady (cps).
+func (k *Kubeadm) controlPlaneSteps(u *kubeadmRun, cn clusterNodes, loadInto []string) (prep, cps *Step) {
+	image := k.targetImage(u.target)
+	load := Group("load into nodes", Parallel)
+	for _, n := range loadInto {
+		load.Children = append(load.Children, Action("load "+u.target+" into "+n, n, u.loadInto(n)))
+	}
+	prep = Group("prepare", Serial,
+		Action("stage binaries and images of "+u.target+" from "+image, "", u.stage(firstOf(cn.controlPlanes))),
+		load)
+
+	cps = Group("control plane", Serial)
+	for i, n := range cn.controlPlanes {
+		steps := []*Step{Action("upgrade kubeadm", n, u.copyKubeadm(n))}
+		if i == 0 {
+			steps = append(steps,
+				Action("kubeadm upgrade plan", n, u.kubeadm(n, "upgrade", "plan", u.target, "--ignore-preflight-errors=SystemVerification")),
+				Action("kubeadm upgrade apply "+u.target, n, u.kubeadm(n, "upgrade", "apply", u.target, "--yes",
+					"--ignore-preflight-errors=SystemVerification", "--certificate-renewal=false")),
+				Action(settleStep, n, u.settle))
+		} else {
+			steps = append(steps, Action("kubeadm upgrade node", n, u.upgradeNode(n)))
+		}
+		pods := &staticPodWatch{node: n}
+		steps = append(steps, u.nodeSteps(n, pods)...)
+		steps = append(steps, Action(staticPodsStep, n, u.staticPodsSteady(pods)), u.cleanStep(n))
+		cps.Children = append(cps.Children, Group(n, Serial, steps...))
+	}
+	return prep, cps
+}
+
 // workerSteps upgrades the workers in batches of MaxUnavailable, or pool
 // by pool in the settings' order, each pool with its own MaxUnavailable,
 // then the workers in no listed pool.
 func (k *Kubeadm) workerSteps(u *kubeadmRun, cn clusterNodes) (*Step, error) {
+	abort := &abortAt{n: k.s.AbortAfter}
 	if len(k.s.Pools) == 0 {
-		return k.batches(u, fmt.Sprintf("workers (%d at a time, %s between)", k.s.MaxUnavailable, k.s.NodeInterval), cn.workers, k.s.MaxUnavailable), nil
+		return k.batches(u, fmt.Sprintf("workers (%d at a time, %s between)", k.s.MaxUnavailable, k.s.NodeInterval), cn.workers, k.s.MaxUnavailable, abort), nil
 	}
 	members := map[string][]string{}
 	var rest []string
@@ -283,19 +301,20 @@ func (k *Kubeadm) workerSteps(u *kubeadmRun, cn clusterNodes) (*Step, error) {
 			empty = append(empty, p.Name)
 			continue
 		}
-		add(k.batches(u, fmt.Sprintf("pool %s (%d at a time)", p.Name, p.MaxUnavailable), members[p.Name], p.MaxUnavailable))
+		add(k.batches(u, fmt.Sprintf("pool %s (%d at a time)", p.Name, p.MaxUnavailable), members[p.Name], p.MaxUnavailable, abort))
 	}
 	if len(empty) == len(k.s.Pools) {
 		return nil, fmt.Errorf("no worker carries the pool label %s with a value among the pools %s", k.s.PoolLabel, strings.Join(empty, ", "))
 	}
 	if len(rest) > 0 {
-		add(k.batches(u, fmt.Sprintf("workers in no pool (%d at a time)", k.s.MaxUnavailable), rest, k.s.MaxUnavailable))
+		add(k.batches(u, fmt.Sprintf("workers in no pool (%d at a time)", k.s.MaxUnavailable), rest, k.s.MaxUnavailable, abort))
 	}
 	return workers, nil
 }
 
-// batches upgrades nodes in batches of size, NodeInterval apart.
-func (k *Kubeadm) batches(u *kubeadmRun, name string, nodes []string, size int) *Step {
+// batches upgrades nodes in batches of size, NodeInterval apart, with the
+// abort step after the batch that reaches abort's count.
+func (k *Kubeadm) batches(u *kubeadmRun, name string, nodes []string, size int, abort *abortAt) *Step {
 	g := Group(name, Serial)
 	for i := 0; i < len(nodes); i += size {
 		if i > 0 && k.s.NodeInterval > 0 {
@@ -309,6 +328,7 @@ func (k *Kubeadm) batches(u *kubeadmRun, name string, nodes []string, size int) 
 			b.Children = append(b.Children, Group(n, Serial, append(steps, u.cleanStep(n))...))
 		}
 		g.Children = append(g.Children, b)
+		abort.after(g, len(batch))
 	}
 	return g
 }
