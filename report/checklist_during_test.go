@@ -42,12 +42,16 @@ func TestChecklistDuring(t *testing.T) {
 		}, Rules{}, Pass, nil},
 		{"not Ready beyond the bound", []Event{
 			ev(10, clNotReady, "coredns", "1/2 ready"),
-			ev(10+150, clReady, "coredns", "2/2 ready"),
-		}, Rules{}, Fail, []string{"coredns: not Ready for 2m30s, longer than the 2m0s allowed"}},
+			ev(10+270, clReady, "coredns", "2/2 ready"),
+		}, Rules{}, Fail, []string{"coredns: not Ready for 4m30s, longer than the 4m0s allowed"}},
 		{"the bound is a rule", []Event{
 			ev(10, clNotReady, "coredns", "1/2 ready"),
-			ev(10+150, clReady, "coredns", "2/2 ready"),
+			ev(10+270, clReady, "coredns", "2/2 ready"),
 		}, Rules{MaxNotReady: 5 * time.Minute}, Pass, nil},
+		{"a tighter bound is a rule too", []Event{
+			ev(10, clNotReady, "coredns", "1/2 ready"),
+			ev(10+150, clReady, "coredns", "2/2 ready"),
+		}, Rules{MaxNotReady: 2 * time.Minute}, Fail, []string{"coredns: not Ready for 2m30s, longer than the 2m0s allowed"}},
 		{"spells do not add up", []Event{
 			ev(0, clNotReady, "coredns", ""), ev(100, clReady, "coredns", ""),
 			ev(110, clNotReady, "coredns", ""), ev(210, clReady, "coredns", ""),
@@ -55,8 +59,8 @@ func TestChecklistDuring(t *testing.T) {
 		{"still not Ready at the end, long enough", []Event{
 			ev(0, clNotReady, "etcd", "0/1 ready"),
 			drv(30, "start"),
-			drv(200, "end"),
-		}, Rules{}, Fail, []string{"etcd: not Ready for 3m20s"}},
+			drv(300, "end"),
+		}, Rules{}, Fail, []string{"etcd: not Ready for 5m0s"}},
 		{"a replaced node goes away", []Event{
 			ev(0, clNotReady, "node/rh-x-worker", "NotReady"),
 			ev(20, clRemoved, "node/rh-x-worker", "gone"),
@@ -64,8 +68,8 @@ func TestChecklistDuring(t *testing.T) {
 		}, Rules{}, Pass, nil},
 		{"the API server unreachable too long", []Event{
 			ev(0, clUnreachable, "api-server", "unreachable"),
-			ev(180, clReachable, "api-server", "answers"),
-		}, Rules{}, Fail, []string{"api-server: not Ready for 3m0s"}},
+			ev(300, clReachable, "api-server", "answers"),
+		}, Rules{}, Fail, []string{"api-server: not Ready for 5m0s"}},
 		{"a version going back", []Event{
 			ev(0, clVersion, "kube-proxy", "kube-proxy version v1.30.2 -> v1.31.0"),
 			ev(30, clVersion, "kube-proxy", "kube-proxy version v1.31.0 -> v1.30.2"),
@@ -103,10 +107,10 @@ func TestSetTimelineJudgesChecklist(t *testing.T) {
 	t0 := r.Runs[0].Phases[0].Start
 	r.SetTimeline([]Event{
 		{Time: t0, Source: timeline.SourceChecklist, Kind: clNotReady, Subject: "coredns", Message: "0/2 ready"},
-		{Time: t0.Add(3 * time.Minute), Source: timeline.SourceChecklist, Kind: clReady, Subject: "coredns", Message: "2/2 ready"},
+		{Time: t0.Add(5 * time.Minute), Source: timeline.SourceChecklist, Kind: clReady, Subject: "coredns", Message: "2/2 ready"},
 	})
 	assert.Equal(t, Fail, r.Verdict)
-	assert.Contains(t, strings.Join(r.Reasons, "\n"), "checklist-during-upgrade fail: coredns: not Ready for 3m0s")
+	assert.Contains(t, strings.Join(r.Reasons, "\n"), "checklist-during-upgrade fail: coredns: not Ready for 5m0s")
 	// Again: replaced, not added twice.
 	r.SetTimeline(r.Timeline)
 	n := 0
@@ -143,14 +147,14 @@ func TestChecklistDuringSweepsAreShownOnly(t *testing.T) {
 		ev(0, "not-ready", "kube-system pods"),
 		ev(0, "not-ready", "etcd"),
 		ev(50*time.Second, "ready", "etcd"),
-		ev(3*time.Minute, "ready", "kube-system pods"),
+		ev(5*time.Minute, "ready", "kube-system pods"),
 	}
 	c, ok := ChecklistDuring(events, Rules{})
 	require.True(t, ok)
 	assert.Equal(t, Pass, c.Outcome, c.Message)
 
-	events = append(events, ev(4*time.Minute, "not-ready", "coredns"), ev(7*time.Minute, "ready", "coredns"))
+	events = append(events, ev(6*time.Minute, "not-ready", "coredns"), ev(11*time.Minute, "ready", "coredns"))
 	c, _ = ChecklistDuring(events, Rules{})
 	assert.Equal(t, Fail, c.Outcome)
-	assert.Contains(t, c.Message, "coredns: not Ready for 3m0s")
+	assert.Contains(t, c.Message, "coredns: not Ready for 5m0s")
 }
