@@ -29,9 +29,9 @@ unit:
 # substrate, the real-traffic tests, the cluster tests and the upgrade gate
 # one package at a time (each makes real kind clusters): the default
 # in-place gate, its negative control, our own application, the drills,
-# exec (a worker upgraded, a worker replaced) and interrupt tests: about 54
-# minutes with the node images cached, about 75 on a fresh machine that
-# builds them first, within CI's 90.
+# exec (a worker upgraded, a worker replaced) and interrupt tests: about 60
+# minutes with the node images cached (59.5 measured from a clean clone),
+# about 80 on a fresh machine that builds them first, within CI's 90.
 # The gate's run folders stay in runs/test.
 test: deps vet substrate example-app
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
