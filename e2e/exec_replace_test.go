@@ -35,7 +35,6 @@ func TestGateExecReplacesAWorker(t *testing.T) {
 	sc.Upgrade = scenarios.Upgrade{Driver: scenarios.DriverExec, Exec: &scenarios.Exec{
 		Command: []string{"../scripts/replace-worker.sh", `"$REHEARSE_CLUSTER-worker"`, image},
 		Shell:   true, Timeout: scenarios.D(10 * time.Minute),
-		Env: map[string]string{"ENGINE": "podman"},
 	}}
 	res := rehearseScenario(t, sc)
 	if res.Verdict != report.Pass {

@@ -173,8 +173,6 @@ type run struct {
 	restarts checklist.Restarts
 	// drv is the scenario's driver.
 	drv driver.Driver
-	// aborted says the upgrade stopped at its abort step, as asked.
-	aborted bool
 	// reverted says the revert phase ran to its end.
 	reverted bool
 }

@@ -163,9 +163,9 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 	uerr := r.phase(PhaseUpgrade, func() error {
 		return plan.Execute(ctx, env, r.status.tracker(r.tl))
 	})
-	r.aborted = errors.Is(uerr, driver.ErrAborted)
+	aborted := errors.Is(uerr, driver.ErrAborted)
 	perr := r.writePlan(plan)
-	if ctx.Err() == nil && sc.Upgrade.Revert && (uerr == nil || r.aborted) {
+	if ctx.Err() == nil && sc.Upgrade.Revert && (uerr == nil || aborted) {
 		switchTo(PhaseRevert)
 		r.reverted = r.phase(PhaseRevert, func() error { return r.revert(ctx, env) }) == nil
 	}

@@ -10,12 +10,13 @@
 # usage: replace-worker.sh NODE NODE_IMAGE
 #   e.g. replace-worker.sh rh-exec-123-worker localhost/rehearse/node:v1.35.4
 #
-# ENGINE is the container engine running the kind nodes (podman, the default,
-# or docker). READY_TIMEOUT bounds the wait for Ready, in seconds (180);
-# DRAIN_TIMEOUT the drain (120). No kubectl is needed on the host: kubectl
-# runs inside the cluster's control plane container with its admin
-# kubeconfig. The new node registers with the old one's kubelet node labels;
-# labels and taints set through the API are not carried over.
+# ENGINE is the container engine running the kind nodes, podman or docker
+# (default: the exec driver's REHEARSE_ENGINE, else podman). READY_TIMEOUT
+# bounds the wait for Ready, in seconds (180); DRAIN_TIMEOUT the drain (120).
+# No kubectl is needed on the host: kubectl runs inside the cluster's control
+# plane container with its admin kubeconfig. The new node registers with the
+# old one's pool label; labels and taints set through the API are not carried
+# over.
 #
 # On a failure before the drain, the new node is left in the cluster (delete
 # it with kubectl delete node and "$ENGINE rm -f"); after it, the old node is
@@ -23,7 +24,7 @@
 # wrong.
 set -euo pipefail
 
-ENGINE=${ENGINE:-podman}
+ENGINE=${ENGINE:-${REHEARSE_ENGINE:-podman}}
 READY_TIMEOUT=${READY_TIMEOUT:-180}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 

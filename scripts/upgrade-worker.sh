@@ -9,8 +9,9 @@
 # usage: upgrade-worker.sh NODE TARGET_NODE_IMAGE
 #   e.g. upgrade-worker.sh rh-exec-123-worker localhost/rehearse/node:v1.36.3
 #
-# ENGINE is the container engine running the kind nodes (podman, the default,
-# or docker). READY_TIMEOUT bounds the wait for Ready, in seconds (180).
+# ENGINE is the container engine running the kind nodes, podman or docker
+# (default: the exec driver's REHEARSE_ENGINE, else podman). READY_TIMEOUT
+# bounds the wait for Ready, in seconds (180).
 # No kubectl is needed on the host: kubectl runs inside the cluster's control
 # plane container with its admin kubeconfig.
 #
@@ -18,7 +19,7 @@
 # would leave a node whose upgrade went wrong; uncordon it by hand once fixed.
 set -euo pipefail
 
-ENGINE=${ENGINE:-podman}
+ENGINE=${ENGINE:-${REHEARSE_ENGINE:-podman}}
 READY_TIMEOUT=${READY_TIMEOUT:-180}
 
 say() { echo "upgrade-worker: $*" >&2; }
