@@ -40,7 +40,9 @@ test: deps vet substrate example-app
 # test-full runs everything test does plus the cluster tests kept out of CI's
 # time: the blue-green swap (two clusters), own-app's negative control and
 # bad-input drills, the node-pools rehearsal (a 1+3 cluster with a tainted
-# pool) and the node-replacement rehearsal (every worker replaced).
+# pool) and the node-replacement rehearsals (every worker replaced; aborted
+# and reverted, by replace and in place; a drain a budget blocks) and the
+# 3 control plane + 2 worker in-place upgrade.
 test-full: deps vet substrate example-app
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
 	REHEARSE_TEST_FULL=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test-full $(GO) test -count=1 -p 1 -timeout 150m -run 'Integration|Gate' ./...

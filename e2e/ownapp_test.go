@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +139,10 @@ spec:
 			res, err := rehearse.Run(context.Background(), sc, rehearse.Options{Dir: t.TempDir(), Progress: progress, Provisioner: prov, Canary: rehearse.BuildCanaryImage(progress)})
 			if err == nil {
 				t.Fatalf("the rehearsal ran to a verdict (%v) instead of stopping", res.Verdict)
+			}
+			var in *rehearse.InputError
+			if !errors.As(err, &in) {
+				t.Errorf("the error is not the scenario's input (rehearse run would not exit 2): %T %v", err, err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {

@@ -143,13 +143,31 @@ func TestGateReplace(t *testing.T) {
 
 // TestGateReplaceAbortAndRevert rehearses the replace example stopped
 // after its first worker (upgrade.abortAfter: 1) and reverted
-// (upgrade.revert): the revert phase runs under load and is judged, the
-// workers end at v1.35.4 (the control plane stays at v1.36.3), and the
-// final checklist, which expects exactly that, passes.
+// (upgrade.revert): the replaced worker is replaced again by a node at
+// v1.35.4 under load.
 func TestGateReplaceAbortAndRevert(t *testing.T) {
 	testenv.RequireFull(t)
 	sc := loadExample(t, "replace.yaml", "upgrade.abortAfter=1", "upgrade.revert=true")
 	sc.Metadata.Name = "replace-revert"
+	abortAndRevert(t, sc)
+}
+
+// TestGateKubeadmAbortAndRevert rehearses the in-place example stopped
+// after its first worker and reverted: the upgraded worker gets back the
+// kubelet, kubectl, kubeadm and kubelet configuration it had, under load.
+func TestGateKubeadmAbortAndRevert(t *testing.T) {
+	testenv.RequireFull(t)
+	sc := loadExample(t, "kind-inplace.yaml", "upgrade.abortAfter=1", "upgrade.revert=true")
+	sc.Metadata.Name = "inplace-revert"
+	abortAndRevert(t, sc)
+}
+
+// abortAndRevert runs sc, an upgrade aborted after one worker and
+// reverted: the revert phase runs under load and is judged, the workers
+// end at v1.35.4 (the control plane stays at v1.36.3), and the final
+// checklist, which expects exactly that, passes.
+func abortAndRevert(t *testing.T, sc *scenarios.Scenario) {
+	t.Helper()
 	sc.Load.Baseline, sc.Load.After = scenarios.D(20*time.Second), scenarios.D(20*time.Second)
 	res := rehearseScenario(t, sc)
 	if res.Verdict != report.Pass {
@@ -220,4 +238,47 @@ func TestGateReplaceAbortAndRevert(t *testing.T) {
 		t.Errorf("final checklist %s", final.Outcome)
 	}
 	t.Logf("phases %s", joined)
+}
+
+// TestGateReplaceBlockedDrain rehearses node replacement of a cluster
+// whose one canary replica sits behind a budget that allows no disruption:
+// the old node's drain is blocked, the rehearsal fails at the drain
+// timeout naming the budget and the pod, and the surge node that was made
+// for it is reported as left in the cluster.
+func TestGateReplaceBlockedDrain(t *testing.T) {
+	testenv.RequireFull(t)
+	sc := loadExample(t, "replace-blocked-drain.yaml")
+	res := rehearseScenario(t, sc)
+	if res.Verdict != report.Fail {
+		t.Fatalf("blocked drain: verdict %s, want fail:\n- %s", res.Verdict, strings.Join(res.Reasons, "\n- "))
+	}
+	var upgradeErr string
+	for _, p := range res.Phases {
+		if p.Name == rehearse.PhaseUpgrade {
+			upgradeErr = p.Error
+		}
+	}
+	t.Logf("upgrade phase error: %s", upgradeErr)
+	for _, want := range []string{"blocked for ", "by PodDisruptionBudget rehearse-canary/", "(pods: rehearse-canary/", "-v1-36-3, Ready at v1.36.3, stays in the cluster"} {
+		if !strings.Contains(upgradeErr, want) {
+			t.Errorf("the upgrade's error does not say %q", want)
+		}
+	}
+	reasons := strings.Join(res.Reasons, "\n")
+	if !strings.Contains(reasons, "PodDisruptionBudget") {
+		t.Errorf("the verdict's reasons do not name the budget:\n%s", reasons)
+	}
+	evs, err := timeline.Read(filepath.Join(res.Dir, timeline.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range evs {
+		if e.Kind == "surge-left" {
+			left = append(left, e.Subject)
+		}
+	}
+	if len(left) != 1 || !strings.HasSuffix(left[0], "-v1-36-3") {
+		t.Errorf("surge nodes left on the timeline: %v, want the one replacement", left)
+	}
 }

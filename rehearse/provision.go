@@ -55,7 +55,7 @@ func (p *Provisioners) Provision(ctx context.Context, sc *scenarios.Scenario, na
 		Name: name, Kubernetes: c.KubernetesVersion, ControlPlanes: c.ControlPlanes, Workers: c.Workers,
 		CNI: c.CNI, PodSubnet: c.Networking.PodSubnet, ServiceSubnet: c.Networking.ServiceSubnet, KubeProxyMode: c.Networking.KubeProxyMode,
 		Pools: clusterPools(c.Pools),
-	}, cluster.CreateOptions{Throwaway: !c.Keep})
+	}, cluster.CreateOptions{Throwaway: !c.Keep, LoadBalancer: BuildLoadBalancerImage(p.Progress)})
 	if err != nil {
 		return nil, err
 	}
@@ -120,12 +120,9 @@ func (p *Provisioners) Teardown(ctx context.Context, c *Cluster) error {
 // compiles the canary from the module's source instead.
 func BuildCanaryImage(progress io.Writer) CanaryImager {
 	return func(ctx context.Context) (string, string, error) {
-		src := ""
-		if exe, err := os.Executable(); err == nil && strings.HasSuffix(exe, ".test") {
-			wd, _ := os.Getwd()
-			if src = nodeimage.FindCanarySource(wd); src == "" {
-				return "", "", fmt.Errorf("canary image: running from %s, outside the rehearse module's source", exe)
-			}
+		src, err := canarySource()
+		if err != nil {
+			return "", "", fmt.Errorf("canary image: %w", err)
 		}
 		res, err := nodeimage.BuildCanary(ctx, nodeimage.CanaryOptions{Options: nodeimage.Options{Progress: progress}, Version: Version(), Source: src})
 		if err != nil {
@@ -133,6 +130,36 @@ func BuildCanaryImage(progress io.Writer) CanaryImager {
 		}
 		return res.Image, res.Archive, nil
 	}
+}
+
+// BuildLoadBalancerImage returns what makes the image of the load balancer
+// kind puts in front of several control planes: the rehearse binary as
+// its envoy (see nodeimage.BuildLoadBalancer), compiled from the module's
+// source when run from a test binary, as the canary is.
+func BuildLoadBalancerImage(progress io.Writer) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		src, err := canarySource()
+		if err != nil {
+			return err
+		}
+		_, err = nodeimage.BuildLoadBalancer(ctx, nodeimage.CanaryOptions{Options: nodeimage.Options{Progress: progress}, Version: Version(), Source: src})
+		return err
+	}
+}
+
+// canarySource is where rehearse's own images are compiled from: "" (the
+// running binary) unless it is a test binary, then the module's source.
+func canarySource() (string, error) {
+	exe, err := os.Executable()
+	if err != nil || !strings.HasSuffix(exe, ".test") {
+		return "", nil
+	}
+	wd, _ := os.Getwd()
+	src := nodeimage.FindCanarySource(wd)
+	if src == "" {
+		return "", fmt.Errorf("running from %s, outside the rehearse module's source", exe)
+	}
+	return src, nil
 }
 
 // LoadImages loads image archives and images of the local engine's store

@@ -157,6 +157,27 @@ type InfraError struct {
 func (e *InfraError) Error() string { return e.Phase + ": " + e.Err.Error() }
 func (e *InfraError) Unwrap() error { return e.Err }
 
+// InputError is a scenario that asks for what the cluster cannot give, found
+// only once the cluster exists: an image no node has, a workload that never
+// becomes ready, a Service that is not there, a target that does not answer
+// as the scenario expects before anything is upgraded. Like a scenario that
+// does not validate, it is the user's to fix, not a verdict and not the
+// machinery's failure.
+type InputError struct {
+	Err error
+}
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// inputError marks err, when not nil, as the scenario's.
+func inputError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InputError{Err: err}
+}
+
 // run is one rehearsal's state.
 type run struct {
 	sc     *scenarios.Scenario
@@ -376,7 +397,7 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		if err := r.phase(PhaseTargets, func() error {
 			var err error
 			apps, err = resolveTargets(ctx, client, sc.Load.Targets)
-			return err
+			return inputError(err)
 		}); err != nil {
 			return r.stopped(ctx, PhaseTargets, err)
 		}
@@ -439,6 +460,10 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 	if ctx.Err() != nil {
 		r.res.Interrupted = true
 		return nil
+	}
+	var in *InputError
+	if errors.As(loadErr, &in) {
+		return loadErr
 	}
 	if loadErr != nil {
 		return &InfraError{Phase: PhaseBaseline, Err: loadErr}
@@ -546,6 +571,10 @@ func (r *run) stopped(ctx context.Context, phase string, err error) error {
 		r.res.Interrupted = true
 		r.res.Verdict = report.Inconclusive
 		r.res.Reasons = append(r.res.Reasons, "interrupted during "+phase)
+	}
+	var in *InputError
+	if ctx.Err() == nil && errors.As(err, &in) {
+		return &InputError{Err: fmt.Errorf("%s: %w", phase, err)}
 	}
 	return &InfraError{Phase: phase, Err: err}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -286,4 +287,29 @@ func TestPlaceCanaryOnPool(t *testing.T) {
 	o = canary.DeployOptions{}
 	placeOnPool(&o, c, "")
 	assert.Equal(t, canary.DeployOptions{}, o)
+}
+
+// A phase that fails on the scenario's input (an image, a Service, a
+// workload the scenario names) stops the run with an InputError naming
+// the phase; anything else that stops a phase is the machinery's.
+func TestStoppedTellsInputFromInfrastructure(t *testing.T) {
+	r := &run{res: &Result{}}
+	err := r.stopped(context.Background(), PhaseTargets, fmt.Errorf("wrapped: %w", inputError(errors.New("service shop/nowhere not found"))))
+	var in *InputError
+	require.ErrorAs(t, err, &in)
+	assert.Equal(t, "targets: wrapped: service shop/nowhere not found", err.Error())
+	var infra *InfraError
+	assert.False(t, errors.As(err, &infra))
+
+	err = r.stopped(context.Background(), PhaseWorkloads, errors.New("connection refused"))
+	require.ErrorAs(t, err, &infra)
+	assert.False(t, errors.As(err, &in))
+
+	// Interrupted, the run stopped for the interruption, whatever the
+	// phase's error said.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = r.stopped(ctx, PhaseTargets, inputError(errors.New("x")))
+	require.ErrorAs(t, err, &infra)
+	assert.True(t, r.res.Interrupted)
 }

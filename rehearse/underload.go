@@ -40,7 +40,7 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		}
 		for _, a := range apps {
 			if err := a.WarmUp(ctx, warmUpTimeout); err != nil {
-				return err
+				return inputError(err)
 			}
 		}
 		return nil

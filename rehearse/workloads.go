@@ -50,7 +50,7 @@ func (r *run) applyWorkloads(ctx context.Context, c *Cluster, client kubernetes.
 		for i, w := range sc.Workloads {
 			o, err := workloads.Load(workloads.Source{Path: w.Path, Namespace: w.Namespace})
 			if err != nil {
-				return fmt.Errorf("workloads[%d]: %w", i, err)
+				return inputError(fmt.Errorf("workloads[%d]: %w", i, err))
 			}
 			objs = append(objs, o...)
 		}
@@ -60,7 +60,7 @@ func (r *run) applyWorkloads(ctx context.Context, c *Cluster, client kubernetes.
 				return err
 			}
 			if err := missingImagesError(missing); err != nil {
-				return err
+				return inputError(err)
 			}
 		}
 		cfg, err := kube.Config(c.Kubeconfig, sc.Cluster.Context)
@@ -83,6 +83,10 @@ func (r *run) applyWorkloads(ctx context.Context, c *Cluster, client kubernetes.
 			r.say("applied %s", a)
 		}
 		r.clusters.setWorkloads(applied.Namespaces())
+		var notReady *workloads.NotReadyError
+		if errors.As(err, &notReady) {
+			return inputError(err)
+		}
 		return err
 	})
 }

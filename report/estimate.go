@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -78,6 +79,9 @@ type Estimate struct {
 	// IntervalMeasured says whether Interval is the rehearsal's (else it
 	// was given).
 	IntervalMeasured bool `json:"intervalMeasured"`
+	// Soak is the wait in every batch between its new nodes' readiness
+	// and its old nodes' retirement (node replacement), as measured.
+	Soak time.Duration `json:"soak,omitempty"`
 	// ControlPlane is the rehearsal's control-plane upgrade, taken as it
 	// was measured; zero when it was not.
 	ControlPlane time.Duration `json:"controlPlane"`
@@ -97,16 +101,17 @@ type Estimate struct {
 //
 //	batches   = ⌈Nodes / MaxUnavailable⌉ (with pools, the sum over pools of ⌈pool / MaxUnavailable⌉)
 //	node      = Σ over a worker's steps of the step's mean duration over the measured workers
-//	Total     = batches × node + (batches − 1) × interval + control plane
-//	Worst     = batches × slowest measured worker + (batches − 1) × interval + control plane
+//	Total     = batches × (node + soak) + (batches − 1) × interval + control plane
+//	Worst     = batches × (slowest measured worker + soak) + (batches − 1) × interval + control plane
 //
 // A worker's steps are the driver's actions naming a node (their Subject)
 // inside the group whose name starts with "workers"; a worker is measured
 // when all its steps ended ok (a failed worker's steps say nothing of a
 // normal upgrade). A step's mean is over the workers that ran it; "ready
 // at vX.Y.Z" is measured as "ready". The interval is the mean of the
-// actions of that group that name no node (the waits between batches),
-// unless o.Interval is given. The control plane is the duration of the group
+// actions of that group named "node interval …" (the waits between
+// batches), unless o.Interval is given; the soak the mean of those named
+// "soak …" (a node replacement's wait in each batch). The control plane is the duration of the group
 // "control plane", as measured: production's control plane is taken to
 // take as long as the rehearsal's. A batch is taken to last one mean
 // node: its nodes run side by side, so Worst bounds a batch that waits
@@ -133,21 +138,28 @@ func EstimateUpgrade(events []Event, o EstimateOptions) (*Estimate, error) {
 	}
 	byNode := map[string]*worker{}
 	var order []string
-	var intervals []time.Duration
+	var intervals, soaks []time.Duration
 	cpNodes := map[string]bool{}
 	for _, a := range actions(evs) {
 		inWorkers := haveWorkers && workers.holds(a.start)
 		switch {
 		case inWorkers && a.subject == "":
-			if a.ok {
+			switch {
+			case !a.ok:
+			case strings.HasPrefix(a.name, "node interval"):
 				intervals = append(intervals, a.end.Sub(a.start))
+			case strings.HasPrefix(a.name, "soak "):
+				soaks = append(soaks, a.end.Sub(a.start))
 			}
 		case inWorkers:
-			w := byNode[a.subject]
+			// A replaced worker's steps run under its name and its
+			// replacement's (worker2, worker2-v1-36-3): one worker.
+			node := replacedNode.ReplaceAllString(a.subject, "")
+			w := byNode[node]
 			if w == nil {
 				w = &worker{d: map[string]time.Duration{}}
-				byNode[a.subject] = w
-				order = append(order, a.subject)
+				byNode[node] = w
+				order = append(order, node)
 			}
 			name := estimateStep(a.name)
 			if _, seen := w.d[name]; !seen {
@@ -206,19 +218,26 @@ func EstimateUpgrade(events []Event, o EstimateOptions) (*Estimate, error) {
 		}
 	}
 	if e.Interval == 0 && len(intervals) > 0 {
-		var sum time.Duration
-		for _, d := range intervals {
-			sum += d
-		}
-		e.Interval, e.IntervalMeasured = sum/time.Duration(len(intervals)), true
+		e.Interval, e.IntervalMeasured = mean(intervals), true
+	}
+	if len(soaks) > 0 {
+		e.Soak = mean(soaks)
 	}
 	if haveCP && cp.ended {
 		e.ControlPlane, e.ControlPlanes = cp.end.Sub(cp.start), len(cpNodes)
 	}
 	rest := time.Duration(e.Intervals)*e.Interval + e.ControlPlane
-	e.Total = time.Duration(e.Batches)*e.Node + rest
-	e.Worst = time.Duration(e.Batches)*e.SlowestNode.Duration + rest
+	e.Total = time.Duration(e.Batches)*(e.Node+e.Soak) + rest
+	e.Worst = time.Duration(e.Batches)*(e.SlowestNode.Duration+e.Soak) + rest
 	return e, nil
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(len(ds))
 }
 
 // estimate checks the options and returns an estimate holding what they
@@ -265,6 +284,10 @@ func (o EstimateOptions) estimate() (*Estimate, error) {
 	e.Intervals = e.Batches - 1
 	return e, nil
 }
+
+// replacedNode is the suffix the replace driver gives a node that replaces
+// another: the version it runs (rehearse/driver's replacementName).
+var replacedNode = regexp.MustCompile(`(-v[0-9]+-[0-9]+-[0-9]+)+$`)
 
 // estimateStep is the name a step is measured under: the driver's name,
 // but "ready" for "ready at vX.Y.Z".
@@ -381,6 +404,9 @@ func (e *Estimate) Lines() []string {
 		}
 		parts = append(parts, label+estDur(other))
 	}
+	if e.Soak > 0 {
+		parts = append(parts, "soak "+estDur(e.Soak))
+	}
 	formula := fmt.Sprintf("%s, %d at a time: %s × (%s)", txtPlural(int64(e.Nodes), "node"), e.MaxUnavailable,
 		estBatches(e.Batches), strings.Join(parts, " + "))
 	if e.Intervals > 0 {
@@ -468,6 +494,7 @@ type estimateJSON struct {
 	Node         string            `json:"node"`
 	SlowestNode  nodeDurationJSON  `json:"slowestNode"`
 	Interval     string            `json:"interval"`
+	Soak         string            `json:"soak,omitempty"`
 	ControlPlane string            `json:"controlPlane"`
 	Total        string            `json:"total"`
 	Worst        string            `json:"worst"`
@@ -485,7 +512,7 @@ type nodeDurationJSON struct {
 func (e Estimate) MarshalJSON() ([]byte, error) {
 	j := estimateJSON{estimatePlain: estimatePlain(e),
 		PerNode: map[string]string{}, PerNodeMax: map[string]string{},
-		Node: e.Node.String(), Interval: e.Interval.String(), ControlPlane: e.ControlPlane.String(),
+		Node: e.Node.String(), Interval: e.Interval.String(), Soak: durOrEmpty(e.Soak), ControlPlane: e.ControlPlane.String(),
 		Total: e.Total.String(), Worst: e.Worst.String(),
 		SlowestNode:  nodeDurationJSON{e.SlowestNode.Node, e.SlowestNode.Duration.String()},
 		LongestDrain: nodeDurationJSON{e.LongestDrain.Node, e.LongestDrain.Duration.String()},
@@ -497,6 +524,13 @@ func (e Estimate) MarshalJSON() ([]byte, error) {
 		j.PerNodeMax[k] = d.String()
 	}
 	return json.Marshal(j)
+}
+
+func durOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -526,6 +560,7 @@ func (e *Estimate) UnmarshalJSON(b []byte) error {
 	}
 	out.Node = dur("node", j.Node)
 	out.Interval = dur("interval", j.Interval)
+	out.Soak = dur("soak", j.Soak)
 	out.ControlPlane = dur("controlPlane", j.ControlPlane)
 	out.Total = dur("total", j.Total)
 	out.Worst = dur("worst", j.Worst)

@@ -335,7 +335,8 @@ func TestRenderEstimate(t *testing.T) {
 // TestEstimateNodeReplacement estimates from a replace driver's timeline:
 // a worker's time is its replacement's steps (under the new node's name)
 // plus its retirement's (under the old node's), each step's name freed of
-// the nodes and image it names; the soaks are the waits between batches.
+// the nodes and image it names; a soak is waited once per batch, the node
+// interval between batches.
 func TestEstimateNodeReplacement(t *testing.T) {
 	s := time.Second
 	tl := &estTimeline{}
@@ -354,6 +355,9 @@ func TestEstimateNodeReplacement(t *testing.T) {
 						tl.action(nu, "take over labels and taints of "+old, 1, "")
 					})
 					tl.action("", "soak 10s", 10, "")
+					if i == 0 {
+						tl.action("", "abort after 1 workers", 0, "")
+					}
 					tl.group("retire", func() {
 						tl.action(old, "cordon", 1, "")
 						tl.action(old, "drain", 20+extra, "")
@@ -362,19 +366,37 @@ func TestEstimateNodeReplacement(t *testing.T) {
 						tl.action(old, "remove node container", 2, "")
 					})
 				})
+				if i == 0 {
+					tl.action("", "node interval 30s", 30, "")
+				}
 			}
 		})
 	})
-	e, err := EstimateUpgrade(tl.evs, EstimateOptions{Nodes: 50})
+	e, err := EstimateUpgrade(tl.evs, EstimateOptions{Nodes: 50, MaxUnavailable: 2})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"create node container", "copy the cluster's images", "kubeadm join", EstimateReady, "take over labels and taints",
 		"cordon", EstimateDrain, "delete node", "deregistration delay 5s", "remove node container"}, e.Steps)
 	// Means: create 11, copy 5, join 30, ready 20, take over 1, cordon 1,
 	// drain 21, delete 1, deregistration 5, remove 2: 97 s a worker.
 	assert.Equal(t, 97*s, e.Node)
-	assert.Equal(t, 10*s, e.Interval, "the soak")
+	assert.Equal(t, 10*s, e.Soak, "the soak, once per batch")
+	assert.Equal(t, 30*s, e.Interval, "the node interval, not the soak or the abort step")
 	assert.Equal(t, 200*s, e.ControlPlane)
-	// 50 × 97 s + 49 × 10 s + 200 s
-	assert.Equal(t, 5540*s, e.Total)
+	// 25 batches × (97 s + 10 s soak) + 24 intervals × 30 s + 200 s
+	assert.Equal(t, 25, e.Batches)
+	assert.Equal(t, (25*107+24*30+200)*s, e.Total)
 	assert.Equal(t, 21*s, e.PerNode[EstimateDrain])
+	text := strings.Join(e.Lines(), "\n")
+	assert.Contains(t, text, "25 batches × (drain 21 s + ready 20 s + other 56 s + soak 10 s) + 24 intervals × 30 s + control plane 3 m 20 s ≈ 59 m 55 s")
+	// A worker is its old node and its replacement: w2 is 2 s slower at
+	// create and drain.
+	assert.Equal(t, 2, e.MeasuredWorkers)
+	assert.Equal(t, NodeDuration{Node: "w2", Duration: 99 * s}, e.SlowestNode)
+	assert.Equal(t, (25*(99+10)+24*30+200)*s, e.Worst)
+	b, err := json.Marshal(e)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"soak":"10s"`)
+	var back Estimate
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, e.Soak, back.Soak)
 }

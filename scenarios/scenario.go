@@ -215,7 +215,9 @@ type Upgrade struct {
 	// Revert, after the upgrade (or its abort), brings the workers back
 	// to the cluster's version under load, in its own judged phase. The
 	// replace driver replaces the upgraded workers with nodes at the
-	// original version; the control plane stays upgraded (kubeadm upgrade
+	// original version; the kubeadm driver keeps each worker's kubelet,
+	// kubectl, kubeadm and kubelet configuration before upgrading it and
+	// puts them back. The control plane stays upgraded (kubeadm upgrade
 	// apply is not reversible).
 	Revert bool `yaml:"revert,omitempty" json:"revert,omitempty"`
 }

@@ -101,7 +101,7 @@ func TestMalformedScenarios(t *testing.T) {
 		{"abort past the last worker", base + "upgrade:\n  abortAfter: 2\n", nil, `t.yaml:6: upgrade.abortAfter: 2: the cluster has 2 workers, so the upgrade would end before it could be aborted`},
 		{"negative abort", base + "upgrade:\n  abortAfter: -1\n", nil, `t.yaml:6: upgrade.abortAfter: -1: want a number of workers`},
 		{"abort of a blue-green swap", base + "upgrade:\n  driver: bluegreen\n  abortAfter: 1\n", nil, `t.yaml:7: upgrade.abortAfter: the bluegreen driver cannot stop after a number of workers: only kubeadm and replace can`},
-		{"revert in place", base + "upgrade:\n  revert: true\n", nil, `t.yaml:6: upgrade.revert: the kubeadm driver cannot revert: only replace can`},
+		{"revert by exec", base + "upgrade:\n  driver: exec\n  revert: true\n  exec:\n    command: [true]\n", nil, `upgrade.revert: the exec driver cannot revert: only kubeadm`},
 		{"replace on an existing cluster", base + "cluster:\n  provider: existing\n  kubeconfig: k\ncanary:\n  image: x\nupgrade:\n  driver: replace\n", nil, `upgrade.driver: replace makes new nodes with kind's node images: the cluster provider must be kind`},
 		{"settings of another driver", base + "upgrade:\n  driver: kubeadm\n  exec:\n    command: [x]\n", nil, `t.yaml:7: upgrade.exec: settings for driver exec, but the driver is kubeadm`},
 		{"exec without command", base + "cluster:\n  provider: existing\n  kubeconfig: k\nupgrade:\n  driver: exec\n", nil, `upgrade.exec.command: the exec driver needs the command that performs the upgrade`},

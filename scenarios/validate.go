@@ -225,8 +225,8 @@ func (s *Scenario) validate(src *source) Errors {
 	case u.AbortAfter > 0 && c.Provider == ProviderKind && u.AbortAfter >= c.Workers:
 		add("upgrade.abortAfter", "%d: the cluster has %d workers, so the upgrade would end before it could be aborted", u.AbortAfter, c.Workers)
 	}
-	if u.Revert && u.Driver != DriverReplace {
-		add("upgrade.revert", "the %s driver cannot revert: only replace can (it replaces the upgraded workers with nodes at the original version)", u.Driver)
+	if u.Revert && u.Driver != DriverReplace && u.Driver != DriverKubeadm {
+		add("upgrade.revert", "the %s driver cannot revert: only kubeadm (it puts back the workers' kubelets) and replace (it replaces the upgraded workers with nodes at the original version) can", u.Driver)
 	}
 	switch u.Driver {
 	case DriverKubeadm:

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rehearse/rehearse/rehearse"
 	"github.com/rehearse/rehearse/rehearse/cluster"
 )
 
@@ -139,6 +140,7 @@ cluster is deleted unless --retain.`,
 			if err != nil {
 				return err
 			}
+			co.LoadBalancer = rehearse.BuildLoadBalancerImage(streams.Err)
 			created, err := p.Create(c.Context(), s, co)
 			if err != nil {
 				return &ExitError{Code: ExitInfra, Err: err}

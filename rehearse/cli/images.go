@@ -31,6 +31,7 @@ type imagesBuildOptions struct {
 	fromSource bool
 	cache      string
 	canary     bool
+	lb         bool
 	progressFlags
 }
 
@@ -60,13 +61,14 @@ cached in --cache. Progress goes to stderr, a full log per build to
 	f.BoolVar(&o.fromSource, "from-source", false, "build even when a registry could provide kindest/node")
 	f.StringVar(&o.cache, "cache", nodeimage.DefaultCacheDir(), "cache folder for builds, binaries, archives and logs")
 	f.BoolVar(&o.canary, "canary", o.canary, "also build the canary image")
+	f.BoolVar(&o.lb, "load-balancer", false, "also build the stand-in for the load balancer kind puts in front of several control planes ("+nodeimage.LoadBalancerImage+"; rehearse run and cluster create build it when needed)")
 	o.addProgressFlags(f, "also every command the build runs, and a heartbeat every 10s (else 30s) while one runs")
 	return cmd
 }
 
 func runImagesBuild(c *cobra.Command, streams Streams, o imagesBuildOptions) error {
-	if len(o.versions) == 0 {
-		return badInput(fmt.Errorf("--kubernetes: at least one version is needed"))
+	if len(o.versions) == 0 && !o.lb {
+		return badInput(fmt.Errorf("--kubernetes: at least one version is needed (or --load-balancer)"))
 	}
 	for _, v := range o.versions {
 		if _, err := nodeimage.ParseVersion(v); err != nil {
@@ -107,6 +109,18 @@ func runImagesBuild(c *cobra.Command, streams Streams, o imagesBuildOptions) err
 		})
 		if err != nil {
 			return fmt.Errorf("canary image: %w", err)
+		}
+		state := "built"
+		if res.Cached {
+			state = "up to date"
+		}
+		fmt.Fprintf(streams.Out, "%s\t%s\tarchive %s\t%s\n", res.Image, state, res.Archive, res.Duration.Round(time.Second))
+	}
+	if o.lb {
+		wd, _ := os.Getwd()
+		res, err := nodeimage.BuildLoadBalancer(ctx, nodeimage.CanaryOptions{Options: opts, Version: rehearse.Version(), Source: nodeimage.FindCanarySource(wd)})
+		if err != nil {
+			return fmt.Errorf("load balancer image: %w", err)
 		}
 		state := "built"
 		if res.Cached {

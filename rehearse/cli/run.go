@@ -156,6 +156,10 @@ func runRun(ctx context.Context, streams Streams, args []string, o runOptions) e
 			fmt.Fprintf(streams.Err, "interrupted before any load was recorded: the run's phases are in %s\n", filepath.Join(res.Dir, rehearse.RunFile))
 		}
 	}
+	var input *rehearse.InputError
+	if errors.As(err, &input) && (res == nil || !res.Interrupted) {
+		return badInput(err)
+	}
 	var infra *rehearse.InfraError
 	if errors.As(err, &infra) || (err != nil && (res == nil || res.Report == nil)) {
 		if res != nil && len(res.Reasons) > 0 {

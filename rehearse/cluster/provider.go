@@ -179,7 +179,16 @@ type CreateOptions struct {
 	// process be killed before it can, Prune deletes the orphan. Leave it
 	// false for a cluster meant to outlive this process.
 	Throwaway bool
+	// LoadBalancer, for a cluster with several control planes, makes the
+	// image of the load balancer kind puts in front of the apiservers
+	// available (LoadBalancerImage; there is no registry to pull it from).
+	// Without it, the image must be in the engine's store already.
+	LoadBalancer func(ctx context.Context) error
 }
+
+// LoadBalancerImage is the image of the load balancer kind runs before the
+// apiservers of a cluster with several control planes.
+const LoadBalancerImage = "docker.io/envoyproxy/envoy:v1.36.2"
 
 // Created describes a cluster Create made.
 type Created struct {
@@ -224,6 +233,17 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 	if _, err := p.host.Run(ctx, p.engine, "image", "inspect", "--format", "{{.Id}}", image); err != nil {
 		return nil, fmt.Errorf("node image %s not found in %s (rehearse doctor --kubernetes %s; build it: rehearse images build --kubernetes %s): %w",
 			image, p.engine, s.Kubernetes, s.Kubernetes, err)
+	}
+	if s.ControlPlanes > 1 {
+		if o.LoadBalancer != nil {
+			if err := o.LoadBalancer(ctx); err != nil {
+				return nil, fmt.Errorf("the load balancer of %d control planes: %w", s.ControlPlanes, err)
+			}
+		}
+		if _, err := p.host.Run(ctx, p.engine, "image", "inspect", "--format", "{{.Id}}", LoadBalancerImage); err != nil {
+			return nil, fmt.Errorf("the load balancer image %s that kind puts in front of %d control planes is not in %s (rehearse images build --load-balancer makes it offline): %w",
+				LoadBalancerImage, s.ControlPlanes, p.engine, err)
+		}
 	}
 	if existing, err := p.kind.ListNodes(s.Name); err == nil && len(existing) > 0 {
 		return nil, fmt.Errorf("a cluster named %s already exists (%d nodes): delete it first (rehearse cluster delete %s)", s.Name, len(existing), s.Name)

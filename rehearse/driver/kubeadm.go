@@ -49,6 +49,10 @@ type KubeadmSettings struct {
 	// AbortAfter stops the upgrade once this many workers are upgraded
 	// (ErrAborted); 0 never does.
 	AbortAfter int
+	// Revert keeps each worker's kubelet, kubectl, kubeadm and kubelet
+	// configuration before it is upgraded, so that RevertPlan can put them
+	// back.
+	Revert bool
 }
 
 // PoolSettings are how one pool's workers are upgraded.
@@ -65,7 +69,10 @@ type Kubeadm struct {
 	s KubeadmSettings
 }
 
-var _ Driver = (*Kubeadm)(nil)
+var (
+	_ Driver   = (*Kubeadm)(nil)
+	_ Reverter = (*Kubeadm)(nil)
+)
 
 // Defaults of the kubeadm driver.
 const (
@@ -81,7 +88,7 @@ func kubeadmFromScenario(u scenarios.Upgrade) (Driver, error) {
 	if s == nil {
 		s = &scenarios.KubeadmSettings{}
 	}
-	ks := KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration, PoolLabel: s.PoolLabel, AbortAfter: u.AbortAfter}
+	ks := KubeadmSettings{MaxUnavailable: s.MaxUnavailable, NodeInterval: s.NodeInterval.Duration, DrainTimeout: s.DrainTimeout.Duration, PoolLabel: s.PoolLabel, AbortAfter: u.AbortAfter, Revert: u.Revert}
 	for _, p := range s.Pools {
 		ks.Pools = append(ks.Pools, PoolSettings{Name: p.Name, MaxUnavailable: p.MaxUnavailable})
 	}
@@ -236,7 +243,9 @@ func (k *Kubeadm) nodesOf(ctx context.Context, env Env, target string) (clusterN
 // controlPlaneSteps stage the target's files and load them into the nodes
 // named (prep), and upgrade the control planes in place, one at a time:
 // kubeadm upgrade apply on the first, kubeadm upgrade node on the others,
-// each drained, its kubelet swapped, its static pods steady (cps).
+// each drained, its kubelet swapped, its static pods steady and, with
+// several control planes, every etcd member healthy under one leader
+// before the next (cps).
 func (k *Kubeadm) controlPlaneSteps(u *kubeadmRun, cn clusterNodes, loadInto []string) (prep, cps *Step) {
 	image := k.targetImage(u.target)
 	load := Group("load into nodes", Parallel)
@@ -261,8 +270,13 @@ func (k *Kubeadm) controlPlaneSteps(u *kubeadmRun, cn clusterNodes, loadInto []s
 		}
 		pods := &staticPodWatch{node: n}
 		steps = append(steps, u.nodeSteps(n, pods)...)
-		steps = append(steps, Action(staticPodsStep, n, u.staticPodsSteady(pods)), u.cleanStep(n))
-		cps.Children = append(cps.Children, Group(n, Serial, steps...))
+		steps = append(steps, Action(staticPodsStep, n, u.staticPodsSteady(pods)))
+		if len(cn.controlPlanes) > 1 {
+			// Stacked etcd: the next control plane restarts another
+			// member, so this one's must be back, and a leader elected.
+			steps = append(steps, Action(etcdStep, n, k.etcdHealthy(cn.controlPlanes)))
+		}
+		cps.Children = append(cps.Children, Group(n, Serial, append(steps, u.cleanStep(n))...))
 	}
 	return prep, cps
 }
@@ -323,7 +337,11 @@ func (k *Kubeadm) batches(u *kubeadmRun, name string, nodes []string, size int, 
 		batch := nodes[i:min(i+size, len(nodes))]
 		b := Group("batch "+strings.Join(batch, ", "), Parallel)
 		for _, n := range batch {
-			steps := []*Step{Action("upgrade kubeadm", n, u.copyKubeadm(n)), Action("kubeadm upgrade node", n, u.upgradeNode(n))}
+			var steps []*Step
+			if k.s.Revert {
+				steps = append(steps, Action("keep the kubelet for the revert", n, u.run(n, "sh", "-c", keepScript)))
+			}
+			steps = append(steps, Action("upgrade kubeadm", n, u.copyKubeadm(n)), Action("kubeadm upgrade node", n, u.upgradeNode(n)))
 			steps = append(steps, u.nodeSteps(n, nil)...)
 			b.Children = append(b.Children, Group(n, Serial, append(steps, u.cleanStep(n))...))
 		}
@@ -488,12 +506,19 @@ func (u *kubeadmRun) nodeSteps(n string, pods *staticPodWatch) []*Step {
 		return k.exec(ctx, k.runner(env), logOf(env), n, "sh", "-c", fmt.Sprintf(
 			"systemctl stop kubelet && cp %[1]s/kubelet /usr/bin/kubelet && cp %[1]s/kubectl /usr/bin/kubectl && systemctl daemon-reload && systemctl start kubelet", upgradeDir))
 	}
+	return u.drained(n, Action("upgrade kubelet and kubectl", n, swap))
+}
+
+// drained wraps change, a step that restarts n's kubelet at u's target:
+// cordon and drain before it, wait Ready at the target and uncordon after.
+func (u *kubeadmRun) drained(n string, change *Step) []*Step {
+	k := u.k
 	return []*Step{
 		Action("cordon", n, func(ctx context.Context, env Env) error { return Cordon(ctx, env.Client, n, true) }),
 		Action("drain", n, func(ctx context.Context, env Env) error {
 			return Drain(ctx, env.Client, n, DrainOptions{Timeout: k.s.DrainTimeout}, env.Emit)
 		}),
-		Action("upgrade kubelet and kubectl", n, swap),
+		change,
 		Action("ready at "+u.target, n, func(ctx context.Context, env Env) error {
 			return WaitNodeAt(ctx, env.Client, n, u.target, k.s.ReadyTimeout)
 		}),

@@ -102,6 +102,9 @@ func (f *fakeNodes) Exec(ctx context.Context, node string, argv ...string) (stri
 	f.mu.Unlock()
 	line := strings.Join(argv, " ")
 	switch {
+	case len(argv) == 5 && argv[3] == "restore":
+		// The revert's restore script: the kept kubelet comes back.
+		return "", f.setKubelet(ctx, node, argv[4])
 	case strings.Contains(line, "images list -q"):
 		return "registry.k8s.io/kube-apiserver:v1.36.3\nsha256:abc\nregistry.k8s.io/pause:3.10.2\n", nil
 	case strings.Contains(line, "cp /tmp/rehearse-upgrade/kubelet"):
@@ -119,6 +122,16 @@ func (f *fakeNodes) Exec(ctx context.Context, node string, argv ...string) (stri
 		return "", nil
 	}
 	return "", nil
+}
+
+func (f *fakeNodes) setKubelet(ctx context.Context, node, v string) error {
+	n, err := f.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	n.Status.NodeInfo.KubeletVersion = v
+	_, err = f.client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+	return err
 }
 
 func (f *fakeNodes) Engine(ctx context.Context, args ...string) (string, error) {
@@ -347,4 +360,50 @@ func poolNode(name, pool string) *corev1.Node {
 		n.Labels[DefaultPoolLabel] = pool
 	}
 	return n
+}
+
+// An aborted in-place upgrade with upgrade.revert keeps each worker's
+// kubelet before upgrading it and puts it back in the revert: the upgraded
+// worker only, drained around the restore; the control plane stays.
+func TestKubeadmAbortAndRevert(t *testing.T) {
+	c := kindClient("v1.35.4")
+	nodes := &fakeNodes{client: c, target: "v1.36.3"}
+	d, err := NewKubeadm(KubeadmSettings{Runner: nodes, ReadyTimeout: 5e9, StaticPodQuiet: 50 * time.Millisecond, AbortAfter: 1, Revert: true})
+	require.NoError(t, err)
+	env := Env{Client: c, Log: io.Discard}
+	plan, err := d.Plan(context.Background(), env, "v1.36.3")
+	require.NoError(t, err)
+	require.ErrorIs(t, plan.Execute(context.Background(), env, timeline.Discard), ErrAborted)
+	joined := strings.Join(nodes.cmds, "\n")
+	keep := strings.Index(joined, "kind-worker: sh -c "+keepScript)
+	require.GreaterOrEqual(t, keep, 0, "the worker's kubelet is kept before its upgrade")
+	assert.Less(t, keep, strings.Index(joined, "kind-worker: kubeadm upgrade node"))
+	assert.NotContains(t, joined, "kind-worker2: sh -c "+keepScript, "the aborted upgrade never reached kind-worker2")
+	assert.NotContains(t, joined, "kind-control-plane: sh -c "+keepScript, "control planes are not reverted")
+
+	nodes.cmds = nil
+	rp, err := d.RevertPlan(context.Background(), env, "v1.35.4")
+	require.NoError(t, err)
+	var b bytes.Buffer
+	require.NoError(t, rp.Render(&b))
+	assert.Contains(t, b.String(), "revert to v1.35.4: put back the kubelet of v1.35.4 on the 1 upgraded workers; the control plane stays as it is (kubeadm upgrade apply is not reversible)")
+	rec := timeline.NewRecorder(nil)
+	require.NoError(t, rp.Execute(context.Background(), env, rec))
+	var seq []string
+	for _, e := range rec.Events() {
+		if e.Kind == "start" {
+			seq = append(seq, e.Subject+": "+e.Message)
+		}
+	}
+	assert.Equal(t, []string{"kind-worker: cordon", "kind-worker: drain", "kind-worker: restore the kubelet of v1.35.4", "kind-worker: ready at v1.35.4",
+		"kind-worker: uncordon", "kind-worker: remove the kept kubelet"}, seq)
+	assert.Contains(t, strings.Join(nodes.cmds, "\n"), "kind-worker: sh -c "+restoreScript+" restore v1.35.4")
+	at := map[string]string{}
+	list, err := c.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, n := range list.Items {
+		at[n.Name] = n.Status.NodeInfo.KubeletVersion
+		assert.False(t, n.Spec.Unschedulable, "%s uncordoned", n.Name)
+	}
+	assert.Equal(t, map[string]string{"kind-control-plane": "v1.36.3", "kind-worker": "v1.35.4", "kind-worker2": "v1.35.4"}, at)
 }

@@ -140,7 +140,7 @@ func (r *Replace) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 	// them before they are replaced, and there is no registry.
 	all := append(append([]string{}, cn.controlPlanes...), cn.workers...)
 	prep, cps := r.k.controlPlaneSteps(u, cn, all)
-	rr := &replaceRun{r: r, target: target, image: r.k.targetImage(target), firstCP: firstOf(cn.controlPlanes), facts: map[string]*oldNode{}, kept: map[string]bool{}}
+	rr := &replaceRun{r: r, target: target, image: r.k.targetImage(target), firstCP: firstOf(cn.controlPlanes), facts: map[string]*oldNode{}, kept: map[string]bool{}, ready: map[string]string{}}
 	return &Plan{
 		Driver: "replace",
 		Target: target,
@@ -180,7 +180,7 @@ func (r *Replace) RevertPlan(ctx context.Context, env Env, from string) (*Plan, 
 		return &Plan{Driver: "replace", Target: from, Root: Group(name, Serial,
 			Action("every worker is at "+from+": nothing to revert", "", func(context.Context, Env) error { return nil }))}, nil
 	}
-	rr := &replaceRun{r: r, target: from, image: r.k.targetImage(from), firstCP: firstOf(cn.controlPlanes), facts: map[string]*oldNode{}, kept: map[string]bool{}}
+	rr := &replaceRun{r: r, target: from, image: r.k.targetImage(from), firstCP: firstOf(cn.controlPlanes), facts: map[string]*oldNode{}, kept: map[string]bool{}, ready: map[string]string{}}
 	workers := r.workerSteps(rr, clusterNodes{workers: upgraded, poolOf: cn.poolOf}, nil)
 	return &Plan{Driver: "replace", Target: from, Root: Group(name, Serial, workers)}, nil
 }
@@ -306,6 +306,8 @@ type replaceRun struct {
 	mu    sync.Mutex
 	facts map[string]*oldNode
 	kept  map[string]bool
+	// ready names, per old node, its replacement once Ready at the target.
+	ready map[string]string
 }
 
 // oldNode is what a new node takes over from the node it replaces, read
@@ -447,7 +449,13 @@ func (rr *replaceRun) surgeSteps(old, nu string) []*Step {
 		Action("copy the cluster's images from "+old, nu, func(ctx context.Context, env Env) error { return rr.copyImages(ctx, env, old, nu) }),
 		Action("kubeadm join", nu, func(ctx context.Context, env Env) error { return rr.join(ctx, env, old, nu) }),
 		Action("ready at "+rr.target, nu, func(ctx context.Context, env Env) error {
-			return WaitNodeAt(ctx, env.Client, nu, rr.target, rr.r.s.ReadyTimeout)
+			if err := WaitNodeAt(ctx, env.Client, nu, rr.target, rr.r.s.ReadyTimeout); err != nil {
+				return err
+			}
+			rr.mu.Lock()
+			rr.ready[old] = nu
+			rr.mu.Unlock()
+			return nil
 		}),
 		Action("take over labels and taints of "+old, nu, func(ctx context.Context, env Env) error { return rr.takeOver(ctx, env, old, nu) }),
 	}
@@ -509,16 +517,30 @@ func (rr *replaceRun) isKept(old string) bool {
 // settings say so, stays cordoned and in the cluster.
 func (rr *replaceRun) drain(ctx context.Context, env Env, old string) error {
 	err := Drain(ctx, env.Client, old, DrainOptions{Timeout: rr.r.s.DrainTimeout}, env.Emit)
-	if err == nil || !rr.r.s.CordonUndrainable || ctx.Err() != nil {
+	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	rr.mu.Lock()
-	rr.kept[old] = true
-	rr.mu.Unlock()
 	emit := env.Emit
 	if emit == nil {
 		emit = timeline.Discard
 	}
+	if !rr.r.s.CordonUndrainable {
+		rr.mu.Lock()
+		nu := rr.ready[old]
+		rr.mu.Unlock()
+		if nu == "" {
+			return err
+		}
+		// The surge node stays: it is Ready and holds pods by now, and
+		// the throwaway cluster goes with it. Say so, on the timeline too.
+		msg := fmt.Sprintf("its replacement %s, Ready at %s, stays in the cluster beside it (undrainable: fail)", nu, rr.target)
+		emit.Emit(timeline.Event{Time: time.Now(), Source: timeline.SourceDriver, Kind: "surge-left", Subject: nu, Outcome: "kept",
+			Message: fmt.Sprintf("%s could not be drained; %s", old, msg)})
+		return fmt.Errorf("%w; %s", err, msg)
+	}
+	rr.mu.Lock()
+	rr.kept[old] = true
+	rr.mu.Unlock()
 	emit.Emit(timeline.Event{Time: time.Now(), Source: timeline.SourceDriver, Kind: "left-cordoned", Subject: old, Outcome: "blocked",
 		Message: fmt.Sprintf("%s could not be drained and stays cordoned, not deleted (undrainable: cordon): %v", old, err)})
 	fmt.Fprintf(logOf(env), "%s: drain failed, left cordoned: %v\n", old, err)

@@ -435,7 +435,19 @@ func TestReplaceUndrainableNode(t *testing.T) {
 		if !cordon {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "drain (kind-worker)")
-			_, getErr := c.CoreV1().Nodes().Get(context.Background(), "kind-worker2-v1-36-3", metav1.GetOptions{})
+			assert.Contains(t, err.Error(), "PodDisruptionBudget default/db", "the error names the budget")
+			assert.Contains(t, err.Error(), "(pods: default/db-0)", "and its pod")
+			assert.Contains(t, err.Error(), "its replacement kind-worker-v1-36-3, Ready at v1.36.3, stays in the cluster", "the surge node is accounted for")
+			_, getErr := c.CoreV1().Nodes().Get(context.Background(), "kind-worker-v1-36-3", metav1.GetOptions{})
+			assert.NoError(t, getErr, "the surge node stays")
+			var left []string
+			for _, e := range rec.Events() {
+				if e.Kind == "surge-left" {
+					left = append(left, e.Subject)
+				}
+			}
+			assert.Equal(t, []string{"kind-worker-v1-36-3"}, left, "the surge node left is on the timeline")
+			_, getErr = c.CoreV1().Nodes().Get(context.Background(), "kind-worker2-v1-36-3", metav1.GetOptions{})
 			assert.True(t, apierrors.IsNotFound(getErr), "the upgrade stops at the undrainable node")
 			continue
 		}

@@ -86,12 +86,21 @@ func (r *run) waitReady(ctx context.Context) error {
 			}
 			return len(problems) == 0, joinProblems(problems), nil
 		})
-	if err != nil {
-		return fmt.Errorf("%d of %d workloads not ready after %s:\n  %s: %w",
-			len(problems), len(waited), r.o.Timeout, joinLines(problems), waitCause(err))
+	if err != nil && ctx.Err() == nil {
+		return &NotReadyError{Err: fmt.Errorf("%d of %d workloads not ready after %s:\n  %s: %w",
+			len(problems), len(waited), r.o.Timeout, joinLines(problems), waitCause(err))}
 	}
-	return nil
+	return err
 }
+
+// NotReadyError is workloads that were applied but did not become ready in
+// time; it names each one and why.
+type NotReadyError struct {
+	Err error
+}
+
+func (e *NotReadyError) Error() string { return e.Err.Error() }
+func (e *NotReadyError) Unwrap() error { return e.Err }
 
 // notReady says why a workload has not rolled out, with the problem of one
 // of its pods, or "" once it has.

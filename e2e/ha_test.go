@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rehearse/rehearse/internal/testenv"
+	"github.com/rehearse/rehearse/rehearse"
+	"github.com/rehearse/rehearse/rehearse/checklist"
+	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/report"
+)
+
+// TestGateHAControlPlane rehearses the HA example: a 3 control plane + 2
+// worker flannel cluster, created offline (the apiservers' load balancer
+// is rehearse's own stand-in image), upgraded in place from v1.35.4 to
+// v1.36.3 under load. It must pass with no failed request; the timeline
+// must show etcd whole (3 started members, a leader) after each control
+// plane's upgrade; the final checklist must find etcd and the apiserver on
+// all three control planes at the end.
+func TestGateHAControlPlane(t *testing.T) {
+	testenv.RequireFull(t)
+	sc := loadExample(t, "ha.yaml")
+	res := rehearseScenario(t, sc)
+	if res.Verdict != report.Pass {
+		t.Errorf("HA: verdict %s:\n- %s", res.Verdict, strings.Join(res.Reasons, "\n- "))
+	}
+	var failed, sent int64
+	for _, m := range res.Report.Runs {
+		for _, ph := range m.Phases {
+			failed += ph.Failures
+			sent += ph.Requests
+		}
+	}
+	t.Logf("%d requests, %d failed", sent, failed)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed; want 0", failed, sent)
+	}
+
+	evs, err := timeline.Read(filepath.Join(res.Dir, timeline.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var etcd []string
+	for _, e := range evs {
+		if e.Kind == "etcd" && e.Outcome == "healthy" {
+			etcd = append(etcd, e.Message)
+		}
+	}
+	if len(etcd) != 3 {
+		t.Errorf("etcd healthy events: %d, want one after each of the 3 control planes: %v", len(etcd), etcd)
+	}
+	for _, m := range etcd {
+		if !strings.Contains(m, "3 members started, leader ") {
+			t.Errorf("etcd event %q does not show 3 started members and a leader", m)
+		}
+	}
+	t.Logf("etcd on the timeline:\n%s", strings.Join(etcd, "\n"))
+
+	b, err := os.ReadFile(filepath.Join(res.Dir, rehearse.ChecklistFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var final checklist.Result
+	if err := json.Unmarshal(b, &final); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range final.Items {
+		if it.Component == "etcd" || it.Component == "kube-apiserver" {
+			if it.Ready != "3/3" {
+				t.Errorf("%s: %s ready, want 3/3 (one per control plane)", it.Component, it.Ready)
+			}
+		}
+	}
+	if final.Outcome != checklist.Pass {
+		t.Errorf("final checklist %s", final.Outcome)
+	}
+}
