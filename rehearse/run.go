@@ -38,7 +38,7 @@ const (
 	PhaseAfter     = "after"
 	// PhaseRevert brings the workers back to the original version after
 	// the upgrade (upgrade.revert), under load, judged like the others.
-	PhaseRevert   = "revert"
+	PhaseRevert   = report.RevertPhase
 	PhaseVerify   = "verify"
 	PhaseReport   = "report"
 	PhaseTeardown = "teardown"

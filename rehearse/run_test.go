@@ -313,3 +313,15 @@ func TestStoppedTellsInputFromInfrastructure(t *testing.T) {
 	require.ErrorAs(t, err, &infra)
 	assert.True(t, r.res.Interrupted)
 }
+
+// A revert faster than the judge's minimum samples is held open until it
+// has them: 500 requests at 100/s, a fifth to spare, is 6 s.
+func TestJudgedSpan(t *testing.T) {
+	sc, err := scenarios.Default()
+	require.NoError(t, err)
+	sc.Load.Rate = 100
+	assert.Equal(t, 6*time.Second, judgedSpan(sc))
+	sc.Checks.Judge.MinSamples = 2000
+	sc.Load.Rate = 400
+	assert.Equal(t, 6*time.Second, judgedSpan(sc))
+}

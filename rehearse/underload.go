@@ -167,7 +167,17 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 	perr := r.writePlan(plan)
 	if ctx.Err() == nil && sc.Upgrade.Revert && (uerr == nil || aborted) {
 		switchTo(PhaseRevert)
-		r.reverted = r.phase(PhaseRevert, func() error { return r.revert(ctx, env) }) == nil
+		r.reverted = r.phase(PhaseRevert, func() error {
+			start := time.Now()
+			if err := r.revert(ctx, env); err != nil {
+				return err
+			}
+			// A revert faster than the judge's minimum samples (one
+			// kubelet put back takes seconds) would leave its phase
+			// unjudged: the phase stays open under load until it holds
+			// them.
+			return sleepCtx(ctx, judgedSpan(sc)-time.Since(start))
+		}) == nil
 	}
 	stopWatch()
 	<-watchDone
@@ -227,3 +237,28 @@ func (r *run) followNodes(ctx context.Context, deployed *canary.Deployed, target
 
 // warmUpTimeout bounds waiting for every node port to reach the canary.
 const warmUpTimeout = 2 * time.Minute
+
+// judgedSpan is how long a phase must last at the scenario's rate to hold
+// the judge's minimum samples, with a fifth to spare.
+func judgedSpan(sc *scenarios.Scenario) time.Duration {
+	n := JudgeRules(sc.Checks.Judge).MinSamples
+	if sc.Load.Rate <= 0 || n <= 0 {
+		return 0
+	}
+	return time.Duration(1.2 * float64(n) / sc.Load.Rate * float64(time.Second))
+}
+
+// sleepCtx waits d (nothing when d is not positive), or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -41,6 +41,10 @@ const (
 // shown, and each component is judged on its own.
 var sweeps = map[string]bool{"kube-system pods": true, "critical pods": true}
 
+// RevertPhase is the name of the phase that brings the workers back to the
+// cluster's original version after an aborted or finished upgrade.
+const RevertPhase = "revert"
+
 // ChecklistDuring judges the checklist events of a timeline (source
 // "checklist": a component turning ready or not, restarting, changing
 // version, going away; the API server unreachable and back).
@@ -55,9 +59,15 @@ var sweeps = map[string]bool{"kube-system pods": true, "critical pods": true}
 //     next ready (or removed: a replaced node) event, or to the timeline's
 //     last event when none came. A crash loop shows here, as a component
 //     that does not come back;
-//   - a version going back: a version event whose newest version is older
-//     than the newest before it (a rollback or a component flapping
-//     between releases).
+//   - a version going back: the component Ready again, or a version event
+//     while it is Ready, with a newest version older than the newest it
+//     had when last Ready (a rollback or a component flapping between
+//     releases). While the component is not Ready, its versions are those
+//     of the pods that are there: a control plane's static pod recreated
+//     under a new kubelet is missing for a moment, and the versions of
+//     the others are no rollback. A node whose kubelet goes back during
+//     the revert phase (upgrade.revert) is what the revert is for: the
+//     revert's own check judges it.
 //
 // Whether every component reached the target version is the final
 // checklist's finding, which sees every component; the timeline only sees
@@ -73,6 +83,9 @@ func ChecklistDuring(events []Event, rules Rules) (Check, bool) {
 		versions []string
 		back     []string
 		open     bool
+		// steady is the component's versions when it was last Ready;
+		// current its versions now.
+		steady, current string
 	}
 	var last time.Time
 	seen := map[string]*state{}
@@ -91,8 +104,22 @@ func ChecklistDuring(events []Event, rules Rules) (Check, bool) {
 		s.longest = max(s.longest, t.Sub(s.since))
 		s.since = time.Time{}
 	}
+	reverting := false
+	// settle compares the versions now with those when last Ready.
+	settle := func(s *state, name string) {
+		if s.current == "" {
+			return
+		}
+		if s.steady != "" && older(s.current, s.steady) && !(reverting && strings.HasPrefix(name, "node/")) {
+			s.back = append(s.back, s.steady+" -> "+s.current)
+		}
+		s.steady = s.current
+	}
 	for _, e := range events {
 		last = maxTime(last, e.Time)
+		if e.Source == timeline.SourcePhase && e.Subject == RevertPhase {
+			reverting = e.Kind == "start"
+		}
 		if e.Source != timeline.SourceChecklist {
 			continue
 		}
@@ -105,6 +132,7 @@ func ChecklistDuring(events []Event, rules Rules) (Check, bool) {
 			}
 		case clReady, clReachable, clRemoved:
 			end(s, e.Time)
+			settle(s, e.Subject)
 		case clRestart:
 			s.restarts++
 		case clVersion:
@@ -113,9 +141,19 @@ func ChecklistDuring(events []Event, rules Rules) (Check, bool) {
 				continue
 			}
 			s.versions = append(s.versions, to)
-			if older(to, from) {
-				s.back = append(s.back, from+" -> "+to)
+			if s.steady == "" {
+				s.steady = from
 			}
+			s.current = to
+			if s.since.IsZero() {
+				settle(s, e.Subject)
+			}
+		}
+	}
+	for name, s := range seen {
+		if !s.since.IsZero() {
+			// Not Ready at the end: its versions then are what it has.
+			settle(s, name)
 		}
 	}
 	if len(seen) == 0 {

@@ -74,6 +74,31 @@ func TestChecklistDuring(t *testing.T) {
 			ev(0, clVersion, "kube-proxy", "kube-proxy version v1.30.2 -> v1.31.0"),
 			ev(30, clVersion, "kube-proxy", "kube-proxy version v1.31.0 -> v1.30.2"),
 		}, Rules{}, Fail, []string{"kube-proxy: version went back: v1.31.0 -> v1.30.2"}},
+		{"a static pod missing for a moment on an upgraded control plane (several control planes)", []Event{
+			ev(0, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2 -> v1.30.2,v1.31.0"),
+			ev(10, clNotReady, "kube-apiserver", "2/3 ready; not ready: kube-apiserver-cp1 (Pending)"),
+			ev(12, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2,v1.31.0 -> v1.30.2"),
+			ev(13, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2 -> v1.30.2,v1.31.0"),
+			ev(40, clReady, "kube-apiserver", "3/3 ready"),
+		}, Rules{}, Pass, nil},
+		{"a rollback while not Ready, Ready again on the older version", []Event{
+			ev(0, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2 -> v1.30.2,v1.31.0"),
+			ev(10, clNotReady, "kube-apiserver", "2/3 ready"),
+			ev(12, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2,v1.31.0 -> v1.30.2"),
+			ev(40, clReady, "kube-apiserver", "3/3 ready"),
+		}, Rules{}, Fail, []string{"kube-apiserver: version went back: v1.30.2,v1.31.0 -> v1.30.2"}},
+		{"a worker's kubelet taken back by the revert", []Event{
+			ev(0, clVersion, "node/rh-x-worker", "node/rh-x-worker version v1.30.2 -> v1.31.0"),
+			{Time: t0.Add(50 * time.Second), Source: timeline.SourcePhase, Kind: "start", Subject: RevertPhase, Message: RevertPhase},
+			ev(55, clNotReady, "node/rh-x-worker", "NotReady"),
+			ev(60, clVersion, "node/rh-x-worker", "node/rh-x-worker version v1.31.0 -> v1.30.2"),
+			ev(62, clReady, "node/rh-x-worker", "Ready"),
+			{Time: t0.Add(70 * time.Second), Source: timeline.SourcePhase, Kind: "end", Subject: RevertPhase, Message: RevertPhase},
+		}, Rules{}, Pass, nil},
+		{"outside the revert, a kubelet going back is a rollback", []Event{
+			ev(0, clVersion, "node/rh-x-worker", "node/rh-x-worker version v1.30.2 -> v1.31.0"),
+			ev(60, clVersion, "node/rh-x-worker", "node/rh-x-worker version v1.31.0 -> v1.30.2"),
+		}, Rules{}, Fail, []string{"node/rh-x-worker: version went back: v1.31.0 -> v1.30.2"}},
 		{"restarts alone never fail", []Event{
 			ev(0, clRestart, "kube-scheduler", "restarts 0 -> 1"),
 			ev(10, clRestart, "kube-scheduler", "restarts 1 -> 5"),

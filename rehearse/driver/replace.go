@@ -457,6 +457,9 @@ func (rr *replaceRun) surgeSteps(old, nu string) []*Step {
 			rr.mu.Unlock()
 			return nil
 		}),
+		Action(podNetworkStep, nu, func(ctx context.Context, env Env) error {
+			return podNetworkReady(ctx, env, rr.r.k.runner(env), nu, rr.r.s.ReadyTimeout)
+		}),
 		Action("take over labels and taints of "+old, nu, func(ctx context.Context, env Env) error { return rr.takeOver(ctx, env, old, nu) }),
 	}
 }

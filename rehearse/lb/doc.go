@@ -1,7 +1,7 @@
 // Package lb is a stand-in for the Envoy proxy that kind puts in front of the
-// kube-apiservers of a cluster with several control planes. Our machines have
-// no registry to pull docker.io/envoyproxy/envoy from, so the load-balancer
-// image carries this program as its `envoy` executable instead.
+// kube-apiservers of a cluster with several control planes. Where no registry
+// serves docker.io/envoyproxy/envoy, the load-balancer image rehearse builds
+// carries this program as its `envoy` executable instead.
 //
 // It reads the same files Envoy would: the bootstrap kind writes to
 // /home/envoy/envoy.yaml (given with -c), and the LDS and CDS files the
