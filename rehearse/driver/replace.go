@@ -154,26 +154,9 @@ func (r *Replace) Plan(ctx context.Context, env Env, target string) (*Plan, erro
 // node at from, as the upgrade replaced them. The control plane stays at
 // its version: kubeadm upgrade apply is not reversible.
 func (r *Replace) RevertPlan(ctx context.Context, env Env, from string) (*Plan, error) {
-	if env.Client == nil {
-		return nil, errors.New("revert: no client for the cluster")
-	}
-	cn, err := listNodes(ctx, env.Client, r.s.PoolLabel)
+	cn, upgraded, err := workersNotAt(ctx, env, r.s.PoolLabel, from)
 	if err != nil {
 		return nil, err
-	}
-	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	at := map[string]string{}
-	for _, n := range nodes.Items {
-		at[n.Name] = normalize(n.Status.NodeInfo.KubeletVersion)
-	}
-	var upgraded []string
-	for _, w := range cn.workers {
-		if at[w] != from {
-			upgraded = append(upgraded, w)
-		}
 	}
 	name := fmt.Sprintf("revert to %s: replace the %d workers at another version by nodes at %s; the control plane stays as it is (kubeadm upgrade apply is not reversible)", from, len(upgraded), from)
 	if len(upgraded) == 0 {

@@ -45,6 +45,33 @@ done
 systemctl daemon-reload
 systemctl start kubelet`, keptDir, strings.Join(kubeletFiles, " "))
 
+// workersNotAt reads the cluster's nodes and names the workers whose
+// kubelet is not at version: what a revert to version has to bring back.
+func workersNotAt(ctx context.Context, env Env, poolLabel, version string) (clusterNodes, []string, error) {
+	if env.Client == nil {
+		return clusterNodes{}, nil, errors.New("revert: no client for the cluster")
+	}
+	cn, err := listNodes(ctx, env.Client, poolLabel)
+	if err != nil {
+		return clusterNodes{}, nil, err
+	}
+	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return clusterNodes{}, nil, fmt.Errorf("list nodes: %w", err)
+	}
+	at := map[string]string{}
+	for _, n := range nodes.Items {
+		at[n.Name] = normalize(n.Status.NodeInfo.KubeletVersion)
+	}
+	var out []string
+	for _, w := range cn.workers {
+		if at[w] != version {
+			out = append(out, w)
+		}
+	}
+	return cn, out, nil
+}
+
 // RevertPlan puts back, on every worker whose kubelet is not at from, the
 // kubelet, kubectl, kubeadm and kubelet configuration it had before the
 // upgrade (kept when upgrade.revert is set): in batches of MaxUnavailable,
@@ -52,26 +79,9 @@ systemctl start kubelet`, keptDir, strings.Join(kubeletFiles, " "))
 // control planes stay at their version: kubeadm upgrade apply is not
 // reversible (etcd's data and the cluster's objects are already migrated).
 func (k *Kubeadm) RevertPlan(ctx context.Context, env Env, from string) (*Plan, error) {
-	if env.Client == nil {
-		return nil, errors.New("revert: no client for the cluster")
-	}
-	cn, err := listNodes(ctx, env.Client, k.s.PoolLabel)
+	_, upgraded, err := workersNotAt(ctx, env, k.s.PoolLabel, from)
 	if err != nil {
 		return nil, err
-	}
-	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	at := map[string]string{}
-	for _, n := range nodes.Items {
-		at[n.Name] = normalize(n.Status.NodeInfo.KubeletVersion)
-	}
-	var upgraded []string
-	for _, w := range cn.workers {
-		if at[w] != from {
-			upgraded = append(upgraded, w)
-		}
 	}
 	name := fmt.Sprintf("revert to %s: put back the kubelet of %s on the %d upgraded workers; the control plane stays as it is (kubeadm upgrade apply is not reversible)", from, from, len(upgraded))
 	if len(upgraded) == 0 {
