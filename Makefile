@@ -6,6 +6,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/rehearse/rehearse/rehearse.buildVersion=$(VERSION)
 
 KUBERNETES ?= v1.35.4 v1.36.3
+# KUBERNETES_FULL are the node images only make test-full needs (the
+# second hop of the two-hop rehearsal).
+KUBERNETES_FULL ?= v1.37.2
 
 .PHONY: all build deps unit test test-full test-cluster substrate example-app bench run drill vet clean
 
@@ -41,11 +44,15 @@ test: deps vet substrate example-app
 # time: the blue-green swap (two clusters), own-app's negative control and
 # bad-input drills, the node-pools rehearsal (a 1+3 cluster with a tainted
 # pool) and the node-replacement rehearsals (every worker replaced; aborted
-# and reverted, by replace and in place; a drain a budget blocks) and the
-# 3 control plane + 2 worker in-place upgrade.
+# and reverted, by replace and in place; a drain a budget blocks), the
+# 3 control plane + 2 worker in-place upgrade, the same with etcd fault
+# drills, a kubelet fault drill with no upgrade, and an upgrade across two
+# minors (v1.35.4 to v1.36.3 to v1.37.2; it builds the v1.37.2 node image
+# first, cached like the others).
 test-full: deps vet substrate example-app
+	$(BIN) images build $(addprefix --kubernetes ,$(KUBERNETES_FULL))
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
-	REHEARSE_TEST_FULL=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test-full $(GO) test -count=1 -p 1 -timeout 150m -run 'Integration|Gate' ./...
+	REHEARSE_TEST_FULL=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test-full $(GO) test -count=1 -p 1 -timeout 240m -run 'Integration|Gate' ./...
 
 # example-app builds the own-app example's image (localhost/rehearse/shop:example)
 # into podman's store, offline.

@@ -79,7 +79,7 @@ func (w progressWriter) Write(p []byte) (int, error) {
 
 func rehearseScenario(t *testing.T, sc *scenarios.Scenario) *rehearse.Result {
 	t.Helper()
-	requireSubstrate(t, sc.Cluster.KubernetesVersion, sc.Upgrade.Target)
+	requireSubstrate(t, append([]string{sc.Cluster.KubernetesVersion}, sc.Upgrade.Hops()...)...)
 	dir := filepath.Join(runsDir(t), sc.Metadata.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
 	progress := progressWriter{t}
 	res, err := rehearse.Run(t.Context(), sc, rehearse.Options{
@@ -164,5 +164,22 @@ func TestGateExistingCluster(t *testing.T) {
 	}
 	if res.Verdict != report.Pass {
 		t.Fatalf("the upgrade gate fails: verdict %s:\n- %s", res.Verdict, strings.Join(res.Reasons, "\n- "))
+	}
+}
+
+// noFailedRequest fails the test when any request of the rehearsal failed,
+// and logs how many were sent.
+func noFailedRequest(t *testing.T, res *rehearse.Result) {
+	t.Helper()
+	var failed, sent int64
+	for _, m := range res.Report.Runs {
+		for _, ph := range m.Phases {
+			failed += ph.Failures
+			sent += ph.Requests
+		}
+	}
+	t.Logf("%d requests, %d failed", sent, failed)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed; want 0", failed, sent)
 	}
 }

@@ -352,7 +352,7 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 	var plan *driver.Plan
 	if err := r.phase(PhasePreflight, func() error {
 		var err error
-		if plan, err = drv.Plan(ctx, env, sc.Upgrade.Target); err != nil {
+		if plan, err = drv.Plan(ctx, env, sc.Upgrade.Hops()[0]); err != nil {
 			return err
 		}
 		r.status.setSteps(len(plan.Leaves()))
@@ -584,22 +584,47 @@ func (r *run) stopped(ctx context.Context, phase string, err error) error {
 // inconclusive when it was interrupted or never ran to its end.
 func upgradeCheck(sc *scenarios.Scenario, phases []PhaseRecord, interrupted bool) report.Check {
 	c := report.Check{Name: "upgrade", Outcome: report.Inconclusive, Message: "the upgrade did not run to its end"}
+	hops := sc.Upgrade.Hops()
+	done := 0
 	for _, p := range phases {
-		if p.Name != PhaseUpgrade {
+		if !IsUpgradePhase(p.Name) {
 			continue
 		}
 		switch {
 		case p.Outcome == "ok":
-			c.Outcome, c.Message = report.Pass, fmt.Sprintf("%s upgrade to %s finished", sc.Upgrade.Driver, sc.Upgrade.Target)
+			done++
+			continue
 		case sc.Upgrade.AbortAfter > 0 && strings.Contains(p.Error, driver.ErrAborted.Error()):
 			c.Outcome, c.Message = report.Pass, fmt.Sprintf("%s upgrade to %s aborted after %d workers, as the scenario asked", sc.Upgrade.Driver, sc.Upgrade.Target, sc.Upgrade.AbortAfter)
 		case interrupted:
 			c.Message = "interrupted before the upgrade finished"
+		case len(hops) > 1:
+			c.Outcome, c.Message = report.Fail, fmt.Sprintf("%s (hop to %s): %s", p.Name, hopOf(hops, p.Name), p.Error)
 		default:
 			c.Outcome, c.Message = report.Fail, p.Error
 		}
+		return c
+	}
+	switch {
+	case done < len(hops):
+	case sc.Upgrade.Driver == scenarios.DriverNone:
+		c.Outcome, c.Message = report.Pass, fmt.Sprintf("%d fault drills at %s healed (no upgrade)", len(sc.Upgrade.Faults), sc.Upgrade.Target)
+	case len(hops) > 1:
+		c.Outcome, c.Message = report.Pass, fmt.Sprintf("%s upgrade to %s finished in %d hops (%s)", sc.Upgrade.Driver, sc.Upgrade.Target, len(hops), strings.Join(hops, ", "))
+	default:
+		c.Outcome, c.Message = report.Pass, fmt.Sprintf("%s upgrade to %s finished", sc.Upgrade.Driver, sc.Upgrade.Target)
 	}
 	return c
+}
+
+// hopOf is the version an upgrade phase's hop goes to.
+func hopOf(hops []string, phase string) string {
+	for i, h := range hops {
+		if HopPhase(i, len(hops)) == phase {
+			return h
+		}
+	}
+	return "?"
 }
 
 // revertCheck is the revert's own outcome, from its phase as recorded.
@@ -701,6 +726,9 @@ func BuildReport(dir string, sc *scenarios.Scenario) (*report.Report, error) {
 		return nil, err
 	}
 	rep.Title = fmt.Sprintf("%s: %s upgrade to %s", sc.Metadata.Name, sc.Upgrade.Driver, sc.Upgrade.Target)
+	if sc.Upgrade.Driver == scenarios.DriverNone {
+		rep.Title = fmt.Sprintf("%s: fault drills at %s, no upgrade", sc.Metadata.Name, sc.Upgrade.Target)
+	}
 	evs, err := timeline.Read(filepath.Join(dir, timeline.File))
 	switch {
 	case errors.Is(err, os.ErrNotExist):

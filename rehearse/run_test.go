@@ -325,3 +325,26 @@ func TestJudgedSpan(t *testing.T) {
 	sc.Load.Rate = 400
 	assert.Equal(t, 6*time.Second, judgedSpan(sc))
 }
+
+func TestUpgradeCheckHopByHop(t *testing.T) {
+	sc, err := scenarios.Default("upgrade.driver=kubeadm")
+	require.NoError(t, err)
+	sc.Upgrade.Targets, sc.Upgrade.Target = []string{"v1.36.3", "v1.37.2"}, "v1.37.2"
+	ok := func(name string) PhaseRecord { return PhaseRecord{Name: name, Outcome: "ok"} }
+
+	c := upgradeCheck(sc, []PhaseRecord{ok("baseline"), ok("upgrade-1"), ok("upgrade-2"), ok("after")}, false)
+	assert.Equal(t, report.Pass, c.Outcome)
+	assert.Equal(t, "kubeadm upgrade to v1.37.2 finished in 2 hops (v1.36.3, v1.37.2)", c.Message)
+
+	c = upgradeCheck(sc, []PhaseRecord{ok("baseline"), ok("upgrade-1"), {Name: "upgrade-2", Outcome: "error", Error: "drain: blocked"}}, false)
+	assert.Equal(t, report.Fail, c.Outcome)
+	assert.Equal(t, "upgrade-2 (hop to v1.37.2): drain: blocked", c.Message)
+
+	c = upgradeCheck(sc, []PhaseRecord{ok("baseline"), ok("upgrade-1")}, false)
+	assert.Equal(t, report.Inconclusive, c.Outcome, "one hop of two is not the upgrade")
+
+	assert.Equal(t, "upgrade", HopPhase(0, 1))
+	assert.Equal(t, "upgrade-2", HopPhase(1, 2))
+	assert.True(t, IsUpgradePhase("upgrade-2"))
+	assert.False(t, IsUpgradePhase("upgraded"))
+}

@@ -188,7 +188,7 @@ func (s *status) line(snap loadgen.Snapshot, rate float64, now time.Time) string
 		left := max(length-now.Sub(start), 0)
 		line += fmt.Sprintf("  %s left", left.Round(time.Second))
 	}
-	if phase == PhaseUpgrade && step != "" {
+	if IsUpgradePhase(phase) && step != "" {
 		if steps > 0 {
 			line += fmt.Sprintf("  step %d of %d: %s", min(done+1, steps), steps, step)
 		} else {

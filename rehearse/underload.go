@@ -2,8 +2,10 @@ package rehearse
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -147,7 +149,6 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		return finish()
 	}
 
-	switchTo(PhaseUpgrade)
 	log, err := r.folder.Create(DriverLog)
 	if err != nil {
 		return errors.Join(err, finish())
@@ -160,11 +161,8 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		defer close(watchDone)
 		_, _ = checklist.Watch(watchCtx, client, cl, checklist.Options{}, r.tl)
 	}()
-	uerr := r.phase(PhaseUpgrade, func() error {
-		return plan.Execute(ctx, env, r.status.tracker(r.tl))
-	})
+	uerr, perr := r.upgradeHops(ctx, env, plan, client, cl, switchTo)
 	aborted := errors.Is(uerr, driver.ErrAborted)
-	perr := r.writePlan(plan)
 	if ctx.Err() == nil && sc.Upgrade.Revert && (uerr == nil || aborted) {
 		switchTo(PhaseRevert)
 		r.reverted = r.phase(PhaseRevert, func() error {
@@ -261,4 +259,87 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// HopPhase is the phase of the i-th hop (from 0) of an upgrade of n hops:
+// "upgrade" when there is one, upgrade-1, upgrade-2, ... otherwise.
+func HopPhase(i, n int) string {
+	if n <= 1 {
+		return PhaseUpgrade
+	}
+	return fmt.Sprintf("%s-%d", PhaseUpgrade, i+1)
+}
+
+// IsUpgradePhase tells an upgrade phase (one hop's, or the only one).
+func IsUpgradePhase(name string) bool {
+	return name == PhaseUpgrade || strings.HasPrefix(name, PhaseUpgrade+"-")
+}
+
+// upgradeHops runs the upgrade, hop by hop, each in its own phase under
+// load: plan is the first hop's (made at preflight); each later hop is
+// planned on the cluster the hop before left, once it is there. Between
+// hops the checklist must pass at the hop's version
+// (checklist-upgrade-N.json), or the next hop does not start. It returns
+// the upgrade's error and the error of writing the plans (plan.txt, then
+// plan-upgrade-2.txt, ...).
+func (r *run) upgradeHops(ctx context.Context, env driver.Env, plan *driver.Plan, client kubernetes.Interface, cl checklist.Checklist, switchTo func(string)) (uerr, perr error) {
+	hops := r.sc.Upgrade.Hops()
+	for i, hop := range hops {
+		phase := HopPhase(i, len(hops))
+		switchTo(phase)
+		planFile := PlanFile
+		if i > 0 {
+			planFile = "plan-" + phase + ".txt"
+		}
+		uerr = r.phase(phase, func() error {
+			if i > 0 {
+				next, err := r.drv.Plan(ctx, env, hop)
+				plan = next
+				if err != nil {
+					return fmt.Errorf("plan the hop to %s: %w", hop, err)
+				}
+				r.status.setSteps(len(plan.Leaves()))
+			}
+			if err := plan.Execute(ctx, env, r.status.tracker(r.tl)); err != nil {
+				return err
+			}
+			if i == len(hops)-1 {
+				return nil
+			}
+			return r.checkHop(ctx, client, cl, phase, hop)
+		})
+		if plan != nil {
+			perr = errors.Join(perr, r.writePlanAs(planFile, plan))
+		}
+		if uerr != nil || ctx.Err() != nil {
+			return uerr, perr
+		}
+	}
+	return nil, perr
+}
+
+// checkHop runs the checklist at a hop's version once the hop is done.
+func (r *run) checkHop(ctx context.Context, client kubernetes.Interface, cl checklist.Checklist, phase, version string) error {
+	res, err := checklist.Check(ctx, client, cl, checklist.Options{ExpectVersion: version})
+	if err != nil {
+		return fmt.Errorf("checklist at %s: %w", version, err)
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if err := r.folder.WriteFile("checklist-"+phase+".json", append(b, '\n')); err != nil {
+		return err
+	}
+	outcome := "pass"
+	if res.Outcome != checklist.Pass {
+		outcome = "fail"
+	}
+	r.tl.Emit(timeline.Event{Source: timeline.SourceChecklist, Kind: "hop", Subject: version, Outcome: outcome,
+		Message: fmt.Sprintf("checklist at %s after %s: %s", version, phase, res.Outcome)})
+	if res.Outcome != checklist.Pass {
+		var failed []string
+		for _, it := range res.Failed() {
+			failed = append(failed, it.Component+": "+it.Message)
+		}
+		return fmt.Errorf("checklist at %s: %d of %d items failed (%s); the next hop does not start", version, len(res.Failed()), len(res.Items), strings.Join(failed, "; "))
+	}
+	return nil
 }

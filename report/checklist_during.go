@@ -65,7 +65,9 @@ const RevertPhase = "revert"
 //     releases). While the component is not Ready, its versions are those
 //     of the pods that are there: a control plane's static pod recreated
 //     under a new kubelet is missing for a moment, and the versions of
-//     the others are no rollback. A node whose kubelet goes back during
+//     the others are no rollback, nor is a version gone with no new one
+//     while the component is Ready (a pod missing for a moment: judged at
+//     the next change). A node whose kubelet goes back during
 //     the revert phase (upgrade.revert) is what the revert is for: the
 //     revert's own check judges it.
 //
@@ -145,7 +147,11 @@ func ChecklistDuring(events []Event, rules Rules) (Check, bool) {
 				s.steady = from
 			}
 			s.current = to
-			if s.since.IsZero() {
+			// A version gone with none new is pods missing (a static
+			// pod recreated under a new kubelet, a member stopped), not
+			// pods going back: it is judged when the component is next
+			// Ready or changes again.
+			if s.since.IsZero() && !shrunk(from, to) {
 				settle(s, e.Subject)
 			}
 		}
@@ -246,4 +252,19 @@ func newest(list string) *version.Version {
 		}
 	}
 	return best
+}
+
+// shrunk tells a version change that only lost versions ("v1.35.4,v1.36.3"
+// to "v1.35.4"): some pods are missing, none came at another version.
+func shrunk(from, to string) bool {
+	had := map[string]bool{}
+	for _, v := range strings.Split(from, ",") {
+		had[strings.TrimSpace(v)] = true
+	}
+	for _, v := range strings.Split(to, ",") {
+		if !had[strings.TrimSpace(v)] {
+			return false
+		}
+	}
+	return len(strings.Split(to, ",")) < len(had)
 }

@@ -81,6 +81,17 @@ func TestChecklistDuring(t *testing.T) {
 			ev(13, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2 -> v1.30.2,v1.31.0"),
 			ev(40, clReady, "kube-apiserver", "3/3 ready"),
 		}, Rules{}, Pass, nil},
+		{"a static pod missing for a moment while the others stay Ready (seen on a 3+2 cluster)", []Event{
+			ev(0, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2 -> v1.30.2,v1.31.0"),
+			ev(10, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2,v1.31.0 -> v1.30.2"),
+			ev(11, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2 -> v1.30.2,v1.31.0"),
+		}, Rules{}, Pass, nil},
+		{"a newer version gone and not back by the next Ready", []Event{
+			ev(0, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2 -> v1.30.2,v1.31.0"),
+			ev(10, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2,v1.31.0 -> v1.30.2"),
+			ev(20, clNotReady, "kube-apiserver", "2/3 ready"),
+			ev(40, clReady, "kube-apiserver", "3/3 ready"),
+		}, Rules{}, Fail, []string{"kube-apiserver: version went back: v1.30.2,v1.31.0 -> v1.30.2"}},
 		{"a rollback while not Ready, Ready again on the older version", []Event{
 			ev(0, clVersion, "kube-apiserver", "kube-apiserver version v1.30.2 -> v1.30.2,v1.31.0"),
 			ev(10, clNotReady, "kube-apiserver", "2/3 ready"),

@@ -117,6 +117,9 @@ func Defaults() *Scenario {
 // and workload, and no canary probes when the canary is disabled.
 func (s *Scenario) settleDefaults(src *source) {
 	s.settleTargets()
+	if n := len(s.Upgrade.Targets); n > 0 && !present(src, "upgrade.target") {
+		s.Upgrade.Target = s.Upgrade.Targets[n-1]
+	}
 	if s.Canary.Disabled {
 		s.Load.Probes = nil
 	}
@@ -163,6 +166,10 @@ func (s *Scenario) settleDefaults(src *source) {
 		}
 		if s.Upgrade.BlueGreen.Settle.Duration == 0 {
 			s.Upgrade.BlueGreen.Settle = D(DefaultSettle)
+		}
+	case DriverNone:
+		if !present(src, "upgrade.target") {
+			s.Upgrade.Target = s.Cluster.KubernetesVersion
 		}
 	case DriverExec:
 		if s.Upgrade.Exec == nil {

@@ -196,14 +196,23 @@ const (
 	DriverBlueGreen = "bluegreen"
 	DriverExec      = "exec"
 	DriverReplace   = "replace"
+	// DriverNone upgrades nothing: the rehearsal is a fault drill
+	// (upgrade.faults) under load, judged like an upgrade.
+	DriverNone = "none"
 )
 
 // Upgrade is what is rehearsed.
 type Upgrade struct {
-	// Driver is kubeadm, replace, bluegreen or exec.
+	// Driver is kubeadm, replace, bluegreen, exec, or none for a fault
+	// drill with no upgrade.
 	Driver string `yaml:"driver" json:"driver"`
 	// Target is the Kubernetes version to upgrade to.
-	Target    string           `yaml:"target" json:"target"`
+	Target string `yaml:"target" json:"target"`
+	// Targets, when given, are the hops of an upgrade across several
+	// minors, one minor at a time (v1.36.3, then v1.37.2), each its own
+	// judged phase (upgrade-1, upgrade-2, ...) with the checklist between
+	// them; Target is then the last.
+	Targets   []string         `yaml:"targets,omitempty" json:"targets,omitempty"`
 	Kubeadm   *KubeadmSettings `yaml:"kubeadm,omitempty" json:"kubeadm,omitempty"`
 	Replace   *Replace         `yaml:"replace,omitempty" json:"replace,omitempty"`
 	BlueGreen *BlueGreen       `yaml:"bluegreen,omitempty" json:"bluegreen,omitempty"`
@@ -220,6 +229,17 @@ type Upgrade struct {
 	// puts them back. The control plane stays upgraded (kubeadm upgrade
 	// apply is not reversible).
 	Revert bool `yaml:"revert,omitempty" json:"revert,omitempty"`
+	// Faults are fault drills, each a step of the plan at its point.
+	Faults []Fault `yaml:"faults,omitempty" json:"faults,omitempty"`
+}
+
+// Hops are the versions the upgrade goes through, in order: Targets, or
+// Target alone.
+func (u Upgrade) Hops() []string {
+	if len(u.Targets) > 0 {
+		return u.Targets
+	}
+	return []string{u.Target}
 }
 
 // Undrainable node behaviours of the replace driver.

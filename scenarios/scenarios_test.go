@@ -91,7 +91,7 @@ func TestMalformedScenarios(t *testing.T) {
 		{"bad version", base + "cluster:\n  kubernetesVersion: 1.35\n", nil, `t.yaml:6: cluster.kubernetesVersion: "1.35" is not a Kubernetes version like v1.35.4`},
 		{"downgrade", base + "upgrade:\n  target: v1.34.4\n", nil, `t.yaml:6: upgrade.target: target v1.34.4 is not newer than the cluster's v1.35.4`},
 		{"two minors ahead", base + "upgrade:\n  target: v1.37.0\n", nil, `t.yaml:6: upgrade.target: target v1.37.0 is more than one minor version ahead of v1.35.4 (kubeadm upgrades one minor at a time: go to v1.36.x first)`},
-		{"unknown driver", base + "upgrade:\n  driver: helm\n", nil, `t.yaml:6: upgrade.driver: unknown driver "helm"; known: bluegreen, exec, kubeadm, replace`},
+		{"unknown driver", base + "upgrade:\n  driver: helm\n", nil, `t.yaml:6: upgrade.driver: unknown driver "helm"; known: bluegreen, exec, kubeadm, none, replace`},
 		{"replace surge past the workers", base + "upgrade:\n  driver: replace\n  replace:\n    maxSurge: 3\n", nil, `t.yaml:8: upgrade.replace.maxSurge: 3 is more than the 2 workers`},
 		{"replace batch past the workers", base + "upgrade:\n  driver: replace\n  replace:\n    maxSurge: 1\n    maxUnavailable: 2\n", nil, `t.yaml:9: upgrade.replace.maxUnavailable: 2 with maxSurge 1 is more than the 2 workers`},
 		{"replace surge past the machine", base + "cluster:\n  controlPlanes: 1\n  workers: 8\nupgrade:\n  driver: replace\n  replace:\n    maxSurge: 2\n", nil, `t.yaml:11: upgrade.replace.maxSurge: 2: the cluster would hold 11 nodes during the surge, more than the 10 a throwaway cluster holds`},
@@ -99,6 +99,18 @@ func TestMalformedScenarios(t *testing.T) {
 		{"replace with a bad undrainable", base + "upgrade:\n  driver: replace\n  replace:\n    undrainable: skip\n", nil, `t.yaml:8: upgrade.replace.undrainable: "skip": want fail or cordon`},
 		{"replace without workers", base + "cluster:\n  workers: 0\nupgrade:\n  driver: replace\n", nil, `t.yaml:6: cluster.workers: 0: the replace driver replaces workers; give the cluster at least one`},
 		{"abort past the last worker", base + "upgrade:\n  abortAfter: 2\n", nil, `t.yaml:6: upgrade.abortAfter: 2: the cluster has 2 workers, so the upgrade would end before it could be aborted`},
+		{"fault of an unknown kind", base + "upgrade:\n  faults:\n    - kind: disk\n      nodes: [worker]\n", nil, `t.yaml:7: upgrade.faults[0].kind: "disk": want one of apiserver, etcd-member, kubelet, node`},
+		{"fault on a missing node", base + "upgrade:\n  faults:\n    - kind: kubelet\n      nodes: [worker3]\n", nil, `t.yaml:8: upgrade.faults[0].nodes[0]: "worker3": the cluster has no such node; its nodes are control-plane, worker, worker2`},
+		{"etcd fault on a worker", base + "cluster:\n  controlPlanes: 3\nupgrade:\n  faults:\n    - kind: etcd-member\n      nodes: [worker]\n", nil, `t.yaml:10: upgrade.faults[0].nodes[0]: "worker" is not a control plane: a etcd-member fault hits control planes (control-plane, control-plane2, control-plane3)`},
+		{"etcd fault on one control plane", base + "upgrade:\n  faults:\n    - kind: etcd-member\n      nodes: [control-plane]\n", nil, `t.yaml:7: upgrade.faults[0].kind: an etcd fault needs several control planes (cluster.controlPlanes is 1)`},
+		{"fault at two points", base + "upgrade:\n  faults:\n    - kind: kubelet\n      nodes: [worker]\n      after: worker\n      duringDrain: worker2\n", nil, `t.yaml:10: upgrade.faults[0].duringDrain: a fault happens at one point`},
+		{"fault after a node of a blue-green swap", base + "upgrade:\n  driver: bluegreen\n  faults:\n    - kind: kubelet\n      nodes: [worker]\n      after: worker\n", nil, `t.yaml:10: upgrade.faults[0].after: the bluegreen driver's plan has no node steps`},
+		{"hop past a minor", base + "upgrade:\n  targets: [v1.36.3, v1.38.0]\n", nil, `t.yaml:6: upgrade.targets[1]: target v1.38.0 is more than one minor version ahead of v1.36.3`},
+		{"hops reverted", base + "upgrade:\n  targets: [v1.36.3, v1.37.2]\n  revert: true\n", nil, `t.yaml:7: upgrade.revert: an upgrade of 2 hops is not reverted: give one target`},
+		{"hops by blue-green", base + "upgrade:\n  driver: bluegreen\n  targets: [v1.36.3, v1.37.2]\n", nil, `t.yaml:7: upgrade.targets: the bluegreen driver upgrades in one step: only kubeadm and replace go hop by hop`},
+		{"hops ending elsewhere", base + "upgrade:\n  target: v1.36.3\n  targets: [v1.36.3, v1.37.2]\n", nil, `t.yaml:6: upgrade.target: v1.36.3, but upgrade.targets ends at v1.37.2`},
+		{"a drill with nothing to do", base + "upgrade:\n  driver: none\n", nil, `t.yaml:6: upgrade.driver: none upgrades nothing: a drill without an upgrade needs upgrade.faults`},
+		{"two minors ahead, with the way out", base + "upgrade:\n  target: v1.37.2\n", nil, `go to v1.36.x first); or give every hop in upgrade.targets (one minor each)`},
 		{"negative abort", base + "upgrade:\n  abortAfter: -1\n", nil, `t.yaml:6: upgrade.abortAfter: -1: want a number of workers`},
 		{"abort of a blue-green swap", base + "upgrade:\n  driver: bluegreen\n  abortAfter: 1\n", nil, `t.yaml:7: upgrade.abortAfter: the bluegreen driver cannot stop after a number of workers: only kubeadm and replace can`},
 		{"revert by exec", base + "upgrade:\n  driver: exec\n  revert: true\n  exec:\n    command: [true]\n", nil, `upgrade.revert: the exec driver cannot revert: only kubeadm`},
@@ -450,4 +462,16 @@ func TestReplaceDefaults(t *testing.T) {
 	assert.Equal(t, 1, s.Upgrade.Replace.MaxUnavailable)
 	assert.Equal(t, UndrainableCordon, s.Upgrade.Replace.Undrainable)
 	assert.Equal(t, D(30e9), s.Upgrade.Replace.Soak)
+}
+
+func TestHopsAndDrills(t *testing.T) {
+	s, err := Parse("t.yaml", []byte(base+"upgrade:\n  targets: [v1.36.3, v1.37.2]\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "v1.37.2", s.Upgrade.Target, "the last hop is the target")
+	assert.Equal(t, []string{"v1.36.3", "v1.37.2"}, s.Upgrade.Hops())
+
+	s, err = Parse("t.yaml", []byte(base+"upgrade:\n  driver: none\n  faults:\n    - kind: kubelet\n      nodes: [worker]\n"))
+	require.NoError(t, err)
+	assert.Equal(t, s.Cluster.KubernetesVersion, s.Upgrade.Target, "a drill stays at the cluster's version")
+	assert.Equal(t, []string{s.Cluster.KubernetesVersion}, s.Upgrade.Hops())
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -13,7 +14,9 @@ import (
 )
 
 // Drivers lists the upgrade drivers a scenario may name.
-func Drivers() []string { return []string{DriverBlueGreen, DriverExec, DriverKubeadm, DriverReplace} }
+func Drivers() []string {
+	return []string{DriverBlueGreen, DriverExec, DriverKubeadm, DriverNone, DriverReplace}
+}
 
 // Checklists lists the built-in checklist names.
 func Checklists() []string { return []string{"eks", "gke", "kind", "kops"} }
@@ -206,14 +209,27 @@ func (s *Scenario) validate(src *source) Errors {
 			add("upgrade."+d.name, "settings for driver %s, but the driver is %s", d.name, u.Driver)
 		}
 	}
-	if u.Driver != DriverExec || u.Target != "" {
+	if u.Driver == DriverNone {
+		if len(u.Faults) == 0 {
+			add("upgrade.driver", "none upgrades nothing: a drill without an upgrade needs upgrade.faults")
+		}
+		if u.Target != c.KubernetesVersion && c.Provider == ProviderKind {
+			add("upgrade.target", "%s: the none driver upgrades nothing, so the target is the cluster's version %s (leave it out)", u.Target, c.KubernetesVersion)
+		}
+	} else if len(u.Targets) > 0 {
+		s.validateHops(add, cur, curErr)
+	} else if u.Driver != DriverExec || u.Target != "" {
 		target, err := kversion.Parse(u.Target)
 		switch {
 		case err != nil:
 			add("upgrade.target", "%v", err)
 		case c.Provider == ProviderKind && curErr == nil:
 			if err := kversion.CheckUpgrade(cur, target); err != nil {
-				add("upgrade.target", "%v", err)
+				hint := ""
+				if strings.Contains(err.Error(), "one minor at a time") {
+					hint = "; or give every hop in upgrade.targets (one minor each)"
+				}
+				add("upgrade.target", "%v%s", err, hint)
 			}
 		}
 	}
@@ -225,6 +241,7 @@ func (s *Scenario) validate(src *source) Errors {
 	case u.AbortAfter > 0 && c.Provider == ProviderKind && u.AbortAfter >= c.Workers:
 		add("upgrade.abortAfter", "%d: the cluster has %d workers, so the upgrade would end before it could be aborted", u.AbortAfter, c.Workers)
 	}
+	s.validateFaults(add)
 	if u.Revert && u.Driver != DriverReplace && u.Driver != DriverKubeadm {
 		add("upgrade.revert", "the %s driver cannot revert: only kubeadm (it puts back the workers' kubelets) and replace (it replaces the upgraded workers with nodes at the original version) can", u.Driver)
 	}
@@ -326,5 +343,43 @@ func (j Judge) validate(add func(path, format string, args ...any)) {
 	}
 	if a := j.Alpha; a < 0 || a >= 1 {
 		add("checks.judge.alpha", "%v is not between 0 and 1", a)
+	}
+}
+
+// validateHops checks upgrade.targets: each hop a legal kubeadm upgrade of
+// the one before (one minor at a time), the first of the cluster's
+// version, the last equal to upgrade.target; only the in-place drivers go
+// hop by hop, and an upgrade of several hops is neither aborted nor
+// reverted.
+func (s *Scenario) validateHops(add func(path, format string, args ...any), cur kversion.Version, curErr error) {
+	u, c := s.Upgrade, s.Cluster
+	if u.Driver != DriverKubeadm && u.Driver != DriverReplace {
+		add("upgrade.targets", "the %s driver upgrades in one step: only kubeadm and replace go hop by hop", u.Driver)
+		return
+	}
+	prev, prevOK := cur, curErr == nil && c.Provider == ProviderKind
+	for i, t := range u.Targets {
+		at := "upgrade.targets[" + strconv.Itoa(i) + "]"
+		v, err := kversion.Parse(t)
+		if err != nil {
+			add(at, "%v", err)
+			prevOK = false
+			continue
+		}
+		if prevOK {
+			if err := kversion.CheckUpgrade(prev, v); err != nil {
+				add(at, "%v", err)
+			}
+		}
+		prev, prevOK = v, true
+	}
+	if last := u.Targets[len(u.Targets)-1]; u.Target != last {
+		add("upgrade.target", "%s, but upgrade.targets ends at %s: give the last hop as the target, or leave target out", u.Target, last)
+	}
+	if u.AbortAfter > 0 {
+		add("upgrade.abortAfter", "an upgrade of %d hops is not aborted halfway: give one target", len(u.Targets))
+	}
+	if u.Revert {
+		add("upgrade.revert", "an upgrade of %d hops is not reverted: give one target", len(u.Targets))
 	}
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -73,9 +75,37 @@ func runPlan(ctx context.Context, streams Streams, args []string, o planOptions)
 	default:
 		env.Kubeconfig = sc.Cluster.Kubeconfig
 	}
-	plan, err := drv.Plan(ctx, env, sc.Upgrade.Target)
-	if err != nil {
-		return badInput(err)
+	// An upgrade of several hops is one plan per hop, each from the
+	// version the hop before leaves (planned from the shape, or, against a
+	// live cluster, only the first: the others depend on it).
+	hops := sc.Upgrade.Hops()
+	if env.Shape == nil {
+		hops = hops[:1]
 	}
-	return writeData(streams.Out, o.format, plan, plan.Render)
+	var plans []*driver.Plan
+	for i, hop := range hops {
+		if i > 0 {
+			shape := *env.Shape
+			shape.Version = hops[i-1]
+			env.Shape = &shape
+		}
+		plan, err := drv.Plan(ctx, env, hop)
+		if err != nil {
+			return badInput(err)
+		}
+		plans = append(plans, plan)
+	}
+	if len(plans) == 1 {
+		return writeData(streams.Out, o.format, plans[0], plans[0].Render)
+	}
+	return writeData(streams.Out, o.format, plans, func(w io.Writer) error {
+		fmt.Fprintf(w, "%s upgrade to %s in %d hops: %s\n", sc.Upgrade.Driver, sc.Upgrade.Target, len(hops), strings.Join(hops, ", "))
+		for i, p := range plans {
+			fmt.Fprintf(w, "\nhop %d of %d (phase upgrade-%d):\n", i+1, len(plans), i+1)
+			if err := p.Render(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

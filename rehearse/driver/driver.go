@@ -87,17 +87,12 @@ type PoolSize struct {
 // NAME-control-plane, NAME-control-plane2, ..., NAME-worker, NAME-worker2, ...
 func KindShape(name, version string, controlPlanes, workers int) *Shape {
 	s := &Shape{Version: version}
-	suffix := func(i int) string {
-		if i == 0 {
-			return ""
-		}
-		return fmt.Sprint(i + 1)
+	cps, ws := scenarios.KindRoleNames(controlPlanes, workers)
+	for _, r := range cps {
+		s.ControlPlanes = append(s.ControlPlanes, name+"-"+r)
 	}
-	for i := range controlPlanes {
-		s.ControlPlanes = append(s.ControlPlanes, name+"-control-plane"+suffix(i))
-	}
-	for i := range workers {
-		s.Workers = append(s.Workers, name+"-worker"+suffix(i))
+	for _, r := range ws {
+		s.Workers = append(s.Workers, name+"-"+r)
 	}
 	return s
 }
@@ -506,7 +501,20 @@ func (r Registry) New(u scenarios.Upgrade) (Driver, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown driver %q; known: %s", u.Driver, strings.Join(r.Names(), ", "))
 	}
-	return f(u)
+	d, err := f(u)
+	if err != nil {
+		return nil, err
+	}
+	return WithFaults(d, u.Faults), nil
+}
+
+// None upgrades nothing: its plan holds only the scenario's fault drills
+// (Faults adds them), for a drill under load with no upgrade.
+type None struct{}
+
+// Plan is an empty serial group the faults are put into.
+func (None) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
+	return &Plan{Driver: scenarios.DriverNone, Target: target, Root: Group("fault drills at "+target+", no upgrade", Serial)}, nil
 }
 
 // Drivers are the built-in drivers.
@@ -516,5 +524,6 @@ func Drivers() Registry {
 		scenarios.DriverReplace:   replaceFromScenario,
 		scenarios.DriverBlueGreen: blueGreenFromScenario,
 		scenarios.DriverExec:      execFromScenario,
+		scenarios.DriverNone:      func(scenarios.Upgrade) (Driver, error) { return None{}, nil },
 	}
 }

@@ -1,0 +1,540 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rehearse/rehearse/rehearse/timeline"
+	"github.com/rehearse/rehearse/scenarios"
+)
+
+// Faults wraps a driver so that its plans carry fault drills: each fault a
+// step at its point (before the upgrade, after a node's upgrade, or beside
+// a node's drain) that breaks something on some nodes, holds it, ends it
+// and waits, within a bound, for the cluster to heal. An etcd fault that
+// costs the cluster its quorum fails its step, and so the rehearsal: a
+// production cluster without quorum cannot write.
+type Faults struct {
+	Driver
+	Faults []scenarios.Fault
+	// Runner reaches the nodes; nil is the env's container engine.
+	Runner NodeRunner
+	// Poll is how often health is sampled; 0 means a second.
+	Poll time.Duration
+	// etcd makes the client of the cluster's etcd (tests replace it).
+	etcd func(ctx context.Context, r NodeRunner, node string) (etcdAPI, error)
+}
+
+// WithFaults returns d with faults in its plans, or d itself when there
+// are none.
+func WithFaults(d Driver, faults []scenarios.Fault) Driver {
+	if len(faults) == 0 {
+		return d
+	}
+	return &Faults{Driver: d, Faults: faults}
+}
+
+// RevertPlan is the wrapped driver's, when it can revert.
+func (w *Faults) RevertPlan(ctx context.Context, env Env, from string) (*Plan, error) {
+	rv, ok := w.Driver.(Reverter)
+	if !ok {
+		return nil, errors.New("this driver cannot revert")
+	}
+	return rv.RevertPlan(ctx, env, from)
+}
+
+// Plan is the wrapped driver's plan with a step per fault at its point.
+func (w *Faults) Plan(ctx context.Context, env Env, target string) (*Plan, error) {
+	p, err := w.Driver.Plan(ctx, env, target)
+	if err != nil {
+		return nil, err
+	}
+	var cps, all []string
+	switch {
+	case env.Client != nil:
+		cn, err := listNodes(ctx, env.Client, "")
+		if err != nil {
+			return nil, err
+		}
+		cps, all = cn.controlPlanes, append(append([]string{}, cn.controlPlanes...), cn.workers...)
+	case env.Shape != nil:
+		cps, all = env.Shape.ControlPlanes, append(append([]string{}, env.Shape.ControlPlanes...), env.Shape.Workers...)
+	default:
+		return nil, errors.New("no client for the cluster and no shape to plan its faults from")
+	}
+	before := 0 // faults before the upgrade keep the scenario's order
+	for i, f := range w.Faults {
+		field := fmt.Sprintf("upgrade.faults[%d]", i)
+		var nodes []string
+		for j, n := range f.Nodes {
+			full, err := resolveNode(n, all)
+			if err != nil {
+				return nil, fmt.Errorf("%s.nodes[%d]: %w", field, j, err)
+			}
+			nodes = append(nodes, full)
+		}
+		step := Action(faultName(f, nodes), strings.Join(nodes, ", "), w.fault(f, nodes, cps))
+		switch {
+		case f.After != "":
+			node, err := resolveNode(f.After, all)
+			if err != nil {
+				return nil, fmt.Errorf("%s.after: %w", field, err)
+			}
+			if !insertAfter(p.Root, node, step) {
+				return nil, fmt.Errorf("%s.after: the plan does not upgrade %s, so nothing comes after it", field, node)
+			}
+		case f.DuringDrain != "":
+			node, err := resolveNode(f.DuringDrain, all)
+			if err != nil {
+				return nil, fmt.Errorf("%s.duringDrain: %w", field, err)
+			}
+			if !besideDrain(p.Root, node, step) {
+				return nil, fmt.Errorf("%s.duringDrain: the plan does not drain %s", field, node)
+			}
+		default:
+			p.Root.Children = append(p.Root.Children[:before], append([]*Step{step}, p.Root.Children[before:]...)...)
+			before++
+		}
+	}
+	return p, nil
+}
+
+// resolveNode finds a node by its name or, on a kind cluster, by its role
+// name (control-plane2 is NAME-control-plane2).
+func resolveNode(name string, nodes []string) (string, error) {
+	for _, n := range nodes {
+		if n == name {
+			return n, nil
+		}
+	}
+	for _, n := range nodes {
+		if strings.HasSuffix(n, "-"+name) {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("no node %q in the cluster (nodes: %s)", name, strings.Join(nodes, ", "))
+}
+
+func faultName(f scenarios.Fault, nodes []string) string {
+	what := "kill"
+	if f.For.Duration > 0 {
+		what = "stop for " + f.For.Duration.String()
+	}
+	return fmt.Sprintf("fault %s: %s on %s, heal within %s", f.Kind, what, strings.Join(nodes, ", "), healWithin(f))
+}
+
+func healWithin(f scenarios.Fault) time.Duration {
+	if f.HealWithin.Duration > 0 {
+		return f.HealWithin.Duration
+	}
+	return scenarios.DefaultHealWithin
+}
+
+// insertAfter puts step after the group that upgrades node, in the nearest
+// serial group holding it (after a whole parallel batch, when the node is
+// upgraded in one). It reports whether node's group was found.
+func insertAfter(root *Step, node string, step *Step) bool {
+	path := findPath(root, func(s *Step) bool { return s.Do == nil && s.Name == node })
+	if path == nil {
+		return false
+	}
+	for i := len(path) - 1; i > 0; i-- {
+		parent, child := path[i-1], path[i]
+		if parent.Strategy == Parallel {
+			continue
+		}
+		for j, c := range parent.Children {
+			if c == child {
+				parent.Children = append(parent.Children[:j+1], append([]*Step{step}, parent.Children[j+1:]...)...)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// besideDrain runs step beside node's drain: the drain becomes a parallel
+// group of the drain and the fault.
+func besideDrain(root *Step, node string, step *Step) bool {
+	path := findPath(root, func(s *Step) bool { return s.Do != nil && s.Name == "drain" && s.Subject == node })
+	if len(path) < 2 {
+		return false
+	}
+	parent, drain := path[len(path)-2], path[len(path)-1]
+	for j, c := range parent.Children {
+		if c == drain {
+			parent.Children[j] = Group("drain "+node+" under a fault", Parallel, drain, step)
+			return true
+		}
+	}
+	return false
+}
+
+// findPath is the path from root to the first step match accepts.
+func findPath(root *Step, match func(*Step) bool) []*Step {
+	if match(root) {
+		return []*Step{root}
+	}
+	for _, c := range root.Children {
+		if p := findPath(c, match); p != nil {
+			return append([]*Step{root}, p...)
+		}
+	}
+	return nil
+}
+
+// faultRun is one fault while it runs.
+type faultRun struct {
+	w      *Faults
+	f      scenarios.Fault
+	nodes  []string
+	cps    []string
+	env    Env
+	r      NodeRunner
+	log    io.Writer
+	etcd   etcdAPI
+	eps    []string
+	began  time.Time
+	ended  time.Time // when the fault was taken away
+	lost   time.Duration
+	minUp  int
+	detail string
+}
+
+// fault is the action of a fault step: break, hold, mend, wait for heal.
+func (w *Faults) fault(f scenarios.Fault, nodes, cps []string) Func {
+	return func(ctx context.Context, env Env) error {
+		fr := &faultRun{w: w, f: f, nodes: nodes, cps: cps, env: env, r: w.Runner, log: logOf(env), minUp: len(cps)}
+		if fr.r == nil {
+			fr.r = EngineRunner{Binary: env.Engine}
+		}
+		if f.Kind == scenarios.FaultEtcdMember || len(cps) > 1 {
+			if err := fr.connectEtcd(ctx); err != nil {
+				return err
+			}
+		}
+		return fr.run(ctx)
+	}
+}
+
+func (w *Faults) poll() time.Duration {
+	if w.Poll > 0 {
+		return w.Poll
+	}
+	return time.Second
+}
+
+// connectEtcd reads etcd's client certificate from a control plane the
+// fault leaves alone, and the members' endpoints, before anything breaks.
+func (fr *faultRun) connectEtcd(ctx context.Context) error {
+	eps, err := controlPlaneEndpoints(ctx, fr.env.Client, fr.cps)
+	if err != nil {
+		return err
+	}
+	from := fr.cps[0]
+	for _, c := range fr.cps {
+		if !contains(fr.nodes, c) {
+			from = c
+			break
+		}
+	}
+	mk := fr.w.etcd
+	if mk == nil {
+		mk = etcdClient
+	}
+	api, err := mk(ctx, fr.r, from)
+	if err != nil {
+		return err
+	}
+	fr.etcd, fr.eps = api, eps
+	return nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (fr *faultRun) emit(outcome, msg string) {
+	fmt.Fprintln(fr.log, msg)
+	if fr.env.Emit != nil {
+		fr.env.Emit.Emit(timeline.Event{Time: time.Now(), Source: timeline.SourceDriver, Kind: "fault",
+			Subject: strings.Join(fr.nodes, ", "), Outcome: outcome, Message: msg})
+	}
+}
+
+func (fr *faultRun) run(ctx context.Context) error {
+	f := fr.f
+	fr.began = time.Now()
+	if err := fr.inject(ctx); err != nil {
+		// Whatever was broken is mended before the error is told.
+		return errors.Join(fmt.Errorf("inject: %w", err), fr.mend(ctx))
+	}
+	fr.emit("injected", fmt.Sprintf("fault %s on %s (%s), %s", f.Kind, strings.Join(fr.nodes, ", "), f.Point(), holdWord(f)))
+	holdErr := fr.hold(ctx, f.For.Duration)
+	mendErr := fr.mend(ctx)
+	fr.ended = time.Now()
+	if err := errors.Join(holdErr, mendErr); err != nil {
+		return err
+	}
+	healed := fr.waitHealed(ctx)
+	var errs []error
+	if fr.lost > 0 {
+		errs = append(errs, fmt.Errorf("etcd lost quorum for %s (%d of %d members answered): the cluster's API could not write",
+			fr.lost.Round(100*time.Millisecond), fr.minUp, len(fr.cps)))
+	}
+	if healed != nil {
+		fr.emit("not-healed", fmt.Sprintf("fault %s on %s: not healed within %s of its end: %v", f.Kind, strings.Join(fr.nodes, ", "), healWithin(f), healed))
+		errs = append(errs, fmt.Errorf("the cluster did not heal within %s of the fault's end: %w", healWithin(f), healed))
+	} else {
+		fr.emit("healed", fmt.Sprintf("fault %s on %s: healed %s after it ended, %s after it began: %s", f.Kind, strings.Join(fr.nodes, ", "),
+			time.Since(fr.ended).Round(100*time.Millisecond), time.Since(fr.began).Round(100*time.Millisecond), fr.detail))
+	}
+	if fr.lost > 0 {
+		fr.emit("quorum-lost", errs[0].Error())
+	}
+	return errors.Join(errs...)
+}
+
+func holdWord(f scenarios.Fault) string {
+	if f.For.Duration > 0 {
+		return "held for " + f.For.Duration.String()
+	}
+	return "killed once"
+}
+
+// manifest is the static pod manifest a control-plane fault takes away,
+// and where it is kept meanwhile.
+func manifest(kind string) (name, at, kept string) {
+	name = "etcd"
+	if kind == scenarios.FaultAPIServer {
+		name = "kube-apiserver"
+	}
+	return name, "/etc/kubernetes/manifests/" + name + ".yaml", "/etc/kubernetes/rehearse-fault-" + name + ".yaml"
+}
+
+// inject breaks what the fault names on each of its nodes.
+func (fr *faultRun) inject(ctx context.Context) error {
+	hold := fr.f.For.Duration > 0
+	for _, n := range fr.nodes {
+		var err error
+		switch fr.f.Kind {
+		case scenarios.FaultEtcdMember, scenarios.FaultAPIServer:
+			name, at, kept := manifest(fr.f.Kind)
+			if hold {
+				_, err = fr.r.Exec(ctx, n, "mv", at, kept)
+			} else {
+				// The node's processes include its containers': the
+				// process is killed as a crash would, and the kubelet
+				// restarts its container.
+				_, err = fr.r.Exec(ctx, n, "sh", "-c", fmt.Sprintf("pkill -KILL -x %s || { echo no running %s process; exit 1; }", name, name))
+			}
+		case scenarios.FaultKubelet:
+			if hold {
+				_, err = fr.r.Exec(ctx, n, "systemctl", "stop", "kubelet")
+			} else {
+				_, err = fr.r.Exec(ctx, n, "systemctl", "kill", "--signal=SIGKILL", "kubelet")
+			}
+		case scenarios.FaultNode:
+			_, err = fr.r.Engine(ctx, "kill", n)
+		default:
+			err = fmt.Errorf("unknown fault kind %q", fr.f.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// mend takes the fault away (puts the manifest back, starts the kubelet or
+// the node), with a context of its own so an interrupted drill still
+// leaves the cluster whole. A fault killed once needs no mending, except a
+// killed node, which is started again.
+func (fr *faultRun) mend(ctx context.Context) error {
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	hold := fr.f.For.Duration > 0
+	var errs []error
+	for _, n := range fr.nodes {
+		var err error
+		switch fr.f.Kind {
+		case scenarios.FaultEtcdMember, scenarios.FaultAPIServer:
+			if hold {
+				_, at, kept := manifest(fr.f.Kind)
+				_, err = fr.r.Exec(mctx, n, "sh", "-c", fmt.Sprintf("[ ! -e %s ] || mv %s %s", kept, kept, at))
+			}
+		case scenarios.FaultKubelet:
+			if hold {
+				_, err = fr.r.Exec(mctx, n, "systemctl", "start", "kubelet")
+			}
+		case scenarios.FaultNode:
+			_, err = fr.r.Engine(mctx, "start", n)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("end the fault on %s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hold keeps the fault for d, sampling etcd's quorum meanwhile.
+func (fr *faultRun) hold(ctx context.Context, d time.Duration) error {
+	end := time.Now().Add(d)
+	for {
+		fr.sampleQuorum(ctx)
+		left := time.Until(end)
+		if left <= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(left, fr.w.poll())):
+		}
+	}
+}
+
+// sampleQuorum counts the etcd members that answer and whether one of them
+// reports a leader; a majority answering with a leader is quorum. Time
+// without it adds to fr.lost (counted in whole polls).
+func (fr *faultRun) sampleQuorum(ctx context.Context) bool {
+	if fr.etcd == nil {
+		return true
+	}
+	up, leader := 0, false
+	for _, ep := range fr.eps {
+		var st struct {
+			Leader string `json:"leader"`
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := fr.etcd.post(sctx, ep, "/v3/maintenance/status", &st)
+		cancel()
+		if err == nil {
+			up++
+			if st.Leader != "" && st.Leader != "0" {
+				leader = true
+			}
+		}
+	}
+	fr.minUp = min(fr.minUp, up)
+	ok := up > len(fr.eps)/2 && leader
+	if !ok {
+		fr.lost += fr.w.poll()
+	}
+	return ok
+}
+
+// waitHealed waits, within the fault's bound, for what it broke to be
+// whole: every etcd member started and answering under one leader, the
+// control plane's static pod Ready and restarted since the fault, the
+// node Ready with its kubelet renewing its lease since the fault ended.
+func (fr *faultRun) waitHealed(ctx context.Context) error {
+	deadline := time.Now().Add(healWithin(fr.f))
+	for {
+		qok := fr.sampleQuorum(ctx)
+		ok, detail := fr.healthy(ctx)
+		fr.detail = detail
+		if ok && qok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New(detail)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(fr.w.poll()):
+		}
+	}
+}
+
+func (fr *faultRun) healthy(ctx context.Context) (bool, string) {
+	var parts []string
+	if fr.etcd != nil {
+		h, err := checkEtcd(ctx, fr.etcd, fr.eps, len(fr.cps))
+		if err != nil {
+			return false, "etcd: " + err.Error()
+		}
+		parts = append(parts, "etcd: "+h.String())
+	}
+	switch fr.f.Kind {
+	case scenarios.FaultEtcdMember, scenarios.FaultAPIServer:
+		name, _, _ := manifest(fr.f.Kind)
+		for _, n := range fr.nodes {
+			if ok, why := fr.staticPodBack(ctx, name, n); !ok {
+				return false, why
+			}
+		}
+		parts = append(parts, "static pods Ready again")
+	case scenarios.FaultKubelet, scenarios.FaultNode:
+		for _, n := range fr.nodes {
+			if ok, why := fr.nodeBack(ctx, n); !ok {
+				return false, why
+			}
+		}
+		parts = append(parts, "nodes Ready, kubelets renewing their leases")
+	}
+	return true, strings.Join(parts, "; ")
+}
+
+// staticPodBack: the mirror pod of the node's static pod name is Ready,
+// its container started after the fault began.
+func (fr *faultRun) staticPodBack(ctx context.Context, name, node string) (bool, string) {
+	pod, err := fr.env.Client.CoreV1().Pods("kube-system").Get(ctx, name+"-"+node, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Sprintf("%s on %s: %v", name, node, err)
+	}
+	ready := false
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			ready = true
+		}
+	}
+	if !ready {
+		return false, fmt.Sprintf("%s on %s not Ready", name, node)
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.State.Running == nil || cs.State.Running.StartedAt.Time.Before(fr.began.Truncate(time.Second)) {
+			return false, fmt.Sprintf("%s on %s: its container has not started since the fault", name, node)
+		}
+	}
+	return true, ""
+}
+
+// nodeBack: the node is Ready and its kubelet renewed its lease after the
+// fault ended.
+func (fr *faultRun) nodeBack(ctx context.Context, node string) (bool, string) {
+	n, err := fr.env.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Sprintf("node %s: %v", node, err)
+	}
+	ready := false
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			ready = true
+		}
+	}
+	if !ready {
+		return false, fmt.Sprintf("node %s not Ready", node)
+	}
+	lease, err := fr.env.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Sprintf("lease of node %s: %v", node, err)
+	}
+	if lease.Spec.RenewTime == nil || lease.Spec.RenewTime.Time.Before(fr.ended) {
+		return false, fmt.Sprintf("node %s: its kubelet has not renewed its lease since the fault ended", node)
+	}
+	return true, ""
+}
