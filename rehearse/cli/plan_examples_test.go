@@ -25,7 +25,11 @@ func TestPlanEveryExample(t *testing.T) {
 			require.Equal(t, 0, r.code, "stderr: %s", r.err)
 			lines := strings.Split(strings.TrimSpace(r.out), "\n")
 			require.GreaterOrEqual(t, len(lines), 3, "a title, a root and at least one step:\n%s", r.out)
-			assert.Contains(t, lines[0], "upgrade to ", r.out)
+			if strings.Contains(string(b), "driver: none") {
+				assert.Contains(t, lines[0], "fault drills at ", r.out)
+			} else {
+				assert.Contains(t, lines[0], "upgrade to ", r.out)
+			}
 			assert.Contains(t, r.out, "[ ] ", "steps not run yet are shown pending")
 			if strings.Contains(string(b), "driver: exec") {
 				assert.Contains(t, r.out, "run ", "the exec driver's one step is its command")

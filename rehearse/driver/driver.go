@@ -417,7 +417,11 @@ func (p *Plan) Leaves() []*Step {
 // duration of each step that ran, like an operator's plan view.
 func (p *Plan) Render(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s upgrade to %s\n", p.Driver, p.Target)
+	if p.Driver == scenarios.DriverNone {
+		fmt.Fprintf(&b, "fault drills at %s, no upgrade\n", p.Target)
+	} else {
+		fmt.Fprintf(&b, "%s upgrade to %s\n", p.Driver, p.Target)
+	}
 	var walk func(s *Step, parent, prefix string, last bool, top bool)
 	walk = func(s *Step, parent, prefix string, last, top bool) {
 		branch, next := "├─ ", "│  "
