@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -240,7 +241,7 @@ func (fr *faultRun) connectEtcd(ctx context.Context) error {
 	}
 	from := fr.cps[0]
 	for _, c := range fr.cps {
-		if !contains(fr.nodes, c) {
+		if !slices.Contains(fr.nodes, c) {
 			from = c
 			break
 		}
@@ -255,15 +256,6 @@ func (fr *faultRun) connectEtcd(ctx context.Context) error {
 	}
 	fr.etcd, fr.eps = api, eps
 	return nil
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (fr *faultRun) emit(outcome, msg string) {

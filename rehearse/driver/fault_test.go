@@ -147,7 +147,7 @@ func haCluster() (*fake.Clientset, *etcdCluster) {
 func runFault(t *testing.T, f scenarios.Fault) (*etcdCluster, []timeline.Event, error) {
 	t.Helper()
 	c, e := haCluster()
-	w := &Faults{Driver: planDriverOf(), Faults: []scenarios.Fault{f}, Runner: e, Poll: 20 * time.Millisecond,
+	w := &Faults{Driver: nopDriver{}, Faults: []scenarios.Fault{f}, Runner: e, Poll: 20 * time.Millisecond,
 		etcd: func(context.Context, NodeRunner, string) (etcdAPI, error) { return e, nil }}
 	env := Env{Client: c, Log: io.Discard}
 	plan, err := w.Plan(context.Background(), env, "v1.36.3")
@@ -157,9 +157,7 @@ func runFault(t *testing.T, f scenarios.Fault) (*etcdCluster, []timeline.Event, 
 	return e, rec.Events(), err
 }
 
-// planDriverOf is a driver whose plan does nothing but hold the faults.
-func planDriverOf() Driver { return nopDriver{} }
-
+// nopDriver's plan does nothing but hold the faults.
 type nopDriver struct{}
 
 func (nopDriver) Plan(context.Context, Env, string) (*Plan, error) {
