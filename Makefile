@@ -42,7 +42,9 @@ test: deps vet substrate example-app
 
 # test-full runs everything test does plus the cluster tests kept out of CI's
 # time: the blue-green swap (two clusters), own-app's negative control and
-# bad-input drills, the node-pools rehearsal (a 1+3 cluster with a tainted
+# bad-input drills, the stateful canary (the default upgrade with the
+# ledger, and its negative control: one member on an emptyDir, which must
+# fail by lost-writes), the node-pools rehearsal (a 1+3 cluster with a tainted
 # pool) and the node-replacement rehearsals (every worker replaced; aborted
 # and reverted, by replace and in place; a drain a budget blocks), the
 # 3 control plane + 2 worker in-place upgrade, the same with etcd fault

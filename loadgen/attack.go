@@ -145,11 +145,20 @@ func (s Spec) streams() []stream {
 	}
 	for i := range s.UserTargets {
 		t := &s.UserTargets[i]
+		if t.Rate > 0 {
+			continue
+		}
 		out = append(out, stream{probe: TargetProbe(t.Name), rate: t.Share, target: t})
 		weight += t.Share
 	}
 	for i := range out {
 		out[i].rate = s.Rate * out[i].rate / weight
+	}
+	// Targets with a rate of their own are outside the split.
+	for i := range s.UserTargets {
+		if t := &s.UserTargets[i]; t.Rate > 0 {
+			out = append(out, stream{probe: TargetProbe(t.Name), rate: t.Rate, target: t})
+		}
 	}
 	return out
 }

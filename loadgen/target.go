@@ -85,6 +85,16 @@ type Target struct {
 	// Probe is the kind of connection the target's requests go over: reuse
 	// (keep-alive, the default) or fresh (a new connection per request).
 	Probe Probe
+	// Rate, when positive, is the target's own rate in requests per
+	// second, outside the split of Spec.Rate (Share is then unused): a
+	// stream whose pace must not depend on the other streams, such as a
+	// store's sequenced writes.
+	Rate float64
+	// Request, when set, builds each request from a base URL in place of
+	// Method, Path and Body (Headers are still added), e.g. a write with a
+	// sequence number of its own. It is called once per request, from
+	// several goroutines at once.
+	Request func(base string) vegeta.Target
 }
 
 // Expect is what a response must be to count as a success. A response
@@ -165,6 +175,9 @@ func (t Target) validate() error {
 	if !(t.Share > 0) || math.IsInf(t.Share, 0) {
 		return fmt.Errorf("share: %v is not a positive weight", t.Share)
 	}
+	if t.Rate < 0 || math.IsNaN(t.Rate) || math.IsInf(t.Rate, 0) || (t.Rate > 0 && t.Rate < 1) {
+		return fmt.Errorf("rate: %v is not a rate of at least 1/s", t.Rate)
+	}
 	if !t.Probe.IsCanary() {
 		return fmt.Errorf("probe: %q: want %s or %s", t.Probe, ProbeReuse, ProbeFresh)
 	}
@@ -194,6 +207,11 @@ func (t Target) targeter(rot *Rotation) vegeta.Targeter {
 		body = []byte(t.Body)
 	}
 	return rot.targeterWith(func(base string) vegeta.Target {
+		if t.Request != nil {
+			vt := t.Request(base)
+			vt.Header = header
+			return vt
+		}
 		return vegeta.Target{Method: method, URL: joinPath(base, path), Header: header, Body: body}
 	})
 }
@@ -265,6 +283,10 @@ func (t Target) WarmUp(ctx context.Context, timeout time.Duration) error {
 	}
 	for _, base := range bases {
 		vt := vegeta.Target{Method: t.Method, URL: joinPath(base, t.Path), Header: t.header(), Body: []byte(t.Body)}
+		if t.Request != nil {
+			vt = t.Request(base)
+			vt.Header = t.header()
+		}
 		ok, last := 0, ""
 		err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			msg := t.try(ctx, client, x, vt)

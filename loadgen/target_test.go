@@ -263,3 +263,57 @@ func TestTargetWarmUp(t *testing.T) {
 	assert.Contains(t, err.Error(), "target shop does not answer through "+srv.URL+"/api/items")
 	assert.Contains(t, err.Error(), `expect: body does not contain "never there"`)
 }
+
+// TestTargetOwnRate runs a target with a rate of its own outside the split
+// of Spec.Rate, and a Request builder whose every request differs: the
+// server sees the canary probes at their share and the target at its rate,
+// each request of the target with its own body.
+func TestTargetOwnRate(t *testing.T) {
+	var canary, writes atomic.Int64
+	bodies := sync.Map{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/put" {
+			b, _ := io.ReadAll(r.Body)
+			if _, dup := bodies.LoadOrStore(string(b), true); dup {
+				http.Error(w, "duplicate", http.StatusConflict)
+				return
+			}
+			writes.Add(1)
+			return
+		}
+		canary.Add(1)
+	}))
+	defer srv.Close()
+	var n atomic.Int64
+	spec := Spec{Targets: []string{srv.URL}, Probes: []Probe{ProbeReuse}, Rate: 50, Duration: 2 * time.Second,
+		UserTargets: []Target{{Name: "writes", URLs: []string{srv.URL}, Rate: 10, Share: 100,
+			Request: func(base string) vegeta.Target {
+				v := n.Add(1)
+				return vegeta.Target{Method: http.MethodPost, URL: base + "/put#" + string(rune('a'+v%26)), Body: []byte{byte(v), byte(v >> 8)}}
+			}}}}
+	sts := spec.withDefaults().streams()
+	require.Len(t, sts, 2)
+	assert.Equal(t, 50.0, sts[0].rate, "the canary keeps all of Spec.Rate: the target's share is unused")
+	assert.Equal(t, 10.0, sts[1].rate)
+	a, err := New(spec)
+	require.NoError(t, err)
+	var results []*vegeta.Result
+	sink := SinkFunc(func(r *vegeta.Result) {
+		if _, p := SplitAttack(r.Attack); p == TargetProbe("writes") {
+			c := *r
+			results = append(results, &c)
+		}
+	})
+	_, err = a.Run(t.Context(), sink)
+	require.NoError(t, err)
+	assert.InDelta(t, 20, writes.Load(), 2)
+	assert.InDelta(t, 100, canary.Load(), 5)
+	for _, r := range results {
+		assert.Empty(t, r.Error)
+		assert.Contains(t, r.URL, "/put#", "the fragment is recorded")
+	}
+
+	bad := spec
+	bad.UserTargets = []Target{{Name: "writes", URLs: []string{srv.URL}, Rate: 0.5}}
+	assert.ErrorContains(t, bad.Validate(), "userTargets[0]: rate: 0.5 is not a rate of at least 1/s")
+}

@@ -58,6 +58,15 @@ func scenarioProblems(sc *scenarios.Scenario) scenarios.Errors {
 		}
 		errs = append(errs, e)
 	}
+	if l := sc.Ledger.WithDefaults(); sc.Ledger.Enabled {
+		n := JudgeRules(sc.Checks.Judge).MinSamples
+		span := min(sc.Load.Baseline.Duration, sc.Load.After.Duration)
+		if got := int64(l.WriteRate * span.Seconds()); got < n {
+			errs = append(errs, &scenarios.Error{Field: "ledger.writeRate", Msg: fmt.Sprintf(
+				"%v writes/s over the shorter of load.baseline and load.after (%s) is %d writes, fewer than the %d the judge needs per phase (checks.judge.minSamples)",
+				l.WriteRate, span, got, n)})
+		}
+	}
 	for i, f := range sc.Output.Formats {
 		if _, err := report.RendererFor(f); err != nil {
 			errs = append(errs, &scenarios.Error{Field: fmt.Sprintf("output.formats[%d]", i), Msg: err.Error()})

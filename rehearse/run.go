@@ -196,6 +196,8 @@ type run struct {
 	drv driver.Driver
 	// reverted says the revert phase ran to its end.
 	reverted bool
+	// ledger is the stateful canary, if the scenario has one.
+	ledger *ledgerRun
 }
 
 // Run rehearses the scenario: preflight, provision, canary, baseline,
@@ -393,6 +395,11 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		return r.stopped(ctx, PhaseWorkloads, err)
 	}
 	var apps []appTarget
+	if sc.Ledger.Enabled {
+		if err := r.deployLedger(ctx, client); err != nil {
+			return r.stopped(ctx, PhaseLedger, err)
+		}
+	}
 	if len(sc.Load.Targets) > 0 {
 		if err := r.phase(PhaseTargets, func() error {
 			var err error
@@ -401,6 +408,9 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		}); err != nil {
 			return r.stopped(ctx, PhaseTargets, err)
 		}
+	}
+	if r.ledger != nil {
+		apps = append(apps, r.ledger.target)
 	}
 
 	r.restarts, _ = checklist.RestartCounts(ctx, client)
@@ -510,7 +520,7 @@ func (r *run) revert(ctx context.Context, env driver.Env) error {
 		return err
 	}
 	r.status.setSteps(len(plan.Leaves()))
-	err = plan.Execute(ctx, env, r.status.tracker(r.tl))
+	err = plan.Execute(ctx, env, r.status.tracker(r.stepEmitter(ctx)))
 	return errors.Join(err, r.writePlanAs(RevertPlanFile, plan))
 }
 
@@ -724,6 +734,11 @@ func BuildReport(dir string, sc *scenarios.Scenario) (*report.Report, error) {
 	rep, err := report.JudgeRun(m, PhaseBaseline, JudgeRules(sc.Checks.Judge))
 	if err != nil {
 		return nil, err
+	}
+	if s, ok, err := ledgerCheck(dir, sc); err != nil {
+		return nil, err
+	} else if ok {
+		rep.AddCheck(s.Check())
 	}
 	rep.Title = fmt.Sprintf("%s: %s upgrade to %s", sc.Metadata.Name, sc.Upgrade.Driver, sc.Upgrade.Target)
 	if sc.Upgrade.Driver == scenarios.DriverNone {

@@ -70,6 +70,9 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 			checks = append(checks, loadgen.HealthCheck{Candidates: a.URLs, Port: loadgen.KubeProxyHealthPort, Emitter: r.tl})
 			checkRots = append(checkRots, t.Rotation)
 		}
+		if r.ledger != nil && t.Name == scenarios.LedgerTarget {
+			r.ledger.follow(t.Rotation.Targets)
+		}
 		spec.UserTargets = append(spec.UserTargets, t)
 	}
 	atk, err := loadgen.New(spec)
@@ -116,6 +119,9 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		stopLoad()
 		out := <-done
 		<-progressDone
+		if r.ledger != nil && ctx.Err() == nil {
+			r.ledger.final(ctx, r.tl)
+		}
 		m := col.Close()
 		m.Source = r.dir
 		m.Accounting = &out.acc
@@ -129,7 +135,12 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 			return nil
 		}
 	}
+	current := PhaseBaseline
 	switchTo := func(phase string) {
+		if r.ledger != nil {
+			r.ledger.readLater(ctx, r.tl, current)
+		}
+		current = phase
 		_ = atk.SetPhase(phase)
 		r.tl.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "phase", Subject: phase, Message: "requests now tagged " + phase})
 	}
@@ -300,7 +311,7 @@ func (r *run) upgradeHops(ctx context.Context, env driver.Env, plan *driver.Plan
 				}
 				r.status.setSteps(len(plan.Leaves()))
 			}
-			if err := plan.Execute(ctx, env, r.status.tracker(r.tl)); err != nil {
+			if err := plan.Execute(ctx, env, r.status.tracker(r.stepEmitter(ctx))); err != nil {
 				return err
 			}
 			if i == len(hops)-1 {

@@ -26,11 +26,13 @@ type Scenario struct {
 	// are applied: each an image archive (a path ending in .tar, relative to
 	// the scenario file's folder) or the name of an image in the local
 	// podman or docker store (see IsImageArchive).
-	Images  []string `yaml:"images,omitempty" json:"images,omitempty"`
-	Load    Traffic  `yaml:"load" json:"load"`
-	Upgrade Upgrade  `yaml:"upgrade" json:"upgrade"`
-	Checks  Checks   `yaml:"checks" json:"checks"`
-	Output  Output   `yaml:"output" json:"output"`
+	Images []string `yaml:"images,omitempty" json:"images,omitempty"`
+	// Ledger is the stateful canary and its sequenced writes.
+	Ledger  Ledger  `yaml:"ledger,omitempty" json:"ledger,omitempty"`
+	Load    Traffic `yaml:"load" json:"load"`
+	Upgrade Upgrade `yaml:"upgrade" json:"upgrade"`
+	Checks  Checks  `yaml:"checks" json:"checks"`
+	Output  Output  `yaml:"output" json:"output"`
 	// Notes are free-form lines, e.g. what a profile could not reproduce.
 	Notes []string `yaml:"notes,omitempty" json:"notes,omitempty"`
 }

@@ -130,21 +130,7 @@ func (s *Scenario) validate(src *source) Errors {
 	case k.Replicas > MaxInt32:
 		add("canary.replicas", "%d overflows the Deployment's replicas (at most %d)", k.Replicas, MaxInt32)
 	}
-	p := k.PDB
-	switch {
-	case p.Disabled && (p.MaxUnavailable != nil || p.MinAvailable != nil):
-		add("canary.pdb", "disabled together with a budget: choose one")
-	case p.MaxUnavailable != nil && p.MinAvailable != nil:
-		add("canary.pdb", "maxUnavailable and minAvailable together: a PodDisruptionBudget takes one")
-	case p.MaxUnavailable != nil && *p.MaxUnavailable < 0:
-		add("canary.pdb.maxUnavailable", "%d is negative", *p.MaxUnavailable)
-	case p.MaxUnavailable != nil && *p.MaxUnavailable > MaxInt32:
-		add("canary.pdb.maxUnavailable", "%d overflows the PodDisruptionBudget's maxUnavailable (at most %d)", *p.MaxUnavailable, MaxInt32)
-	case p.MinAvailable != nil && *p.MinAvailable < 0:
-		add("canary.pdb.minAvailable", "%d is negative", *p.MinAvailable)
-	case p.MinAvailable != nil && *p.MinAvailable > MaxInt32:
-		add("canary.pdb.minAvailable", "%d overflows the PodDisruptionBudget's minAvailable (at most %d)", *p.MinAvailable, MaxInt32)
-	}
+	validatePDB("canary.pdb", k.PDB, add)
 	if k.NodePort != 0 && (k.NodePort < 30000 || k.NodePort > 32767) {
 		add("canary.nodePort", "%d is outside the NodePort range 30000-32767 (0 lets Kubernetes choose)", k.NodePort)
 	}
@@ -186,6 +172,7 @@ func (s *Scenario) validate(src *source) Errors {
 	}
 	s.validateTargets(add, probes)
 	s.validatePools(src, add)
+	s.validateLedger(add)
 	s.validateWorkloads(src, add)
 	if l.Timeout.Duration <= 0 {
 		add("load.timeout", "must be positive")
@@ -381,5 +368,23 @@ func (s *Scenario) validateHops(add func(path, format string, args ...any), cur 
 	}
 	if u.Revert {
 		add("upgrade.revert", "an upgrade of %d hops is not reverted: give one target", len(u.Targets))
+	}
+}
+
+// validatePDB checks a PodDisruptionBudget's settings at field.
+func validatePDB(field string, p PDB, add func(path, format string, args ...any)) {
+	switch {
+	case p.Disabled && (p.MaxUnavailable != nil || p.MinAvailable != nil):
+		add(field, "disabled together with a budget: choose one")
+	case p.MaxUnavailable != nil && p.MinAvailable != nil:
+		add(field, "maxUnavailable and minAvailable together: a PodDisruptionBudget takes one")
+	case p.MaxUnavailable != nil && *p.MaxUnavailable < 0:
+		add(field+".maxUnavailable", "%d is negative", *p.MaxUnavailable)
+	case p.MaxUnavailable != nil && *p.MaxUnavailable > MaxInt32:
+		add(field+".maxUnavailable", "%d overflows the PodDisruptionBudget's maxUnavailable (at most %d)", *p.MaxUnavailable, MaxInt32)
+	case p.MinAvailable != nil && *p.MinAvailable < 0:
+		add(field+".minAvailable", "%d is negative", *p.MinAvailable)
+	case p.MinAvailable != nil && *p.MinAvailable > MaxInt32:
+		add(field+".minAvailable", "%d overflows the PodDisruptionBudget's minAvailable (at most %d)", *p.MinAvailable, MaxInt32)
 	}
 }

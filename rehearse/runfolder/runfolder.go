@@ -33,6 +33,8 @@ const (
 	Results = "results.bin"
 	// Summary is the load's metrics, closed.
 	Summary = "summary.json"
+	// LedgerReadBacks holds the stateful canary's read-backs, as JSON lines.
+	LedgerReadBacks = "ledger-readbacks.jsonl"
 	// ClusterLogs is the folder of the clusters' logs after a failure.
 	ClusterLogs = "cluster-logs"
 )
