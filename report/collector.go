@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -223,7 +224,10 @@ func (c *Collector) Add(r *vegeta.Result) {
 	name := c.opts.PhaseOf(r)
 	_, rawProbe := loadgen.SplitAttack(r.Attack)
 	probe := loadgen.Probe(c.fold(DimStream, string(rawProbe)))
-	url := c.fold(DimTarget, r.URL)
+	// A fragment is never sent: a URL's entry point is what comes before
+	// it (the ledger's writes carry their keys there).
+	entry, _, _ := strings.Cut(r.URL, "#")
+	url := c.fold(DimTarget, entry)
 	node := firstHeader(r, "X-Canary-Node")
 	if node != "" {
 		node = c.fold(DimNode, node)

@@ -305,3 +305,19 @@ func TestCollectorBoundsStreams(t *testing.T) {
 	assert.Equal(t, int64(2*MaxStreams), other.Failures)
 	assert.Equal(t, int64(1), other.Outages, "the folded entry points failed in a row")
 }
+
+// TestCollectorEntryPointsIgnoreFragments counts writes whose keys ride in
+// URL fragments by the entry point they went to.
+func TestCollectorEntryPointsIgnoreFragments(t *testing.T) {
+	c := NewCollector(CollectorOptions{})
+	for i := range 2 * MaxStreams {
+		c.Add(&vegeta.Result{Attack: "upgrade/target:ledger", Timestamp: streamStart.Add(time.Duration(i) * time.Millisecond),
+			Latency: time.Millisecond, Code: 200, URL: fmt.Sprintf("http://10.0.0.%d:31000/v3/kv/put#ledger/%010d", i%2, i)})
+	}
+	p := c.Close().Phase("upgrade")
+	var names []string
+	for _, tg := range p.Targets {
+		names = append(names, tg.Name)
+	}
+	assert.Equal(t, []string{"http://10.0.0.0:31000/v3/kv/put", "http://10.0.0.1:31000/v3/kv/put"}, names)
+}
