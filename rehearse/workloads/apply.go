@@ -200,6 +200,8 @@ type run struct {
 	// crds says CustomResourceDefinitions were applied: a kind that does
 	// not map yet may appear in discovery shortly.
 	crds bool
+	// origins say where each applied object was read from.
+	origins map[Ref]string
 }
 
 // Apply applies the objects server-side in dependency order (see the
@@ -307,6 +309,10 @@ func (r *run) apply(ctx context.Context, o Object) (Ref, error) {
 		return Ref{}, fmt.Errorf("%s (%s): apply: %w", ref, o.Origin, err)
 	}
 	r.applied = append(r.applied, ref)
+	if r.origins == nil {
+		r.origins = map[Ref]string{}
+	}
+	r.origins[ref] = o.Origin
 	if isCRD(gvk.GroupKind()) {
 		r.crds = true
 	}

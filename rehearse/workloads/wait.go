@@ -81,6 +81,9 @@ func (r *run) waitReady(ctx context.Context) error {
 			problems = problems[:0]
 			for _, ref := range waited {
 				if why := r.notReady(ctx, ref); why != "" {
+					if origin := r.origins[ref]; origin != "" {
+						why = strings.Replace(why, ref.String(), ref.String()+" ("+origin+")", 1)
+					}
 					problems = append(problems, why)
 				}
 			}
