@@ -58,21 +58,29 @@ type Summary struct {
 func Writes(results []*vegeta.Result) []Write {
 	var out []Write
 	for _, r := range results {
-		phase, probe := loadgen.SplitAttack(r.Attack)
-		if probe != loadgen.TargetProbe(scenarios.LedgerTarget) {
-			continue
+		if w, ok := writeOf(r); ok {
+			out = append(out, w)
 		}
-		seq, ok := SeqOfResult(r)
-		if !ok {
-			continue
-		}
-		w := Write{Seq: seq, Phase: phase, Sent: r.Timestamp}
-		if r.Code == 200 && r.Error == "" {
-			w.Acked = r.Timestamp.Add(r.Latency)
-		}
-		out = append(out, w)
 	}
 	return out
+}
+
+// writeOf is the write a result of the ledger's stream was for; ok is false
+// for a result of another stream.
+func writeOf(r *vegeta.Result) (Write, bool) {
+	phase, probe := loadgen.SplitAttack(r.Attack)
+	if probe != loadgen.TargetProbe(scenarios.LedgerTarget) {
+		return Write{}, false
+	}
+	seq, ok := SeqOfResult(r)
+	if !ok {
+		return Write{}, false
+	}
+	w := Write{Seq: seq, Phase: phase, Sent: r.Timestamp}
+	if r.Code == 200 && r.Error == "" {
+		w.Acked = r.Timestamp.Add(r.Latency)
+	}
+	return w, true
 }
 
 // Judge compares the writes with the read-backs. A read-back that
@@ -80,24 +88,21 @@ func Writes(results []*vegeta.Result) []Write {
 // read-back (after the load ended) must have succeeded.
 func Judge(writes []Write, rbs []ReadBack) Summary {
 	s := Summary{ReadBacks: rbs, Lost: map[uint64]int{}}
-	byPhase := map[string]*PhaseCount{}
+	phaseIndex := map[string]int{}
 	sort.Slice(writes, func(i, j int) bool { return writes[i].Sent.Before(writes[j].Sent) })
 	for _, w := range writes {
-		pc := byPhase[w.Phase]
-		if pc == nil {
-			pc = &PhaseCount{Phase: w.Phase}
-			byPhase[w.Phase] = pc
+		i, ok := phaseIndex[w.Phase]
+		if !ok {
+			i = len(s.Phases)
+			phaseIndex[w.Phase] = i
 			s.Phases = append(s.Phases, PhaseCount{Phase: w.Phase})
 		}
-		pc.Sent++
+		s.Phases[i].Sent++
 		s.Sent++
 		if !w.Acked.IsZero() {
-			pc.Acked++
+			s.Phases[i].Acked++
 			s.Acked++
 		}
-	}
-	for i := range s.Phases {
-		s.Phases[i] = *byPhase[s.Phases[i].Phase]
 	}
 	var last map[uint64]int64
 	for i, rb := range rbs {
@@ -230,10 +235,10 @@ func (s Summary) Check() report.Check {
 // its read-backs file.
 func JudgeDir(dir string) (Summary, error) {
 	var writes []Write
-	one := make([]*vegeta.Result, 1)
 	if _, err := loadgen.ReadResults(dir, func(r *vegeta.Result) error {
-		one[0] = r
-		writes = append(writes, Writes(one)...)
+		if w, ok := writeOf(r); ok {
+			writes = append(writes, w)
+		}
 		return nil
 	}); err != nil {
 		return Summary{}, err

@@ -115,21 +115,22 @@ func (rd *Reader) Read(ctx context.Context, after string) ReadBack {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	rb := ReadBack{After: after, Started: time.Now()}
-	urls := rd.URLs()
-	errs := []string{}
-	if len(urls) == 0 {
-		errs = append(errs, "no entry point to read from")
-	}
-	for _, base := range urls {
+	var errs []string
+	read := false
+	for _, base := range rd.URLs() {
 		keys, err := rd.rangeAll(ctx, base)
 		if err == nil {
-			rb.Keys, rb.Count, errs = keys, len(keys), nil
+			rb.Keys, rb.Count, read = keys, len(keys), true
 			break
 		}
 		errs = append(errs, err.Error())
 	}
 	rb.Ended = time.Now()
-	if errs != nil {
+	switch {
+	case read:
+	case len(errs) == 0:
+		rb.Error = "no entry point to read from"
+	default:
 		rb.Error = strings.Join(errs, "; ")
 	}
 	if err := rd.append(rb); err != nil && rb.Error == "" {

@@ -150,9 +150,12 @@ func TestReaderReadsEtcdsRangeAnswer(t *testing.T) {
 	bad := rd.Read(t.Context(), AfterEnd)
 	assert.True(t, strings.Contains(bad.Error, "127.0.0.1:1"), bad.Error)
 
+	rd.URLs = func() []string { return nil }
+	assert.Equal(t, "no entry point to read from", rd.Read(t.Context(), AfterEnd).Error)
+
 	rbs, err := ReadReadBacks(rd.Path)
 	require.NoError(t, err)
-	require.Len(t, rbs, 2)
+	require.Len(t, rbs, 3)
 	assert.Equal(t, 2, rbs[0].Count)
 	assert.NotEmpty(t, rbs[1].Error)
 }
