@@ -48,7 +48,9 @@ test: deps vet substrate example-app
 # pool) and the node-replacement rehearsals (every worker replaced; aborted
 # and reverted, by replace and in place; a drain a budget blocks), the
 # 3 control plane + 2 worker in-place upgrade, the same with etcd fault
-# drills, a kubelet fault drill with no upgrade, and an upgrade across two
+# drills, a kubelet fault drill with no upgrade, apiserver, kubelet and node
+# faults at each point of the default upgrade, the default upgrade with
+# the CNI installed from the workloads (cni: none), and an upgrade across two
 # minors (v1.35.4 to v1.36.3 to v1.37.2; it builds the v1.37.2 node image
 # first, cached like the others).
 test-full: deps vet substrate example-app

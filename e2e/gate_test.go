@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rehearse/rehearse/internal/testenv"
 	"github.com/rehearse/rehearse/rehearse"
+	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/cluster"
 	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/report"
@@ -97,6 +99,21 @@ func rehearseScenario(t *testing.T, sc *scenarios.Scenario) *rehearse.Result {
 	}
 	t.Logf("run folder %s; verdict %s\n%s", res.Dir, res.Verdict, b.String())
 	return res
+}
+
+// readChecklist reads a checklist result a rehearsal wrote into its run
+// folder (rehearse.ChecklistFile is the final one).
+func readChecklist(t *testing.T, dir, name string) checklist.Result {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r checklist.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // runsDir keeps run folders where CI can publish them (REHEARSE_RUNS_DIR),

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,14 +48,7 @@ func TestGateHAControlPlane(t *testing.T) {
 	}
 	t.Logf("etcd on the timeline:\n%s", strings.Join(etcd, "\n"))
 
-	b, err := os.ReadFile(filepath.Join(res.Dir, rehearse.ChecklistFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var final checklist.Result
-	if err := json.Unmarshal(b, &final); err != nil {
-		t.Fatal(err)
-	}
+	final := readChecklist(t, res.Dir, rehearse.ChecklistFile)
 	for _, it := range final.Items {
 		if it.Component == "etcd" || it.Component == "kube-apiserver" {
 			if it.Ready != "3/3" {

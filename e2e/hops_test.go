@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,22 +41,10 @@ func TestGateTwoHops(t *testing.T) {
 	if names := phaseNames(res); !slices.Contains(names, "upgrade-1") || !slices.Contains(names, "upgrade-2") || slices.Contains(names, "upgrade") {
 		t.Errorf("phases %v, want upgrade-1 and upgrade-2", names)
 	}
-	readChecklist := func(name string) checklist.Result {
-		t.Helper()
-		b, err := os.ReadFile(filepath.Join(res.Dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r checklist.Result
-		if err := json.Unmarshal(b, &r); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	if between := readChecklist("checklist-upgrade-1.json"); between.Outcome != checklist.Pass {
+	if between := readChecklist(t, res.Dir, "checklist-upgrade-1.json"); between.Outcome != checklist.Pass {
 		t.Errorf("checklist between the hops: %s", between.Outcome)
 	}
-	if final := readChecklist(rehearse.ChecklistFile); final.Outcome != checklist.Pass {
+	if final := readChecklist(t, res.Dir, rehearse.ChecklistFile); final.Outcome != checklist.Pass {
 		t.Errorf("final checklist: %s", final.Outcome)
 	}
 	if b, err := os.ReadFile(filepath.Join(res.Dir, "plan-upgrade-2.txt")); err != nil || !strings.Contains(string(b), "from v1.36.3 to v1.37.2") {

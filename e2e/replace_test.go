@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,14 +203,7 @@ func abortAndRevert(t *testing.T, sc *scenarios.Scenario) {
 	}
 	// The final checklist saw the workers at v1.35.4 and the control
 	// plane at v1.36.3.
-	b, err := os.ReadFile(filepath.Join(res.Dir, rehearse.ChecklistFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var final checklist.Result
-	if err := json.Unmarshal(b, &final); err != nil {
-		t.Fatal(err)
-	}
+	final := readChecklist(t, res.Dir, rehearse.ChecklistFile)
 	workers, cps := 0, 0
 	for _, it := range final.Items {
 		if !strings.HasPrefix(it.Component, checklist.NodeItemPrefix) {

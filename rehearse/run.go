@@ -363,6 +363,13 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		return r.stopped(ctx, PhasePreflight, err)
 	}
 
+	// A cluster made without a CNI gets its pod network from the
+	// workloads: they go first, and every node is Ready before the canary.
+	if sc.Cluster.NoCNI() {
+		if err := r.applyWorkloads(ctx, cluster, client); err != nil {
+			return r.stopped(ctx, PhaseWorkloads, err)
+		}
+	}
 	var deployed *canary.Deployed
 	if !sc.Canary.Disabled {
 		if err := r.phase(PhaseCanary, func() error {
@@ -391,8 +398,10 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 			return r.stopped(ctx, PhaseCanary, err)
 		}
 	}
-	if err := r.applyWorkloads(ctx, cluster, client); err != nil {
-		return r.stopped(ctx, PhaseWorkloads, err)
+	if !sc.Cluster.NoCNI() {
+		if err := r.applyWorkloads(ctx, cluster, client); err != nil {
+			return r.stopped(ctx, PhaseWorkloads, err)
+		}
 	}
 	var apps []appTarget
 	if sc.Ledger.Enabled {

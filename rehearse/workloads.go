@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/rehearse/rehearse/rehearse/cluster"
 	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/rehearse/workloads"
 )
@@ -87,8 +88,32 @@ func (r *run) applyWorkloads(ctx context.Context, c *Cluster, client kubernetes.
 		if errors.As(err, &notReady) {
 			return inputError(err)
 		}
+		if err == nil && sc.Cluster.NoCNI() && c.Throwaway {
+			err = r.waitPodNetwork(ctx, c)
+		}
 		return err
 	})
+}
+
+// waitPodNetwork waits, on a cluster created without a CNI, for every node
+// and kube-system pod to be Ready on the pod network the workloads
+// installed. Nodes that stay NotReady mean the workloads brought none.
+func (r *run) waitPodNetwork(ctx context.Context, c *Cluster) error {
+	nodes := r.sc.Cluster.ControlPlanes + r.sc.Cluster.Workers
+	r.say("workloads: cluster.cni is none: waiting for %d nodes to be Ready on the pod network the workloads installed", nodes)
+	t0 := r.now()
+	wctx, cancel := context.WithTimeout(ctx, cluster.DefaultWait)
+	defer cancel()
+	err := cluster.WaitReady(wctx, c.Kubeconfig, nodes, r.o.Progress)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return inputError(fmt.Errorf("cluster.cni: none: the cluster is not Ready %s after the workloads were applied; they must install a pod network (a CNI's DaemonSet and its configuration): %w",
+			cluster.DefaultWait, err))
+	}
+	r.say("workloads: every node Ready on the installed pod network after %s", r.now().Sub(t0).Round(100*time.Millisecond))
+	return nil
 }
 
 // missingImagesError names every image a workload references that a node

@@ -68,12 +68,18 @@ type Cluster struct {
 	// production gives them; their workers add up to Workers (which
 	// defaults to that sum). Every pool's nodes also carry PoolLabel=NAME.
 	Pools []Pool `yaml:"pools,omitempty" json:"pools,omitempty"`
-	// CNI is flannel, kindnet or none.
+	// CNI is flannel, kindnet or none. kindnet needs kind's published node
+	// images (those built from source carry flannel as their default CNI);
+	// none leaves the pod network to the workloads.
 	CNI        string     `yaml:"cni" json:"cni"`
 	Networking Networking `yaml:"networking" json:"networking"`
 	// Keep leaves the throwaway cluster running after the rehearsal.
 	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
 }
+
+// NoCNI says a kind cluster is created without a pod network: the
+// scenario's workloads install one, before the canary is deployed.
+func (c Cluster) NoCNI() bool { return c.Provider == ProviderKind && c.CNI == "none" }
 
 // PoolLabel is the label every node of a scenario's pool carries, with the
 // pool's name as its value.

@@ -90,6 +90,8 @@ func (s *Scenario) validate(src *source) Errors {
 		}
 		if !oneOf(c.CNI, CNIs()) {
 			add("cluster.cni", "%q: want one of %s", c.CNI, strings.Join(CNIs(), ", "))
+		} else if c.NoCNI() && len(s.Workloads) == 0 {
+			add("cluster.cni", "none: the nodes have no pod network until one is installed: list the CNI's manifests under workloads (its images under images)")
 		}
 		if c.Kubeconfig != "" {
 			add("cluster.kubeconfig", "only for provider existing; a kind cluster makes its own")

@@ -127,7 +127,7 @@ func testClusterCreate(t *testing.T, itKubernetes string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := checkReadiness(ctx, cs)
+	r, err := checkReadiness(ctx, cs, readiness)
 	if err != nil || !r.Ready(3) {
 		t.Fatalf("not Ready: %s %v", r, err)
 	}

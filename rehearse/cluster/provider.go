@@ -19,6 +19,8 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
+
+	"github.com/rehearse/rehearse/rehearse/nodeimage"
 )
 
 // Defaults of the provider and of creating a cluster.
@@ -208,7 +210,10 @@ func (p *Provider) say(format string, args ...any) {
 	fmt.Fprintf(p.progress, format+"\n", args...)
 }
 
-// Create creates the cluster and waits until it is Ready. On failure or
+// Create creates the cluster and waits until it is Ready (with CNI none,
+// until its nodes registered: they are Ready once a CNI is installed, see
+// WaitReady). A node image without kindnetd is refused for CNI kindnet
+// before anything is made. On failure or
 // when ctx is cancelled it deletes what it made, unless o.Retain: only the
 // node containers that carry this provider's mark, their volumes, and the
 // kubeconfig folder and kind network if it made them. Another run's
@@ -233,6 +238,11 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 	if _, err := p.host.Run(ctx, p.engine, "image", "inspect", "--format", "{{.Id}}", image); err != nil {
 		return nil, fmt.Errorf("node image %s not found in %s (rehearse doctor --kubernetes %s; build it: rehearse images build --kubernetes %s): %w",
 			image, p.engine, s.Kubernetes, s.Kubernetes, err)
+	}
+	if s.CNI == CNIKindnet {
+		if err := p.kindnetInImage(ctx, image); err != nil {
+			return nil, err
+		}
 	}
 	if s.ControlPlanes > 1 {
 		if o.LoadBalancer != nil {
@@ -277,14 +287,25 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 			run  func(context.Context) error
 		}{"install flannel", func(ctx context.Context) error { return p.applyFlannel(ctx, s) }})
 	}
-	steps = append(steps, struct {
+	wait := struct {
 		name string
 		run  func(context.Context) error
 	}{"wait for Ready", func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, o.Wait)
 		defer cancel()
 		return WaitReady(ctx, kubeconfig, s.ControlPlanes+s.Workers, p.progress)
-	}})
+	}}
+	if s.CNI == CNINone {
+		// Nodes become Ready once the user's CNI is installed: that is
+		// the caller's to do, and to wait for (WaitReady).
+		wait.name = "wait for nodes to register (no CNI yet)"
+		wait.run = func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, o.Wait)
+			defer cancel()
+			return WaitRegistered(ctx, kubeconfig, s.ControlPlanes+s.Workers, p.progress)
+		}
+	}
+	steps = append(steps, wait)
 
 	start := time.Now()
 	p.say("creating cluster %s: %d control plane(s), %d worker(s), CNI %s, image %s, on %s",
@@ -310,8 +331,29 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 		}
 		p.say("• %s: done in %s", st.name, time.Since(t0).Round(100*time.Millisecond))
 	}
-	p.say("cluster %s is Ready after %s; kubeconfig: %s", s.Name, time.Since(start).Round(100*time.Millisecond), kubeconfig)
+	state := "Ready"
+	if s.CNI == CNINone {
+		state = "up, without a pod network,"
+	}
+	p.say("cluster %s is %s after %s; kubeconfig: %s", s.Name, state, time.Since(start).Round(100*time.Millisecond), kubeconfig)
 	return created, nil
+}
+
+// kindnetInImage refuses cni kindnet on a node image that lacks kindnetd.
+// kind's published node images carry it as their default CNI; images built
+// from source carry flannel in that place, because kindnetd is not
+// published as a Go module to build it from, and a cluster asked for
+// kindnet must not silently get another CNI.
+func (p *Provider) kindnetInImage(ctx context.Context, image string) error {
+	out, err := p.host.Run(ctx, p.engine, "image", "inspect", "--format", "{{index .Labels \""+nodeimage.LabelSource+"\"}}", image)
+	if err != nil {
+		return fmt.Errorf("cni kindnet: inspect node image %s: %w", image, err)
+	}
+	if strings.TrimSpace(out) == "built" {
+		return fmt.Errorf("cni kindnet: node image %s was built from source and has no kindnetd "+
+			"(it is not published as a Go module to build from); use cni: flannel, or kind's published node image where a registry can be reached", image)
+	}
+	return nil
 }
 
 func (p *Provider) teardown(made *creation, retain bool) error {

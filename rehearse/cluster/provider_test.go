@@ -1,12 +1,17 @@
 package cluster
 
 import (
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseNodeRowsAndFilter(t *testing.T) {
@@ -202,5 +207,31 @@ func mkdir(t *testing.T, path string, mode os.FileMode) {
 	}
 	if err := os.Chmod(path, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestKindnetInImage(t *testing.T) {
+	tests := []struct {
+		name, source, wantErr string
+	}{
+		{name: "built from source", source: "built\n", wantErr: "cni kindnet: node image localhost/rehearse/node:v1.35.4 was built from source and has no kindnetd"},
+		{name: "kind's published image", source: "upstream\n"},
+		{name: "a node image rehearse did not label", source: "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost()
+			h.commands["podman image inspect --format"] = fakeAnswer{out: tc.source}
+			p := &Provider{engine: EnginePodman, host: h, progress: io.Discard}
+			err := p.kindnetInImage(context.Background(), "localhost/rehearse/node:v1.35.4")
+			if tc.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+			assert.Contains(t, err.Error(), "use cni: flannel")
+			assert.Contains(t, h.ran[0], "io.rehearse.source", "the label the node image builders set")
+		})
 	}
 }

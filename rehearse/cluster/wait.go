@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ type Readiness struct {
 	Pods, ReadyPods   int
 	// Waiting names what is not Ready yet.
 	Waiting []string
+	// NoCNI says only registration was judged: nodes that exist, and the
+	// kube-system pods on the host's network (see registration).
+	NoCNI bool
 }
 
 // Ready says every expected node and every kube-system pod is Ready.
@@ -42,6 +46,9 @@ func (r Readiness) Ready(wantNodes int) bool {
 
 func (r Readiness) String() string {
 	s := fmt.Sprintf("nodes %d/%d Ready, kube-system pods %d/%d Ready", r.ReadyNodes, r.Nodes, r.ReadyPods, r.Pods)
+	if r.NoCNI {
+		s = fmt.Sprintf("nodes %d registered (no pod network yet), host-network kube-system pods %d/%d Ready", r.Nodes, r.ReadyPods, r.Pods)
+	}
 	if len(r.Waiting) > 0 {
 		w := r.Waiting
 		if len(w) > 6 {
@@ -79,6 +86,24 @@ func readiness(nodes []corev1.Node, pods []corev1.Pod) Readiness {
 	return r
 }
 
+// registration judges a cluster that has no pod network yet: its nodes
+// cannot be Ready and CoreDNS cannot start until a CNI is installed, so it
+// counts the nodes that registered, whatever their state, and the
+// kube-system pods on the host's network (the control plane's static pods,
+// kube-proxy), which need no CNI.
+func registration(nodes []corev1.Node, pods []corev1.Pod) Readiness {
+	var host []corev1.Pod
+	for i := range pods {
+		if pods[i].Spec.HostNetwork {
+			host = append(host, pods[i])
+		}
+	}
+	r := readiness(nodes, host)
+	r.ReadyNodes, r.NoCNI = r.Nodes, true
+	r.Waiting = slices.DeleteFunc(r.Waiting, func(w string) bool { return strings.HasPrefix(w, "node/") })
+	return r
+}
+
 // WaitReady waits until wantNodes nodes and every kube-system pod are Ready,
 // writing progress when it changes (and every 30 s), until ctx ends.
 func WaitReady(ctx context.Context, kubeconfig string, wantNodes int, progress io.Writer) error {
@@ -86,16 +111,28 @@ func WaitReady(ctx context.Context, kubeconfig string, wantNodes int, progress i
 	if err != nil {
 		return err
 	}
-	return waitReady(ctx, cs, wantNodes, 2*time.Second, progress)
+	return waitReady(ctx, cs, wantNodes, 2*time.Second, progress, readiness)
 }
 
-func waitReady(ctx context.Context, cs kubernetes.Interface, wantNodes int, every time.Duration, progress io.Writer) error {
+// WaitRegistered waits until wantNodes nodes registered and the kube-system
+// pods on the host's network are Ready: as far as a cluster created without
+// a CNI gets before one is installed (see WaitReady for after that).
+func WaitRegistered(ctx context.Context, kubeconfig string, wantNodes int, progress io.Writer) error {
+	cs, err := Clientset(kubeconfig)
+	if err != nil {
+		return err
+	}
+	return waitReady(ctx, cs, wantNodes, 2*time.Second, progress, registration)
+}
+
+func waitReady(ctx context.Context, cs kubernetes.Interface, wantNodes int, every time.Duration, progress io.Writer,
+	judge func([]corev1.Node, []corev1.Pod) Readiness) error {
 	err := ready.WaitFor(ctx, ready.Options{
 		Interval:  every,
 		Progress:  func(s string) { fmt.Fprintf(progress, "  %s\n", s) },
 		Heartbeat: 30 * time.Second,
 	}, func(ctx context.Context) (bool, string, error) {
-		r, err := checkReadiness(ctx, cs)
+		r, err := checkReadiness(ctx, cs, judge)
 		if err != nil {
 			return false, "API not answering yet: " + err.Error(), nil
 		}
@@ -107,7 +144,7 @@ func waitReady(ctx context.Context, cs kubernetes.Interface, wantNodes int, ever
 	return nil
 }
 
-func checkReadiness(ctx context.Context, cs kubernetes.Interface) (Readiness, error) {
+func checkReadiness(ctx context.Context, cs kubernetes.Interface, judge func([]corev1.Node, []corev1.Pod) Readiness) (Readiness, error) {
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return Readiness{}, err
@@ -116,5 +153,5 @@ func checkReadiness(ctx context.Context, cs kubernetes.Interface) (Readiness, er
 	if err != nil {
 		return Readiness{}, err
 	}
-	return readiness(nodes.Items, pods.Items), nil
+	return judge(nodes.Items, pods.Items), nil
 }

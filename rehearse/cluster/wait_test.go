@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -63,6 +64,25 @@ func TestReadiness(t *testing.T) {
 	}
 }
 
+func TestRegistration(t *testing.T) {
+	hostNet := func(p corev1.Pod) corev1.Pod { p.Spec.HostNetwork = true; return p }
+	nodes := []corev1.Node{node("cp", "False"), node("w", "False")}
+	pods := []corev1.Pod{
+		hostNet(pod("etcd-cp", corev1.PodRunning, "True")),
+		hostNet(pod("kube-proxy-w", corev1.PodRunning, "False")),
+		pod("coredns-1", corev1.PodPending, "False"),
+	}
+	r := registration(nodes, pods)
+	assert.False(t, r.Ready(2), "kube-proxy on w is not Ready yet")
+	assert.Equal(t, "nodes 2 registered (no pod network yet), host-network kube-system pods 1/2 Ready; waiting for pod/kube-proxy-w", r.String())
+	assert.False(t, registration(nodes[:1], pods[:1]).Ready(2), "a node has not registered")
+
+	pods[1] = hostNet(pod("kube-proxy-w", corev1.PodRunning, "True"))
+	r = registration(nodes, pods)
+	assert.True(t, r.Ready(2), "nodes NotReady and CoreDNS Pending are what a cluster without a CNI looks like: %s", r)
+	assert.False(t, readiness(nodes, pods).Ready(2), "the same cluster is not Ready")
+}
+
 func TestWaitReady(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -104,7 +124,7 @@ func TestWaitReady(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
 			var progress bytes.Buffer
-			err := waitReady(ctx, c, tc.wantNodes, time.Millisecond, &progress)
+			err := waitReady(ctx, c, tc.wantNodes, time.Millisecond, &progress, readiness)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Errorf("error %v, want %q", err, tc.wantErr)

@@ -512,8 +512,11 @@ func (p *Profile) Scenario(name string) *scenarios.Scenario {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d workers scaled down to %d for one machine", p.Workers, s.Cluster.Workers))
 	}
 	switch p.CNI {
-	case "flannel", "kindnet":
+	case "flannel":
 		s.Cluster.CNI = p.CNI
+	case "kindnet":
+		s.Cluster.CNI = "flannel"
+		s.Notes = append(s.Notes, "CNI kindnet: node images built from source carry no kindnetd, so flannel stands in for it; set cluster.cni: kindnet where kind's published node images can be pulled")
 	default:
 		s.Cluster.CNI = "flannel"
 		s.Notes = append(s.Notes, "CNI "+p.CNI+" cannot be reproduced offline: flannel stands in for it")

@@ -154,6 +154,13 @@ func TestDiscoverFallbacksAndNotes(t *testing.T) {
 	assert.Contains(t, joined, "ipvs")
 }
 
+func TestScenarioKindnetStandsIn(t *testing.T) {
+	p := &Profile{KubernetesVersion: "v1.35.4", ControlPlanes: 1, Workers: 2, CNI: "kindnet"}
+	s := p.Scenario("kind-shape")
+	assert.Equal(t, "flannel", s.Cluster.CNI, "kindnetd cannot be built from source")
+	assert.Contains(t, strings.Join(s.Notes, "\n"), "CNI kindnet: node images built from source carry no kindnetd, so flannel stands in for it")
+}
+
 func TestSupernet(t *testing.T) {
 	for _, tc := range []struct {
 		name string
