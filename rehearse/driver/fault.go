@@ -10,8 +10,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rehearse/rehearse/rehearse/readiness"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/scenarios"
 )
@@ -193,20 +195,23 @@ func findPath(root *Step, match func(*Step) bool) []*Step {
 
 // faultRun is one fault while it runs.
 type faultRun struct {
-	w      *Faults
-	f      scenarios.Fault
-	nodes  []string
-	cps    []string
-	env    Env
-	r      NodeRunner
-	log    io.Writer
-	etcd   etcdAPI
-	eps    []string
-	began  time.Time
-	ended  time.Time // when the fault was taken away
-	lost   time.Duration
-	minUp  int
-	detail string
+	w     *Faults
+	f     scenarios.Fault
+	nodes []string
+	cps   []string
+	env   Env
+	r     NodeRunner
+	log   io.Writer
+	etcd  etcdAPI
+	eps   []string
+	began time.Time
+	ended time.Time // when the fault was taken away
+	// readyBefore are, for a node fault, the pods Ready on each node
+	// before it was killed: the node has healed once they are Ready again.
+	readyBefore map[string][]string
+	lost        time.Duration
+	minUp       int
+	detail      string
 }
 
 // fault is the action of a fault step: break, hold, mend, wait for heal.
@@ -269,6 +274,9 @@ func (fr *faultRun) emit(outcome, msg string) {
 func (fr *faultRun) run(ctx context.Context) error {
 	f := fr.f
 	fr.began = time.Now()
+	if f.Kind == scenarios.FaultNode {
+		fr.readyBefore = fr.readyPods(ctx)
+	}
 	if err := fr.inject(ctx); err != nil {
 		// Whatever was broken is mended before the error is told.
 		return errors.Join(fmt.Errorf("inject: %w", err), fr.mend(ctx))
@@ -477,8 +485,64 @@ func (fr *faultRun) healthy(ctx context.Context) (bool, string) {
 			}
 		}
 		parts = append(parts, "nodes Ready, kubelets renewing their leases")
+		if fr.f.Kind == scenarios.FaultNode {
+			back := 0
+			for _, n := range fr.nodes {
+				ok, why := fr.podsBack(ctx, n)
+				if !ok {
+					return false, why
+				}
+				back += len(fr.readyBefore[n])
+			}
+			parts = append(parts, fmt.Sprintf("the %d pods Ready on them before Ready again", back))
+		}
 	}
 	return true, strings.Join(parts, "; ")
+}
+
+// readyPods names the pods Ready on each of the fault's nodes. A node
+// whose pods cannot be listed gets none: its heal is then judged by the
+// node alone.
+func (fr *faultRun) readyPods(ctx context.Context) map[string][]string {
+	out := map[string][]string{}
+	for _, n := range fr.nodes {
+		pods, err := fr.env.Client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + n})
+		if err != nil {
+			fmt.Fprintf(fr.log, "fault %s: pods on %s not listed, its heal waits for the node only: %v\n", fr.f.Kind, n, err)
+			continue
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.Spec.NodeName == n && p.DeletionTimestamp == nil && readiness.PodReady(p) {
+				out[n] = append(out[n], p.Namespace+"/"+p.Name)
+			}
+		}
+	}
+	return out
+}
+
+// podsBack: every pod that was Ready on the node before the fault is Ready
+// again (its containers restarted by the node's kubelet), or is gone. A
+// node that came back with its pods still starting has not healed yet:
+// their restarts belong to the fault, not to whatever runs after it.
+func (fr *faultRun) podsBack(ctx context.Context, node string) (bool, string) {
+	var waiting []string
+	for _, key := range fr.readyBefore[node] {
+		ns, name, _ := strings.Cut(key, "/")
+		p, err := fr.env.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return false, fmt.Sprintf("pod %s: %v", key, err)
+		case p.Spec.NodeName == node && p.DeletionTimestamp == nil && !readiness.PodReady(p):
+			waiting = append(waiting, key)
+		}
+	}
+	if len(waiting) > 0 {
+		return false, fmt.Sprintf("node %s is back; %d of its pods not Ready again: %s", node, len(waiting), strings.Join(waiting, ", "))
+	}
+	return true, ""
 }
 
 // staticPodBack: the mirror pod of the node's static pod name is Ready,

@@ -256,3 +256,72 @@ func TestFaultKubeletWaitsForTheLease(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "healed only once the lease was renewed")
 	assert.Equal(t, []string{"kind-worker: systemctl stop kubelet", "kind-worker: systemctl start kubelet"}, nodes.cmds)
 }
+
+// A killed node is healed once it is Ready with its kubelet renewing its
+// lease and every pod that was Ready on it before is Ready again: the
+// restarts that follow a machine's loss belong to the fault.
+func TestFaultNodeWaitsForItsPods(t *testing.T) {
+	ready := func(name string, ok bool) *corev1.Pod {
+		st := corev1.ConditionFalse
+		if ok {
+			st = corev1.ConditionTrue
+		}
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: corev1.PodSpec{NodeName: "kind-worker"},
+			Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}}}
+	}
+	c := fake.NewClientset(&corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "kind-worker"},
+		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
+	}, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "kind-control-plane", Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""}},
+	}, ready("canary-1", true), ready("gone-1", true), ready("never-ready", false))
+	later := metav1.NewMicroTime(time.Now().Add(time.Hour))
+	_, err := c.CoordinationV1().Leases("kube-node-lease").Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "kind-worker", Namespace: "kube-node-lease"}, Spec: coordinationv1.LeaseSpec{RenewTime: &later},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	nodes := &fakeNodes{client: c}
+	lost := &lostNode{fakeNodes: nodes, lose: func() {
+		// The machine is gone: its pods stop; one is deleted meanwhile.
+		_, _ = c.CoreV1().Pods("default").Update(context.Background(), ready("canary-1", false), metav1.UpdateOptions{})
+		_ = c.CoreV1().Pods("default").Delete(context.Background(), "gone-1", metav1.DeleteOptions{})
+	}, back: func() {
+		// Its kubelet restarts the containers a little after it is up.
+		time.Sleep(300 * time.Millisecond)
+		_, _ = c.CoreV1().Pods("default").Update(context.Background(), ready("canary-1", true), metav1.UpdateOptions{})
+	}}
+	w := &Faults{Driver: nopDriver{}, Runner: lost, Poll: 20 * time.Millisecond,
+		Faults: []scenarios.Fault{{Kind: scenarios.FaultNode, Nodes: []string{"worker"}, For: scenarios.Duration{Duration: 50 * time.Millisecond}, HealWithin: scenarios.Duration{Duration: 3 * time.Second}}}}
+	env := Env{Client: c, Log: io.Discard}
+	plan, err := w.Plan(context.Background(), env, "v1.36.3")
+	require.NoError(t, err)
+	rec := timeline.NewRecorder(nil)
+	start := time.Now()
+	require.NoError(t, plan.Execute(context.Background(), env, rec))
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "healed only once its Ready pod was Ready again")
+	assert.Equal(t, []string{"engine: kill kind-worker", "engine: start kind-worker"}, nodes.cmds)
+	var healed string
+	for _, ev := range rec.Events() {
+		if ev.Kind == "fault" && ev.Outcome == "healed" {
+			healed = ev.Message
+		}
+	}
+	assert.Contains(t, healed, "the 2 pods Ready on them before Ready again", "a pod never Ready before is not waited for")
+}
+
+// lostNode plays a node container killed and started again.
+type lostNode struct {
+	*fakeNodes
+	lose, back func()
+}
+
+func (l *lostNode) Engine(ctx context.Context, args ...string) (string, error) {
+	out, err := l.fakeNodes.Engine(ctx, args...)
+	switch args[0] {
+	case "kill":
+		l.lose()
+	case "start":
+		go l.back()
+	}
+	return out, err
+}
