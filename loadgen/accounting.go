@@ -27,6 +27,61 @@ type Accounting struct {
 	MaxLagMs        float64           `json:"maxLagMs"`
 	Probes          []ProbeAccounting `json:"probes"`
 	Phases          []PhaseSwitch     `json:"phases"`
+	// Generators, when the load came from in-cluster generators, is each
+	// one's share: what it was to send, what reached the results and the
+	// windows it sent nothing in (missing load, not target errors).
+	Generators []GeneratorAccounting `json:"generators,omitempty"`
+}
+
+// GeneratorAccounting is one in-cluster load generator's share of a run.
+type GeneratorAccounting struct {
+	Name string `json:"name"`
+	// Node is where it ran; Pods every pod that was it, in order (a pod
+	// killed and made again by its DaemonSet is a second one).
+	Node string   `json:"node,omitempty"`
+	Pods []string `json:"pods,omitempty"`
+	// TargetRate is its share of the rate, in requests per second.
+	TargetRate float64 `json:"targetRate"`
+	// Scheduled is how many requests its share called for over the run.
+	Scheduled int64 `json:"scheduled"`
+	// Received is how many of its results reached the merged results.
+	Received int64 `json:"received"`
+	// Reported is how many requests its pods said they sent, summed over
+	// the pods that ended cleanly and said so; ReportedPods counts them.
+	Reported     int64 `json:"reported"`
+	ReportedPods int   `json:"reportedPods"`
+	// Lost are the windows it sent nothing in, and LostRequests what its
+	// share called for in them.
+	Lost         []LostLoad `json:"lost,omitempty"`
+	LostRequests int64      `json:"lostRequests"`
+	// DelayMs is the shortest time from a request's end on the generator
+	// to its result reaching rehearse: an upper bound of how far the
+	// generator's clock can run behind this machine's.
+	DelayMs float64 `json:"delayMs"`
+}
+
+// LostLoad is a window in which a generator sent nothing.
+type LostLoad struct {
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Seconds  float64   `json:"seconds"`
+	Requests int64     `json:"requests"`
+	// Why is what was seen of the generator then, e.g. "pod rehearse-load-1-x7 deleted".
+	Why string `json:"why,omitempty"`
+}
+
+// Shortfall is the fraction of the scheduled load the generators did not
+// send because they were gone: lost requests over scheduled ones.
+func (a Accounting) Shortfall() float64 {
+	var lost, sched int64
+	for _, g := range a.Generators {
+		lost += g.LostRequests
+		sched += g.Scheduled
+	}
+	if sched == 0 {
+		return 0
+	}
+	return float64(lost) / float64(sched)
 }
 
 // ProbeAccounting is Accounting for one probe kind.

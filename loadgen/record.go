@@ -43,6 +43,28 @@ func NewRecorder(w io.Writer) *Recorder {
 	return r
 }
 
+// NewJSONRecorder records to w in vegeta's JSON encoding, one result per
+// line, flushed at least every FlushInterval: the stream an in-cluster
+// generator writes to its standard output for rehearse to follow.
+func NewJSONRecorder(w io.Writer) *Recorder {
+	r := NewRecorder(w)
+	r.enc = vegeta.NewJSONEncoder(r.w)
+	return r
+}
+
+// StreamAccountingKey starts the last line of a generator's stream (see
+// StreamEnd).
+const StreamAccountingKey = `{"accounting":`
+
+// StreamEnd is the last line a generator streaming its results writes
+// (`rehearse load --out -`): its own accounting of what it sent.
+type StreamEnd struct {
+	Accounting Accounting `json:"accounting"`
+}
+
+// Flush writes what is buffered.
+func (r *Recorder) Flush() error { return r.w.Flush() }
+
 // Modes of what a recorder creates: results can hold the values of an exec
 // driver's environment and the output of its commands, so only the owner
 // reads them.

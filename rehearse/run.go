@@ -749,6 +749,9 @@ func BuildReport(dir string, sc *scenarios.Scenario) (*report.Report, error) {
 	} else if ok {
 		rep.AddCheck(s.Check())
 	}
+	if a := m.Accounting; a != nil && len(a.Generators) > 0 {
+		rep.AddCheck(generatorsCheck(*a, sc.Load.Generators.Shortfall()))
+	}
 	rep.Title = fmt.Sprintf("%s: %s upgrade to %s", sc.Metadata.Name, sc.Upgrade.Driver, sc.Upgrade.Target)
 	if sc.Upgrade.Driver == scenarios.DriverNone {
 		rep.Title = fmt.Sprintf("%s: fault drills at %s, no upgrade", sc.Metadata.Name, sc.Upgrade.Target)

@@ -151,7 +151,7 @@ func (s *status) sayStep(e timeline.Event) {
 
 // progress prints a live status line every so often: phase, elapsed, rate,
 // errors so far, the upgrade step in progress.
-func (s *status) progress(ctx context.Context, every time.Duration, atk *loadgen.Attack, done chan<- struct{}) {
+func (s *status) progress(ctx context.Context, every time.Duration, atk interface{ Snapshot() loadgen.Snapshot }, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -5,16 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rehearse/rehearse/loadgen"
 	"github.com/rehearse/rehearse/rehearse/canary"
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/driver"
+	"github.com/rehearse/rehearse/rehearse/generators"
 	"github.com/rehearse/rehearse/rehearse/runfolder"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
@@ -79,6 +83,20 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 	if err != nil {
 		return err
 	}
+	var src loadSource = atk
+	if sc.Load.Generators.InCluster() {
+		fleet, err := r.deployGenerators(ctx, client, deployed, targets)
+		if fleet != nil {
+			defer r.deleteGenerators(ctx, fleet)
+		}
+		if err != nil {
+			return err
+		}
+		src = generators.NewRunner(fleet, PhaseBaseline, r.tl)
+		if err := sleepCtx(ctx, time.Until(fleet.StartAt)); err != nil {
+			return nil
+		}
+	}
 	rec, err := loadgen.CreateRecorder(r.folder.Path(runfolder.Results))
 	if err != nil {
 		return err
@@ -109,11 +127,11 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		acc, err := atk.Run(loadCtx, rec, col)
+		acc, err := src.Run(loadCtx, rec, col)
 		done <- outcome{acc, err}
 	}()
 	progressDone := make(chan struct{})
-	go r.status.progress(loadCtx, r.o.ProgressEvery, atk, progressDone)
+	go r.status.progress(loadCtx, r.o.ProgressEvery, src, progressDone)
 
 	finish := func() error {
 		stopLoad()
@@ -141,12 +159,14 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 			r.ledger.readLater(ctx, r.tl, current)
 		}
 		current = phase
-		_ = atk.SetPhase(phase)
+		_ = src.SetPhase(phase)
 		r.tl.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "phase", Subject: phase, Message: "requests now tagged " + phase})
 	}
 
 	msg := fmt.Sprintf("load %.0f/s", sc.Load.Rate)
-	if deployed != nil {
+	if g := sc.Load.Generators; g.InCluster() {
+		msg += fmt.Sprintf(" from %d generators in the cluster", g.Replicas)
+	} else if deployed != nil {
 		msg += fmt.Sprintf(" over %d canary entry points: %v", len(targets), targets)
 	}
 	for _, a := range apps {
@@ -207,6 +227,74 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		return wait(sc.Load.After.Duration)
 	})
 	return errors.Join(perr, finish())
+}
+
+// loadSource sends the load: one attack from this machine, or generators
+// in the cluster.
+type loadSource interface {
+	Run(ctx context.Context, sinks ...loadgen.Sink) (loadgen.Accounting, error)
+	SetPhase(name string) error
+	Snapshot() loadgen.Snapshot
+}
+
+// PhaseGenerators deploys the in-cluster load generators.
+const PhaseGenerators = "generators"
+
+// generatorsStartIn is how long after their DaemonSets are made the
+// generators start sending, together: their pods start in seconds, the
+// canary image being on every node already.
+const generatorsStartIn = 20 * time.Second
+
+// deployGenerators makes the in-cluster generators, aimed at the canary
+// through its ClusterIP Service or its node ports.
+func (r *run) deployGenerators(ctx context.Context, client kubernetes.Interface, deployed *canary.Deployed, nodeTargets []string) (*generators.Fleet, error) {
+	sc := r.sc
+	g := sc.Load.Generators
+	var fleet *generators.Fleet
+	err := r.phase(PhaseGenerators, func() error {
+		targets := nodeTargets
+		if g.Via == scenarios.ViaService {
+			svc, err := client.CoreV1().Services(deployed.Namespace).Get(ctx, deployed.Name, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("the canary's Service: %w", err)
+			}
+			if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone || len(svc.Spec.Ports) == 0 {
+				return fmt.Errorf("the canary's Service %s/%s has no ClusterIP and port to send to", svc.Namespace, svc.Name)
+			}
+			targets = []string{fmt.Sprintf("http://%s/", net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port))))}
+		}
+		o := generators.Options{
+			Namespace: g.Namespace, Image: deployed.Image, Replicas: g.Replicas,
+			Rate: sc.Load.Rate, Timeout: sc.Load.Timeout.Duration, Probes: sc.Load.Probes, Targets: targets,
+			NodeSelector: g.NodeSelector, StartIn: generatorsStartIn,
+		}
+		for _, t := range g.Tolerations {
+			o.Tolerations = append(o.Tolerations, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOperator(t.Operator), Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+		}
+		var err error
+		fleet, err = generators.Deploy(ctx, client, o)
+		if err != nil {
+			return err
+		}
+		var where []string
+		for _, gen := range fleet.Generators {
+			where = append(where, gen.Name+" on "+gen.Node)
+		}
+		r.tl.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "generators",
+			Message: fmt.Sprintf("%d generators at %.4g/s each to %v, starting together at %s: %s",
+				len(fleet.Generators), sc.Load.Rate/float64(len(fleet.Generators)), targets, fleet.StartAt.UTC().Format("15:04:05.000"), strings.Join(where, ", "))})
+		return nil
+	})
+	return fleet, err
+}
+
+// deleteGenerators removes what is left of the generators (a cluster
+// kept, or not made by rehearse, is left as it was found).
+func (r *run) deleteGenerators(ctx context.Context, fleet *generators.Fleet) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = fleet.Stop(dctx)
+	_ = fleet.Delete(dctx)
 }
 
 // followNodes keeps the node-port entry points (the canary's, and the
@@ -353,4 +441,47 @@ func (r *run) checkHop(ctx context.Context, client kubernetes.Interface, cl chec
 		return fmt.Errorf("checklist at %s: %d of %d items failed (%s); the next hop does not start", version, len(res.Failed()), len(res.Items), strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// generatorsCheck judges whether the in-cluster generators sent the load
+// the scenario planned: load a lost generator never sent is missing, not
+// failed, and past maxShortfall of the plan the rehearsal cannot say what
+// the upgrade did to the traffic (inconclusive). Each generator is an item
+// with its share, what reached the results and its lost windows.
+func generatorsCheck(a loadgen.Accounting, maxShortfall float64) report.Check {
+	c := report.Check{Name: "load"}
+	var lost, sched, recv, reported int64
+	for _, g := range a.Generators {
+		lost += g.LostRequests
+		sched += g.Scheduled
+		recv += g.Received
+		reported += g.Reported
+		it := report.CheckItem{
+			Component: "generator " + g.Name,
+			Expected:  fmt.Sprintf("%.4g/s: %d requests", g.TargetRate, g.Scheduled),
+			Seen:      fmt.Sprintf("%d results from %s", g.Received, g.Node),
+			Outcome:   report.Pass,
+		}
+		if g.ReportedPods > 0 {
+			it.Seen += fmt.Sprintf("; its pods said %d sent", g.Reported)
+		}
+		var ws []string
+		for _, l := range g.Lost {
+			ws = append(ws, fmt.Sprintf("%.1fs from %s (%d requests; %s)", l.Seconds, l.From.UTC().Format("15:04:05"), l.Requests, l.Why))
+		}
+		if len(ws) > 0 {
+			it.Message = "lost load: " + strings.Join(ws, "; ")
+		}
+		c.Items = append(c.Items, it)
+	}
+	short := a.Shortfall()
+	c.Message = fmt.Sprintf("%d generators sent %d results of %d planned; %d requests (%.2f%%) never sent by lost generators, at most %.4g%% allowed",
+		len(a.Generators), recv, sched, lost, 100*short, 100*maxShortfall)
+	c.Outcome = report.Pass
+	if short > maxShortfall {
+		c.Outcome = report.Inconclusive
+		c.Message = fmt.Sprintf("the load sent fell short of the plan by %.2f%% (%d of %d requests never sent by lost generators), above load.generators.maxShortfall %.4g%%: the traffic does not say what the upgrade did",
+			100*short, lost, sched, 100*maxShortfall)
+	}
+	return c
 }

@@ -117,6 +117,7 @@ func Defaults() *Scenario {
 // and workload, and no canary probes when the canary is disabled.
 func (s *Scenario) settleDefaults(src *source) {
 	s.settleTargets()
+	s.settleGenerators()
 	if n := len(s.Upgrade.Targets); n > 0 && !present(src, "upgrade.target") {
 		s.Upgrade.Target = s.Upgrade.Targets[n-1]
 	}

@@ -196,6 +196,9 @@ type Traffic struct {
 	// as the upgrade.
 	Baseline Duration `yaml:"baseline" json:"baseline"`
 	After    Duration `yaml:"after" json:"after"`
+	// Generators say where the load comes from: this machine (local, the
+	// default) or generator pods in the cluster (in-cluster).
+	Generators Generators `yaml:"generators,omitempty" json:"generators,omitempty"`
 }
 
 // Drivers of an upgrade.

@@ -175,6 +175,7 @@ func (s *Scenario) validate(src *source) Errors {
 	s.validateTargets(add, probes)
 	s.validatePools(src, add)
 	s.validateLedger(add)
+	s.validateGenerators(add)
 	s.validateWorkloads(src, add)
 	if l.Timeout.Duration <= 0 {
 		add("load.timeout", "must be positive")

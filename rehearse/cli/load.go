@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +30,7 @@ type loadOptions struct {
 	probes     []string
 	timeout    time.Duration
 	maxWorkers uint64
+	startAt    string
 	progressFlags
 	force bool
 }
@@ -65,13 +67,14 @@ written or another failure of the machine.`,
 	f.StringArrayVar(&o.targets, "target", nil, "target URL (repeat for a rotation)")
 	f.Var(&o.rate, "rate", "total requests per second, split over the probe kinds, as N or N/DURATION (e.g. 100 or 100/1s, as vegeta spells it)")
 	f.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send (0: until Ctrl-C)")
-	f.StringVar(&o.out, "out", "", "run folder to write results.bin and summary.json to (required)")
+	f.StringVar(&o.out, "out", "", "run folder to write results.bin and summary.json to (required); - streams every result as a line of vegeta's JSON to standard output, then the accounting, as an in-cluster generator does")
 	f.StringVar(&o.phase, "phase", o.phase, "phase name that tags the requests")
 	f.StringArrayVar(&o.switches, "phase-switch", nil, "switch phase at an offset, as OFFSET=NAME (e.g. 30s=upgrade); repeatable")
 	f.StringSliceVar(&o.probes, "probes", []string{string(loadgen.ProbeReuse), string(loadgen.ProbeFresh)}, "probe kinds: reuse (keep-alive), fresh (new connection per request)")
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "timeout of one request")
 	f.Uint64Var(&o.maxWorkers, "max-workers", o.maxWorkers, "most concurrent requests per probe kind")
 	o.addProgressFlags(f, "a progress line every second even when stderr is not a terminal (else every 10s), and each phase switch")
+	f.StringVar(&o.startAt, "start-at", "", "start sending at this instant (RFC 3339, e.g. 2026-12-02T12:00:00Z), as generators started together do; a past instant starts at once")
 	f.BoolVar(&o.force, "force", false, "write into a run folder that is not empty, overwriting its results")
 	return cmd
 }
@@ -134,6 +137,20 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 		if err := loadgen.Spec.Validate(loadgen.Spec{Targets: []string{"http://x/"}, Phase: s.name}); err != nil {
 			return badInput(fmt.Errorf("--phase-switch %s=%s: %w", s.at, s.name, err))
 		}
+	}
+	if o.startAt != "" {
+		at, err := time.Parse(time.RFC3339Nano, o.startAt)
+		if err != nil {
+			return badInput(fmt.Errorf("--start-at %q: want an instant in RFC 3339, e.g. 2026-12-02T12:00:00Z", o.startAt))
+		}
+		select {
+		case <-ctx.Done():
+			return &ExitError{Code: ExitInconclusive, Err: errors.New("interrupted before --start-at: nothing was sent")}
+		case <-time.After(time.Until(at)):
+		}
+	}
+	if o.out == "-" {
+		return streamLoad(ctx, streams, atk)
 	}
 	rec, err := createResults(o.out, o.force)
 	if err != nil {
@@ -205,6 +222,24 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 			acc.Seconds, o.duration, rec.Count(), o.out)}
 	}
 	return nil
+}
+
+// streamLoad is `rehearse load --out -`, an in-cluster generator: every
+// result as a line of vegeta's JSON on standard output, flushed at least
+// every second, until the duration ends or the process is stopped
+// (SIGTERM, as when its pod is deleted); then one line with the accounting.
+func streamLoad(ctx context.Context, streams Streams, atk *loadgen.Attack) error {
+	rec := loadgen.NewJSONRecorder(streams.Out)
+	acc, runErr := atk.Run(ctx, rec)
+	if err := errors.Join(runErr, rec.Flush()); err != nil {
+		return err
+	}
+	b, err := json.Marshal(loadgen.StreamEnd{Accounting: acc})
+	if err != nil {
+		return err
+	}
+	_, err = streams.Out.Write(append(b, '\n'))
+	return err
 }
 
 // createResults makes the run folder out (mode loadgen.ResultsDirMode) and

@@ -1,0 +1,409 @@
+package generators
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/rehearse/rehearse/loadgen"
+	"github.com/rehearse/rehearse/rehearse/timeline"
+)
+
+// Runner follows a fleet's generators while they send: every pod's
+// results come back through the API (the pod's log, followed, and
+// resumed where it broke off when the stream is cut, as when the pod's
+// node's kubelet restarts), are merged by time into the sinks, and are
+// tagged with the phase in force when each request was sent.
+type Runner struct {
+	fleet *Fleet
+	emit  timeline.Emitter
+	// Drain bounds how long after the stop the generators' last results
+	// are waited for.
+	Drain time.Duration
+
+	mu     sync.Mutex
+	phases []loadgen.PhaseSwitch
+	merge  *Merge
+	errs   int64
+}
+
+// NewRunner follows fleet, reporting what happens to its pods to emit.
+// phase is the phase in force at the start.
+func NewRunner(fleet *Fleet, phase string, emit timeline.Emitter) *Runner {
+	return &Runner{
+		fleet:  fleet,
+		emit:   emit,
+		Drain:  fleet.Timeout + 45*time.Second,
+		phases: []loadgen.PhaseSwitch{{Name: phase, At: fleet.StartAt}},
+	}
+}
+
+// SetPhase tags the requests sent from now on with name.
+func (r *Runner) SetPhase(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.phases = append(r.phases, loadgen.PhaseSwitch{Name: name, At: time.Now()})
+	return nil
+}
+
+func (r *Runner) phaseAt(t time.Time) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := sort.Search(len(r.phases), func(i int) bool { return r.phases[i].At.After(t) })
+	if i == 0 {
+		return r.phases[0].Name
+	}
+	return r.phases[i-1].Name
+}
+
+// Snapshot is the results merged so far.
+func (r *Runner) Snapshot() loadgen.Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := loadgen.Snapshot{Phase: r.phases[len(r.phases)-1].Name, Elapsed: max(0, time.Since(r.fleet.StartAt))}
+	if r.merge != nil {
+		s.Sent, s.Errors = r.merge.Out, r.merge.Errors
+	}
+	return s
+}
+
+type line struct {
+	gen     int
+	res     *vegeta.Result
+	end     *loadgen.Accounting
+	written time.Time
+	arrived time.Time
+}
+
+type streamEvent struct {
+	gen   int
+	delta int
+}
+
+type podNote struct {
+	gen  int
+	at   time.Time
+	text string
+}
+
+// Run follows the generators until ctx ends, then stops them, waits up
+// to Drain for their last results, and returns the accounting: the
+// fleet's schedule from its StartAt to the stop, and each generator's
+// share, received and lost load.
+func (r *Runner) Run(ctx context.Context, sinks ...loadgen.Sink) (loadgen.Accounting, error) {
+	f := r.fleet
+	m := NewMerge(f.Generators, MergeOptions{Bound: f.Timeout + 2*loadgen.FlushInterval, Start: f.StartAt, PhaseAt: r.phaseAt}, sinks...)
+	r.mu.Lock()
+	r.merge = m
+	r.mu.Unlock()
+
+	lines := make(chan line, 4096)
+	streams := make(chan streamEvent, 64)
+	notes := make(chan podNote, 64)
+	// Followers outlive ctx by the drain.
+	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFollow()
+	var followers sync.WaitGroup
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		r.watch(watchCtx, followCtx, &followers, lines, streams, notes)
+	}()
+
+	var stopAt time.Time
+	drained := make(chan struct{})
+	var stopErr error
+	go func() {
+		<-ctx.Done()
+		stopWatch()
+		<-watchDone
+		r.mu.Lock()
+		stopAt = time.Now()
+		r.mu.Unlock()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		stopErr = f.Stop(sctx)
+		cancel()
+		done := make(chan struct{})
+		go func() { followers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(r.Drain):
+			stopFollow()
+			<-done
+		}
+		close(drained)
+	}()
+
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case l := <-lines:
+			r.take(m, l)
+		case s := <-streams:
+			r.mu.Lock()
+			m.Streaming(s.gen, s.delta)
+			r.mu.Unlock()
+		case n := <-notes:
+			r.mu.Lock()
+			m.Note(n.gen, n.at, n.text)
+			r.mu.Unlock()
+		case <-tick.C:
+			r.mu.Lock()
+			m.Release()
+			r.mu.Unlock()
+		case <-drained:
+			break loop
+		}
+	}
+	// What the followers sent before they ended.
+	for {
+		select {
+		case l := <-lines:
+			r.take(m, l)
+			continue
+		case n := <-notes:
+			m.Note(n.gen, n.at, n.text)
+			continue
+		default:
+		}
+		break
+	}
+	r.mu.Lock()
+	end := stopAt
+	gens := m.Close(end)
+	r.mu.Unlock()
+	for i := range gens {
+		gens[i].Node = f.Generators[i].Node
+	}
+	acc := r.accounting(end, gens)
+	for _, g := range gens {
+		for _, l := range g.Lost {
+			r.emit.Emit(timeline.Event{Time: l.From, Source: timeline.SourceLoadgen, Kind: "lost", Subject: g.Name, Message: describeLost(g.Name, l)})
+		}
+	}
+	if m.Reordered > 0 {
+		stopErr = errors.Join(stopErr, fmt.Errorf("generators: %d results came later than the merge's bound of %s and are out of order in the results", m.Reordered, f.Timeout+2*loadgen.FlushInterval))
+	}
+	return acc, stopErr
+}
+
+func (r *Runner) take(m *Merge, l line) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l.end != nil {
+		m.Reported(l.gen, *l.end)
+		return
+	}
+	m.Add(l.gen, l.res, l.written, l.arrived)
+}
+
+func (r *Runner) accounting(end time.Time, gens []loadgen.GeneratorAccounting) loadgen.Accounting {
+	r.mu.Lock()
+	phases := append([]loadgen.PhaseSwitch(nil), r.phases...)
+	r.mu.Unlock()
+	ran := end.Sub(r.fleet.StartAt)
+	acc := loadgen.Accounting{
+		Started: r.fleet.StartAt, Ended: time.Now(), Seconds: ran.Seconds(),
+		Phases: phases, Generators: gens,
+	}
+	for _, g := range gens {
+		acc.TargetRate += g.TargetRate
+		acc.Scheduled += g.Scheduled
+		acc.Sent += g.Received
+	}
+	acc.Missed = max(0, acc.Scheduled-acc.Sent)
+	if ran > 0 {
+		acc.AchievedRate = float64(acc.Sent) / ran.Seconds()
+	}
+	return acc
+}
+
+// watch lists the generators' pods every second until ctx ends, starting
+// a follower for each new one and noting what becomes of each.
+func (r *Runner) watch(ctx, followCtx context.Context, wg *sync.WaitGroup, lines chan<- line, streams chan<- streamEvent, notes chan<- podNote) {
+	f := r.fleet
+	index := map[string]int{}
+	for i, g := range f.Generators {
+		index[g.Name] = i
+	}
+	seen := map[types.UID]*corev1.Pod{}
+	restarts := map[types.UID]int32{}
+	for {
+		pods, err := f.client.CoreV1().Pods(f.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelApp + "=" + App})
+		if err == nil {
+			now := map[types.UID]bool{}
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				gi, ok := index[p.Labels[LabelGenerator]]
+				if !ok {
+					continue
+				}
+				now[p.UID] = true
+				if _, ok := seen[p.UID]; !ok {
+					seen[p.UID] = p
+					r.noteOf(gi, notes, fmt.Sprintf("pod %s on %s", p.Name, p.Spec.NodeName))
+					streams <- streamEvent{gi, +1}
+					wg.Add(1)
+					go func(p corev1.Pod) {
+						defer wg.Done()
+						r.follow(followCtx, gi, p, lines)
+						streams <- streamEvent{gi, -1}
+					}(*p)
+				}
+				for _, s := range p.Status.ContainerStatuses {
+					if s.Name == Container && s.RestartCount > restarts[p.UID] {
+						restarts[p.UID] = s.RestartCount
+						r.noteOf(gi, notes, fmt.Sprintf("pod %s's generator restarted (%d)", p.Name, s.RestartCount))
+					}
+				}
+				if p.DeletionTimestamp != nil && seen[p.UID].DeletionTimestamp == nil {
+					seen[p.UID] = p
+					r.noteOf(gi, notes, fmt.Sprintf("pod %s deleted", p.Name))
+				}
+			}
+			for uid, p := range seen {
+				if !now[uid] && p.Name != "" {
+					r.noteOf(index[p.Labels[LabelGenerator]], notes, fmt.Sprintf("pod %s gone", p.Name))
+					seen[uid] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &metav1.Time{}}}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Runner) noteOf(gi int, notes chan<- podNote, text string) {
+	at := time.Now()
+	notes <- podNote{gi, at, text}
+	r.emit.Emit(timeline.Event{Time: at, Source: timeline.SourceLoadgen, Kind: "generator", Subject: r.fleet.Generators[gi].Name, Message: text})
+}
+
+// follow reads pod p's log until the generator ends (its accounting line,
+// or the pod gone), resuming after the last line read whenever the stream
+// is cut.
+func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- line) {
+	pods := r.fleet.client.CoreV1().Pods(p.Namespace)
+	var last time.Time
+	for ctx.Err() == nil {
+		opts := &corev1.PodLogOptions{Container: Container, Follow: true, Timestamps: true}
+		if !last.IsZero() {
+			t := metav1.NewTime(last.Truncate(time.Second))
+			opts.SinceTime = &t
+		}
+		stream, err := pods.GetLogs(p.Name, opts).Stream(ctx)
+		if err == nil {
+			ended := readLog(stream, gi, &last, out)
+			stream.Close()
+			if ended {
+				return
+			}
+		}
+		cur, err := pods.Get(ctx, p.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return
+		case err == nil && (cur.UID != p.UID || cur.Status.Phase == corev1.PodSucceeded || cur.Status.Phase == corev1.PodFailed):
+			return
+		case err == nil && cur.DeletionTimestamp != nil && !running(cur):
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// readLog reads one log stream of lines "TIME CONTENT" (kubelet's
+// timestamps), skipping those at or before *last. It tells whether the
+// generator's accounting, its last line, was read.
+func readLog(rd io.Reader, gi int, last *time.Time, out chan<- line) bool {
+	br := bufio.NewReaderSize(rd, 64<<10)
+	dec := newLineDecoder()
+	for {
+		b, err := br.ReadBytes('\n')
+		if len(b) > 0 && b[len(b)-1] == '\n' {
+			if end := dec.handle(b, gi, last, out); end {
+				return true
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// lineDecoder decodes results one line at a time with one vegeta JSON
+// decoder, fed each line as it comes.
+type lineDecoder struct {
+	feed *lineFeed
+	dec  vegeta.Decoder
+}
+
+type lineFeed struct{ b []byte }
+
+func (f *lineFeed) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+func newLineDecoder() *lineDecoder {
+	f := &lineFeed{}
+	return &lineDecoder{feed: f, dec: vegeta.NewJSONDecoder(f)}
+}
+
+func (d *lineDecoder) handle(b []byte, gi int, last *time.Time, out chan<- line) bool {
+	sp := bytes.IndexByte(b, ' ')
+	if sp < 0 {
+		return false
+	}
+	written, err := time.Parse(time.RFC3339Nano, string(b[:sp]))
+	if err != nil || !written.After(*last) {
+		return false
+	}
+	*last = written
+	rest := b[sp+1:]
+	l := line{gen: gi, written: written, arrived: time.Now()}
+	if bytes.HasPrefix(rest, []byte(loadgen.StreamAccountingKey)) {
+		var end loadgen.StreamEnd
+		if json.Unmarshal(rest, &end) != nil {
+			return false
+		}
+		l.end = &end.Accounting
+		out <- l
+		return true
+	}
+	var res vegeta.Result
+	d.feed.b = rest
+	if d.dec(&res) != nil {
+		return false
+	}
+	l.res = &res
+	out <- l
+	return false
+}
