@@ -23,7 +23,7 @@ import (
 
 // requireSubstrate fails the test with the doctor's words when this machine
 // cannot run the scenario's clusters.
-func requireSubstrate(t *testing.T, versions ...string) {
+func requireSubstrate(t testing.TB, versions ...string) {
 	t.Helper()
 	for _, v := range versions {
 		var out bytes.Buffer

@@ -230,7 +230,7 @@ func daemonSet(o Options, g Generator, startAt time.Time) *appsv1.DaemonSet {
 					Containers: []corev1.Container{{
 						Name:            Container,
 						Image:           o.Image,
-						ImagePullPolicy: corev1.PullIfNotPresent,
+						ImagePullPolicy: pullPolicy(o.Image),
 						Command:         Command(o, g.Rate, startAt),
 						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 							corev1.ResourceCPU:    resource.MustParse("50m"),
@@ -241,6 +241,15 @@ func daemonSet(o Options, g Generator, startAt time.Time) *appsv1.DaemonSet {
 			},
 		},
 	}
+}
+
+// pullPolicy is Never for an image named localhost/..., which exists only
+// where it was loaded (as the canary's does), else IfNotPresent.
+func pullPolicy(image string) corev1.PullPolicy {
+	if strings.HasPrefix(image, "localhost/") {
+		return corev1.PullNever
+	}
+	return corev1.PullIfNotPresent
 }
 
 func (f *Fleet) ensureNamespace(ctx context.Context) error {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -199,9 +198,15 @@ loop:
 		}
 	}
 	if m.Reordered > 0 {
-		stopErr = errors.Join(stopErr, fmt.Errorf("generators: %d results came later than the merge's bound of %s and are out of order in the results", m.Reordered, f.Timeout+2*loadgen.FlushInterval))
+		r.emit.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "reordered",
+			Message: fmt.Sprintf("%d results came later than the merge's bound of %s and are out of send order in the results", m.Reordered, f.Timeout+2*loadgen.FlushInterval)})
 	}
-	return acc, stopErr
+	// The generators' DaemonSets not deleted is said, not fatal: the
+	// results are whole, and the fleet's deletion is tried again.
+	if stopErr != nil {
+		r.emit.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "stop", Outcome: "failed", Message: "stopping the generators: " + stopErr.Error()})
+	}
+	return acc, nil
 }
 
 func (r *Runner) take(m *Merge, l line) {
@@ -263,8 +268,7 @@ func (r *Runner) watch(ctx, followCtx context.Context, wg *sync.WaitGroup, lines
 					wg.Add(1)
 					go func(p corev1.Pod) {
 						defer wg.Done()
-						r.follow(followCtx, gi, p, lines)
-						streams <- streamEvent{gi, -1}
+						r.follow(followCtx, gi, p, lines, streams)
 					}(*p)
 				}
 				for _, s := range p.Status.ContainerStatuses {
@@ -301,9 +305,24 @@ func (r *Runner) noteOf(gi int, notes chan<- podNote, text string) {
 
 // follow reads pod p's log until the generator ends (its accounting line,
 // or the pod gone), resuming after the last line read whenever the stream
-// is cut.
-func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- line) {
+// is cut. While it may still bring results it holds the merge back (the
+// watcher counted it before it started); it stops holding while the pod's
+// generator is not running (a pod that cannot start holds nothing back)
+// and when it ends. An apiserver away holds: the pod may be running.
+func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- line, streams chan<- streamEvent) {
 	pods := r.fleet.client.CoreV1().Pods(p.Namespace)
+	holding := true
+	hold := func(h bool) {
+		if h != holding {
+			holding = h
+			delta := -1
+			if h {
+				delta = 1
+			}
+			streams <- streamEvent{gi, delta}
+		}
+	}
+	defer hold(false)
 	var last time.Time
 	for ctx.Err() == nil {
 		opts := &corev1.PodLogOptions{Container: Container, Follow: true, Timestamps: true}
@@ -313,6 +332,7 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 		}
 		stream, err := pods.GetLogs(p.Name, opts).Stream(ctx)
 		if err == nil {
+			hold(true)
 			ended := readLog(stream, gi, &last, out)
 			stream.Close()
 			if ended {
@@ -327,6 +347,8 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 			return
 		case err == nil && cur.DeletionTimestamp != nil && !running(cur):
 			return
+		case err == nil && !running(cur):
+			hold(false)
 		}
 		select {
 		case <-ctx.Done():
