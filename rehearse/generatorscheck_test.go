@@ -26,7 +26,7 @@ func TestGeneratorsCheck(t *testing.T) {
 	assert.Equal(t, "load", c.Name)
 	assert.Equal(t, report.Pass, c.Overall())
 	require.Len(t, c.Items, 2)
-	assert.Contains(t, c.Items[0].Message, "lost load: 4.0s from 12:00:00 (400 requests; pod rehearse-load-0-abc deleted)")
+	assert.Contains(t, c.Items[0].Message, "lost load, 400 requests never sent: 4.0s from 12:00:00 (400 requests; pod rehearse-load-0-abc deleted)")
 	assert.Contains(t, c.Items[1].Seen, "60000 results from worker2; its pods said 60000 sent")
 	assert.Contains(t, c.Message, "400 requests (0.33%) never sent")
 

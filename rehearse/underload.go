@@ -469,8 +469,11 @@ func generatorsCheck(a loadgen.Accounting, maxShortfall float64) report.Check {
 		for _, l := range g.Lost {
 			ws = append(ws, fmt.Sprintf("%.1fs from %s (%d requests; %s)", l.Seconds, l.From.UTC().Format("15:04:05"), l.Requests, l.Why))
 		}
-		if len(ws) > 0 {
-			it.Message = "lost load: " + strings.Join(ws, "; ")
+		switch {
+		case len(ws) > 0 && g.LostRequests > 0:
+			it.Message = fmt.Sprintf("lost load, %d requests never sent: %s", g.LostRequests, strings.Join(ws, "; "))
+		case len(ws) > 0:
+			it.Message = "quiet, then caught up (requests sent late, none lost): " + strings.Join(ws, "; ")
 		}
 		c.Items = append(c.Items, it)
 	}

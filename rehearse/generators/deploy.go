@@ -107,6 +107,9 @@ func Deploy(ctx context.Context, client kubernetes.Interface, o Options) (*Fleet
 		g := Generator{Name: fmt.Sprintf("%s-%d", App, i), Node: nodes[i%len(nodes)], Rate: rate}
 		ds := daemonSet(o, g, f.StartAt)
 		if _, err := client.AppsV1().DaemonSets(o.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return f, fmt.Errorf("generator %s already exists in namespace %s (a rehearsal still running, or one killed outright): delete it, or name another load.generators.namespace", g.Name, o.Namespace)
+			}
 			return f, fmt.Errorf("generator %s: %w", g.Name, err)
 		}
 		f.Generators = append(f.Generators, g)
@@ -119,7 +122,7 @@ func Deploy(ctx context.Context, client kubernetes.Interface, o Options) (*Fleet
 			Selector:     &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: App}},
 		},
 	}
-	if _, err := client.PolicyV1().PodDisruptionBudgets(o.Namespace).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+	if _, err := client.PolicyV1().PodDisruptionBudgets(o.Namespace).Create(ctx, pdb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return f, fmt.Errorf("generators' disruption budget: %w", err)
 	}
 	return f, f.waitRunning(ctx)
@@ -157,7 +160,9 @@ func Nodes(ctx context.Context, client kubernetes.Interface, selector map[string
 
 func tolerates(taints []corev1.Taint, tol []corev1.Toleration) bool {
 	for _, t := range taints {
-		if t.Effect == corev1.TaintEffectPreferNoSchedule {
+		// DaemonSet pods tolerate the node conditions' taints
+		// (not-ready, unreachable, unschedulable, pressure).
+		if t.Effect == corev1.TaintEffectPreferNoSchedule || strings.HasPrefix(t.Key, "node.kubernetes.io/") {
 			continue
 		}
 		ok := false

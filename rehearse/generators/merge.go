@@ -55,6 +55,7 @@ type genMerge struct {
 	lost      []loadgen.LostLoad
 	minDelay  time.Duration
 	notes     []note
+	pods      []string
 }
 
 type note struct {
@@ -90,8 +91,13 @@ func (m *Merge) Streaming(i, delta int) {
 
 // Note records what was seen of generator i at an instant (its pod made,
 // deleted, restarted): it explains the windows it sent nothing in.
-func (m *Merge) Note(i int, at time.Time, text string) {
-	m.gens[i].notes = append(m.gens[i].notes, note{at, text})
+func (m *Merge) Note(i int, at time.Time, text, pod string) {
+	g := m.gens[i]
+	if pod != "" {
+		g.pods = append(g.pods, pod)
+		return
+	}
+	g.notes = append(g.notes, note{at, text})
 }
 
 // Reported records the accounting generator i's pod wrote at its end.
@@ -115,26 +121,17 @@ func (m *Merge) Add(i int, r *vegeta.Result, written, arrived time.Time) {
 }
 
 // Release hands on every held result older than the lowest watermark of
-// the generators streaming.
-func (m *Merge) Release() {
-	var mark time.Time
-	open := false
+// the generators streaming. A generator not streaming now (between pods,
+// or its pod not running) may stream again: whatever it sends then is
+// younger than now less the bound.
+func (m *Merge) Release(now time.Time) {
+	mark := now.Add(-m.bound)
 	for _, g := range m.gens {
-		if g.streaming > 0 && (!open || g.watermark.Before(mark)) {
-			mark, open = g.watermark, true
+		if g.streaming > 0 && g.watermark.Before(mark) {
+			mark = g.watermark
 		}
 	}
-	for m.held.Len() > 0 && (!open || m.held[0].res.Timestamp.Before(mark)) {
-		if open {
-			m.emit(heap.Pop(&m.held).(held))
-			continue
-		}
-		// No generator streams: what is held is all there is for now,
-		// but a generator may stream again (its pod made anew); hold
-		// what is younger than the bound.
-		if time.Since(m.held[0].res.Timestamp) < m.bound {
-			return
-		}
+	for m.held.Len() > 0 && m.held[0].res.Timestamp.Before(mark) {
 		m.emit(heap.Pop(&m.held).(held))
 	}
 }
@@ -166,12 +163,12 @@ func (m *Merge) emit(h held) {
 }
 
 // quiet is how long a generator may send nothing before the window counts
-// as lost load: twenty of its intervals, and at least a second.
+// as lost load: twenty of its intervals, and at least two seconds.
 func (g *genMerge) quiet() time.Duration {
 	if g.rate <= 0 {
 		return time.Second
 	}
-	return max(time.Second, time.Duration(20*float64(time.Second)/g.rate))
+	return max(2*time.Second, time.Duration(20*float64(time.Second)/g.rate))
 }
 
 // gap records a lost window when generator g's results resume at t after
@@ -214,10 +211,14 @@ func (m *Merge) Close(end time.Time) []loadgen.GeneratorAccounting {
 		if end.Sub(maxTime(g.last, m.start)) > g.quiet() {
 			g.addLost(maxTime(g.last, m.start), end)
 		}
+		// It is scheduled until the stop, or its last request when it
+		// sent on until its stop reached it.
+		until := maxTime(end, g.last)
 		a := loadgen.GeneratorAccounting{
 			Name:         g.name,
+			Pods:         g.pods,
 			TargetRate:   g.rate,
-			Scheduled:    int64(math.Floor(end.Sub(m.start).Seconds()*g.rate + 1e-9)),
+			Scheduled:    int64(math.Floor(until.Sub(m.start).Seconds()*g.rate + 1e-9)),
 			Received:     g.received,
 			Reported:     g.reported,
 			ReportedPods: g.reports,
@@ -226,6 +227,9 @@ func (m *Merge) Close(end time.Time) []loadgen.GeneratorAccounting {
 		for _, l := range g.lost {
 			a.LostRequests += l.Requests
 		}
+		// A generator that stalled sends what it owes late when it
+		// resumes (the pacer catches up): only what it never sent is lost.
+		a.LostRequests = min(a.LostRequests, max(0, a.Scheduled-a.Received))
 		if g.minDelay != math.MaxInt64 {
 			a.DelayMs = float64(g.minDelay) / float64(time.Millisecond)
 		}

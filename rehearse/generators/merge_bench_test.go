@@ -44,7 +44,7 @@ func BenchmarkMergeMillion(b *testing.B) {
 			written := res.Timestamp.Add(lat)
 			m.Add(gi, &res, written, written)
 			if k%3000 == 0 {
-				m.Release()
+				m.Release(written)
 			}
 		}
 		m.Close(t0.Add(time.Duration(n/gens) * interval))

@@ -47,12 +47,12 @@ func TestMergeOrdersByTimeAcrossGeneratorsAndTagsPhases(t *testing.T) {
 	m.Add(0, result(100, 300, loadgen.ProbeFresh), at(400), at(405))
 	m.Add(1, result(150, 20, loadgen.ProbeReuse), at(170), at(175))
 	m.Add(1, result(600, 5, loadgen.ProbeReuse), at(605), at(610))
-	m.Release()
+	m.Release(at(700))
 	assert.Empty(t, out.got, "nothing is older than the lowest watermark yet")
 	// g0 writes a line 2 s on: everything it sends later is after 1 s.
 	m.Add(0, result(1900, 100, loadgen.ProbeReuse), at(2000), at(2001))
 	m.Add(1, result(1950, 10, loadgen.ProbeReuse), at(1960), at(1961))
-	m.Release()
+	m.Release(at(2100))
 	require.Len(t, out.got, 4)
 	var sent []int
 	for _, r := range out.got {
@@ -81,18 +81,18 @@ func TestMergeHoldsBackForAStalledStream(t *testing.T) {
 	for i := range 50 {
 		m.Add(0, result(i*100, 10, loadgen.ProbeReuse), at(i*100+10), at(i*100+10))
 	}
-	m.Release()
+	m.Release(at(5000))
 	assert.Empty(t, out.got, "g1's stream is cut (its kubelet restarting) after a line at 110 ms: nothing is surely older than what it may still write")
 	// Its stream resumes with what it wrote meanwhile.
 	m.Add(1, result(3000, 10, loadgen.ProbeReuse), at(3010), at(6000))
-	m.Release()
+	m.Release(at(6000))
 	for i := 1; i < len(out.got); i++ {
 		assert.False(t, out.got[i].Timestamp.Before(out.got[i-1].Timestamp), "in order")
 	}
 	before := len(out.got)
 	// A generator whose stream ended holds nothing back.
 	m.Streaming(1, -1)
-	m.Release()
+	m.Release(at(6000))
 	assert.Greater(t, len(out.got), before)
 }
 
@@ -101,8 +101,10 @@ func TestMergeReportsLostGeneratorWindows(t *testing.T) {
 	var out collect
 	m := NewMerge(gens, MergeOptions{Bound: time.Second, Start: t0, PhaseAt: phasesAt(0)}, &out)
 	// g1 is killed at 3 s, made again, and sends from 8 s on.
-	m.Note(1, at(3100), "pod rehearse-load-1-abc deleted")
-	m.Note(1, at(7000), "pod rehearse-load-1-def on worker")
+	m.Note(1, at(0), "", "rehearse-load-1-abc")
+	m.Note(1, at(3100), "pod rehearse-load-1-abc deleted", "")
+	m.Note(1, at(7000), "pod rehearse-load-1-def on worker", "")
+	m.Note(1, at(7000), "", "rehearse-load-1-def")
 	for ms := 0; ms < 10000; ms += 100 {
 		m.Add(0, result(ms, 5, loadgen.ProbeReuse), at(ms+5), at(ms+5))
 		if ms < 3000 || ms >= 8000 {
@@ -119,16 +121,35 @@ func TestMergeReportsLostGeneratorWindows(t *testing.T) {
 	assert.Equal(t, int64(51), l.Requests)
 	assert.Contains(t, l.Why, "deleted")
 	assert.Contains(t, l.Why, "rehearse-load-1-def")
-	assert.Equal(t, int64(51), accs[1].LostRequests)
+	assert.Equal(t, int64(50), accs[1].LostRequests, "what it never sent: 100 scheduled, 50 received")
+	assert.Equal(t, []string{"rehearse-load-1-abc", "rehearse-load-1-def"}, accs[1].Pods)
 	assert.Equal(t, int64(50), accs[1].Received)
 	assert.Equal(t, int64(150), m.Out, "every result sent reached the merge")
 	a := loadgen.Accounting{Generators: accs}
-	assert.InDelta(t, 51.0/200, a.Shortfall(), 1e-9)
+	assert.InDelta(t, 50.0/200, a.Shortfall(), 1e-9)
 	// Errors are not lost load: a generator whose requests all fail
 	// still sends.
 	for _, r := range out.got {
 		assert.Empty(t, r.Error)
 	}
+}
+
+// A generator that stalls and then catches up (its pacer sends what it
+// owes at once) leaves a quiet window but lost nothing.
+func TestMergeStallCaughtUpIsNotLost(t *testing.T) {
+	gens := []Generator{{Name: "g0", Rate: 10}}
+	var out collect
+	m := NewMerge(gens, MergeOptions{Bound: time.Second, Start: t0, PhaseAt: phasesAt(0)}, &out)
+	for ms := 0; ms < 10000; ms += 100 {
+		sent := ms
+		if ms >= 3000 && ms < 6000 {
+			sent = 6000 // held back 3 s, then sent late
+		}
+		m.Add(0, result(sent, 5, loadgen.ProbeReuse), at(sent+5), at(sent+5))
+	}
+	accs := m.Close(at(10000))
+	require.Len(t, accs[0].Lost, 1, "the quiet window is shown")
+	assert.Zero(t, accs[0].LostRequests, "but every request was sent")
 }
 
 func TestMergeLostAtTheEndAndAtTheStart(t *testing.T) {

@@ -33,10 +33,12 @@ type Runner struct {
 	// are waited for.
 	Drain time.Duration
 
-	mu     sync.Mutex
+	// pmu guards phases, read by the merge while mu is held.
+	pmu    sync.Mutex
 	phases []loadgen.PhaseSwitch
-	merge  *Merge
-	errs   int64
+	// mu guards the merge.
+	mu    sync.Mutex
+	merge *Merge
 }
 
 // NewRunner follows fleet, reporting what happens to its pods to emit.
@@ -52,15 +54,15 @@ func NewRunner(fleet *Fleet, phase string, emit timeline.Emitter) *Runner {
 
 // SetPhase tags the requests sent from now on with name.
 func (r *Runner) SetPhase(name string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
 	r.phases = append(r.phases, loadgen.PhaseSwitch{Name: name, At: time.Now()})
 	return nil
 }
 
 func (r *Runner) phaseAt(t time.Time) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
 	i := sort.Search(len(r.phases), func(i int) bool { return r.phases[i].At.After(t) })
 	if i == 0 {
 		return r.phases[0].Name
@@ -70,9 +72,11 @@ func (r *Runner) phaseAt(t time.Time) string {
 
 // Snapshot is the results merged so far.
 func (r *Runner) Snapshot() loadgen.Snapshot {
+	r.pmu.Lock()
+	s := loadgen.Snapshot{Phase: r.phases[len(r.phases)-1].Name, Elapsed: max(0, time.Since(r.fleet.StartAt))}
+	r.pmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := loadgen.Snapshot{Phase: r.phases[len(r.phases)-1].Name, Elapsed: max(0, time.Since(r.fleet.StartAt))}
 	if r.merge != nil {
 		s.Sent, s.Errors = r.merge.Out, r.merge.Errors
 	}
@@ -92,10 +96,13 @@ type streamEvent struct {
 	delta int
 }
 
+// podNote is what was seen of a generator's pods: text at an instant, or
+// a pod of it (pod set).
 type podNote struct {
 	gen  int
 	at   time.Time
 	text string
+	pod  string
 }
 
 // Run follows the generators until ctx ends, then stops them, waits up
@@ -161,11 +168,11 @@ loop:
 			r.mu.Unlock()
 		case n := <-notes:
 			r.mu.Lock()
-			m.Note(n.gen, n.at, n.text)
+			m.Note(n.gen, n.at, n.text, n.pod)
 			r.mu.Unlock()
-		case <-tick.C:
+		case now := <-tick.C:
 			r.mu.Lock()
-			m.Release()
+			m.Release(now)
 			r.mu.Unlock()
 		case <-drained:
 			break loop
@@ -178,7 +185,9 @@ loop:
 			r.take(m, l)
 			continue
 		case n := <-notes:
-			m.Note(n.gen, n.at, n.text)
+			r.mu.Lock()
+			m.Note(n.gen, n.at, n.text, n.pod)
+			r.mu.Unlock()
 			continue
 		default:
 		}
@@ -220,9 +229,9 @@ func (r *Runner) take(m *Merge, l line) {
 }
 
 func (r *Runner) accounting(end time.Time, gens []loadgen.GeneratorAccounting) loadgen.Accounting {
-	r.mu.Lock()
+	r.pmu.Lock()
 	phases := append([]loadgen.PhaseSwitch(nil), r.phases...)
-	r.mu.Unlock()
+	r.pmu.Unlock()
 	ran := end.Sub(r.fleet.StartAt)
 	acc := loadgen.Accounting{
 		Started: r.fleet.StartAt, Ended: time.Now(), Seconds: ran.Seconds(),
@@ -264,6 +273,7 @@ func (r *Runner) watch(ctx, followCtx context.Context, wg *sync.WaitGroup, lines
 				if _, ok := seen[p.UID]; !ok {
 					seen[p.UID] = p
 					r.noteOf(gi, notes, fmt.Sprintf("pod %s on %s", p.Name, p.Spec.NodeName))
+					notes <- podNote{gen: gi, pod: p.Name}
 					streams <- streamEvent{gi, +1}
 					wg.Add(1)
 					go func(p corev1.Pod) {
@@ -299,7 +309,7 @@ func (r *Runner) watch(ctx, followCtx context.Context, wg *sync.WaitGroup, lines
 
 func (r *Runner) noteOf(gi int, notes chan<- podNote, text string) {
 	at := time.Now()
-	notes <- podNote{gi, at, text}
+	notes <- podNote{gen: gi, at: at, text: text}
 	r.emit.Emit(timeline.Event{Time: at, Source: timeline.SourceLoadgen, Kind: "generator", Subject: r.fleet.Generators[gi].Name, Message: text})
 }
 
@@ -324,30 +334,37 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 	}
 	defer hold(false)
 	var last time.Time
+	said := ""
 	for ctx.Err() == nil {
 		opts := &corev1.PodLogOptions{Container: Container, Follow: true, Timestamps: true}
 		if !last.IsZero() {
 			t := metav1.NewTime(last.Truncate(time.Second))
 			opts.SinceTime = &t
 		}
+		ended := false
 		stream, err := pods.GetLogs(p.Name, opts).Stream(ctx)
 		if err == nil {
 			hold(true)
-			ended := readLog(stream, gi, &last, out)
+			ended = readLog(stream, gi, &last, out)
 			stream.Close()
-			if ended {
-				return
-			}
+		} else if ctx.Err() == nil && err.Error() != said {
+			said = err.Error()
+			r.emit.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "generator", Subject: r.fleet.Generators[gi].Name,
+				Message: fmt.Sprintf("pod %s's results: %v (trying again every second)", p.Name, err)})
 		}
 		cur, err := pods.Get(ctx, p.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			return
-		case err == nil && (cur.UID != p.UID || cur.Status.Phase == corev1.PodSucceeded || cur.Status.Phase == corev1.PodFailed):
+		case err != nil:
+			// The apiserver away: the pod may still be sending.
+		case cur.UID != p.UID || cur.Status.Phase == corev1.PodSucceeded || cur.Status.Phase == corev1.PodFailed:
 			return
-		case err == nil && cur.DeletionTimestamp != nil && !running(cur):
+		case cur.DeletionTimestamp != nil && (ended || !containerRunning(cur)):
+			// Stopped: its accounting read, or its container gone.
 			return
-		case err == nil && !running(cur):
+		case !containerRunning(cur):
+			// Restarting: its next container's lines come after the last read.
 			hold(false)
 		}
 		select {
@@ -355,6 +372,17 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// containerRunning tells whether pod p's generator container runs, the
+// pod being deleted or not.
+func containerRunning(p *corev1.Pod) bool {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == Container && s.State.Running != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // readLog reads one log stream of lines "TIME CONTENT" (kubelet's

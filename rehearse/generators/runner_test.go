@@ -1,0 +1,124 @@
+package generators
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/rehearse/rehearse/loadgen"
+	"github.com/rehearse/rehearse/rehearse/timeline"
+)
+
+type countSink struct {
+	mu  sync.Mutex
+	got []vegeta.Result
+}
+
+func (c *countSink) Add(r *vegeta.Result) { c.mu.Lock(); c.got = append(c.got, *r); c.mu.Unlock() }
+
+// A Runner against an API server that cuts the first log stream after
+// ten lines (as a kubelet restarting does): the follower resumes with
+// sinceTime, every result reaches the sinks exactly once and in order,
+// the phase switch tags them, and Run returns after its context ends.
+func TestRunnerResumesACutStreamAndMergesOnce(t *testing.T) {
+	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	var buf bytes.Buffer
+	enc := vegeta.NewJSONEncoder(&buf)
+	var lines []string
+	for i := range 20 {
+		ts := start.Add(time.Duration(i) * 50 * time.Millisecond)
+		buf.Reset()
+		require.NoError(t, enc(&vegeta.Result{Attack: "baseline/reuse", Seq: uint64(i), Code: 200, Timestamp: ts, Latency: time.Millisecond}))
+		lines = append(lines, ts.Add(2*time.Millisecond).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")+" "+buf.String())
+	}
+	var mu sync.Mutex
+	var queries []string
+	pod := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "rehearse-load-0-abc", Namespace: "ns", UID: "u1", Labels: map[string]string{LabelApp: App, LabelGenerator: "rehearse-load-0"}},
+		Spec:       corev1.PodSpec{NodeName: "n1"},
+		Status:     corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: Container, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/log"):
+			mu.Lock()
+			queries = append(queries, r.URL.RawQuery)
+			n := len(queries)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "text/plain")
+			if n == 1 {
+				for _, l := range lines[:10] {
+					fmt.Fprint(w, l)
+				}
+				return // cut
+			}
+			for _, l := range lines {
+				fmt.Fprint(w, l)
+			}
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods"):
+			_ = json.NewEncoder(w).Encode(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{pod}})
+		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/pods/"):
+			p := pod
+			p.TypeMeta = metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}
+			_ = json.NewEncoder(w).Encode(p)
+		case r.Method == http.MethodDelete:
+			_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: "Success"})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	f := &Fleet{Namespace: "ns", Generators: []Generator{{Name: "rehearse-load-0", Node: "n1", Rate: 20}}, StartAt: start, Timeout: time.Second, client: client}
+	var events []timeline.Event
+	var emu sync.Mutex
+	r := NewRunner(f, "baseline", timeline.EmitterFunc(func(e timeline.Event) { emu.Lock(); events = append(events, e); emu.Unlock() }))
+	r.Drain = 2 * time.Second
+	mid := start.Add(500 * time.Millisecond)
+	r.phases = append(r.phases, loadgen.PhaseSwitch{Name: "upgrade", At: mid})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var sink countSink
+	done := make(chan loadgen.Accounting, 1)
+	go func() { acc, _ := r.Run(ctx, &sink); done <- acc }()
+	var acc loadgen.Accounting
+	select {
+	case acc = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return 12 s after its context ended")
+	}
+	require.Len(t, sink.got, 20, "each result once")
+	for i, res := range sink.got {
+		assert.Equal(t, uint64(i), res.Seq, "in send order")
+		want := "baseline/reuse"
+		if !res.Timestamp.Before(mid) {
+			want = "upgrade/reuse"
+		}
+		assert.Equal(t, want, res.Attack)
+	}
+	require.GreaterOrEqual(t, len(queries), 2)
+	assert.NotContains(t, queries[0], "sinceTime")
+	assert.Contains(t, queries[1], "sinceTime=", "resumed where the cut stream stopped")
+	require.Len(t, acc.Generators, 1)
+	assert.Equal(t, int64(20), acc.Generators[0].Received)
+	assert.Equal(t, []string{"rehearse-load-0-abc"}, acc.Generators[0].Pods)
+}
