@@ -180,7 +180,7 @@ func killGeneratorAtDrain(ctx context.Context, t *testing.T, began time.Time, dr
 			return killResult{err: errors.New("no kubeconfig of the rehearsal's cluster")}
 		}
 		node := filepath.Base(filepath.Dir(kc)) + "-" + victim
-		find := `for d in /proc/[0-9]*; do tr '\0' ' ' < $d/cmdline 2>/dev/null | grep -q '^/usr/local/bin/rehearse load ' && echo ${d#/proc/}; done`
+		find := `for d in /proc/[0-9]*; do tr '\0' ' ' < $d/cmdline 2>/dev/null | grep -q '^/usr/local/bin/rehearse load ' && echo ${d#/proc/}; done; true`
 		out, err := exec.Command("podman", "exec", node, "sh", "-c", find).Output()
 		pids := strings.Fields(string(out))
 		if err != nil || len(pids) != 1 {

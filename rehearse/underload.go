@@ -19,6 +19,7 @@ import (
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/driver"
 	"github.com/rehearse/rehearse/rehearse/generators"
+	"github.com/rehearse/rehearse/rehearse/kube"
 	"github.com/rehearse/rehearse/rehearse/runfolder"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
@@ -85,7 +86,7 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 	}
 	var src loadSource = atk
 	if sc.Load.Generators.InCluster() {
-		fleet, err := r.deployGenerators(ctx, client, deployed, targets)
+		fleet, err := r.deployGenerators(ctx, client, env.Kubeconfig, deployed, targets)
 		if fleet != nil {
 			defer r.deleteGenerators(ctx, fleet)
 		}
@@ -247,7 +248,7 @@ const generatorsStartIn = 20 * time.Second
 
 // deployGenerators makes the in-cluster generators, aimed at the canary
 // through its ClusterIP Service or its node ports.
-func (r *run) deployGenerators(ctx context.Context, client kubernetes.Interface, deployed *canary.Deployed, nodeTargets []string) (*generators.Fleet, error) {
+func (r *run) deployGenerators(ctx context.Context, client kubernetes.Interface, kubeconfig string, deployed *canary.Deployed, nodeTargets []string) (*generators.Fleet, error) {
 	sc := r.sc
 	g := sc.Load.Generators
 	var fleet *generators.Fleet
@@ -263,16 +264,28 @@ func (r *run) deployGenerators(ctx context.Context, client kubernetes.Interface,
 			}
 			targets = []string{fmt.Sprintf("http://%s/", net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port))))}
 		}
+		// The generators' API calls (a list a second, a log stream per
+		// pod, more while the apiserver restarts) go through a client of
+		// their own, so they never wait behind the driver's, nor it
+		// behind them.
+		cfg, err := kube.Config(kubeconfig, sc.Cluster.Context)
+		if err != nil {
+			return err
+		}
+		cfg.QPS, cfg.Burst = 20, 40
+		genClient, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
 		o := generators.Options{
-			Namespace: g.Namespace, Image: deployed.Image, Replicas: g.Replicas,
+			Namespace: g.Namespace, Image: deployed.Image, Replicas: g.Replicas, CPU: g.CPU,
 			Rate: sc.Load.Rate, Timeout: sc.Load.Timeout.Duration, Probes: sc.Load.Probes, Targets: targets,
 			NodeSelector: g.NodeSelector, StartIn: generatorsStartIn,
 		}
 		for _, t := range g.Tolerations {
 			o.Tolerations = append(o.Tolerations, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOperator(t.Operator), Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
 		}
-		var err error
-		fleet, err = generators.Deploy(ctx, client, o)
+		fleet, err = generators.Deploy(ctx, genClient, o)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -32,6 +33,7 @@ const (
 	// DefaultMaxShortfall is how much of the planned load lost generators
 	// may leave unsent before the verdict is inconclusive.
 	DefaultMaxShortfall = 0.05
+	DefaultGeneratorCPU = "500m"
 )
 
 // GeneratorModes lists the values of load.generators.mode.
@@ -58,6 +60,9 @@ type Generators struct {
 	// Via is how they reach the canary: service (its ClusterIP, the
 	// default) or nodePorts.
 	Via string `yaml:"via,omitempty" json:"via,omitempty"`
+	// CPU is each generator's CPU request (default 500m): a generator
+	// starved of CPU measures its own waiting as latency.
+	CPU string `yaml:"cpu,omitempty" json:"cpu,omitempty"`
 	// MaxShortfall is the fraction of the planned load that lost
 	// generators may leave unsent before the verdict is inconclusive
 	// (default 0.05).
@@ -102,6 +107,9 @@ func (s *Scenario) settleGenerators() {
 	if g.Via == "" {
 		g.Via = ViaService
 	}
+	if g.CPU == "" {
+		g.CPU = DefaultGeneratorCPU
+	}
 }
 
 func (s *Scenario) validateGenerators(add func(path, format string, args ...any)) {
@@ -118,6 +126,9 @@ func (s *Scenario) validateGenerators(add func(path, format string, args ...any)
 		add(f+".replicas", "%d: want 1 to %d generators", g.Replicas, MaxNodes*4)
 	} else if n := len(s.Load.Probes); n > 0 && s.Load.Rate/float64(g.Replicas*n) < 1 {
 		add(f+".replicas", "%d generators at load.rate %v over %d probe kinds send below 1/s each", g.Replicas, s.Load.Rate, n)
+	}
+	if q, err := resource.ParseQuantity(g.CPU); err != nil || q.Sign() <= 0 {
+		add(f+".cpu", "%q: want a positive CPU quantity, e.g. 500m or 1", g.CPU)
 	}
 	for _, msg := range validation.IsDNS1123Label(g.Namespace) {
 		add(f+".namespace", "%q: %s", g.Namespace, msg)

@@ -15,6 +15,7 @@ func TestGeneratorsDefaults(t *testing.T) {
 	assert.Equal(t, DefaultGeneratorReplicas, g.Replicas)
 	assert.Equal(t, DefaultGeneratorNamespace, g.Namespace)
 	assert.Equal(t, ViaService, g.Via)
+	assert.Equal(t, "500m", g.CPU)
 	assert.InDelta(t, DefaultMaxShortfall, g.Shortfall(), 0)
 
 	local, err := Parse("t.yaml", []byte(base))
@@ -36,6 +37,7 @@ func TestMalformedGenerators(t *testing.T) {
 		{"unknown mode", base + "load:\n  generators:\n    mode: remote\n", `t.yaml:7: load.generators.mode: unknown mode "remote"; known: local, in-cluster`},
 		{"too few per generator", base + "load:\n  rate: 10\n  generators:\n    mode: in-cluster\n    replicas: 8\n", `t.yaml:9: load.generators.replicas: 8 generators at load.rate 10 over 2 probe kinds send below 1/s each`},
 		{"bad namespace", gen("    namespace: Load_Gen\n"), `t.yaml:8: load.generators.namespace: "Load_Gen"`},
+		{"bad cpu", gen("    cpu: lots\n"), `t.yaml:8: load.generators.cpu: "lots": want a positive CPU quantity`},
 		{"bad via", gen("    via: ingress\n"), `t.yaml:8: load.generators.via: unknown way "ingress" to reach the canary; known: service, nodePorts`},
 		{"shortfall over 1", gen("    maxShortfall: 5\n"), `t.yaml:8: load.generators.maxShortfall: 5: want a fraction from 0 to 1`},
 		{"toleration without key", gen("    tolerations: [{value: x}]\n"), `load.generators.tolerations[0].key: a toleration with operator Equal needs a key`},

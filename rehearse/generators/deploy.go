@@ -51,6 +51,10 @@ type Options struct {
 	// control-plane nodes are tolerated unless a selector excludes them.
 	NodeSelector map[string]string
 	Tolerations  []corev1.Toleration
+	// CPU is each generator's CPU request (default DefaultCPU): a
+	// generator starved of CPU by the upgrade's own work measures its own
+	// waiting as the target's latency.
+	CPU string
 	// StartIn is how long after Deploy returns every generator starts
 	// sending, all at one instant (StartAt of the fleet).
 	StartIn time.Duration
@@ -77,6 +81,9 @@ type Fleet struct {
 	made    bool
 }
 
+// DefaultCPU is a generator's CPU request unless the scenario gives one.
+const DefaultCPU = "500m"
+
 // ReadyTimeout bounds the wait for every generator's pod to run.
 const ReadyTimeout = 3 * time.Minute
 
@@ -85,6 +92,13 @@ const ReadyTimeout = 3 * time.Minute
 func Deploy(ctx context.Context, client kubernetes.Interface, o Options) (*Fleet, error) {
 	if o.Replicas < 1 {
 		return nil, fmt.Errorf("generators: %d replicas: want at least one", o.Replicas)
+	}
+	if o.CPU == "" {
+		o.CPU = DefaultCPU
+	}
+	cpu, err := resource.ParseQuantity(o.CPU)
+	if err != nil {
+		return nil, fmt.Errorf("generators: cpu %q: %w", o.CPU, err)
 	}
 	if len(o.Targets) == 0 {
 		return nil, errors.New("generators: no target to send to")
@@ -105,7 +119,7 @@ func Deploy(ctx context.Context, client kubernetes.Interface, o Options) (*Fleet
 	f.StartAt = time.Now().Add(startIn).Truncate(time.Millisecond)
 	for i := range o.Replicas {
 		g := Generator{Name: fmt.Sprintf("%s-%d", App, i), Node: nodes[i%len(nodes)], Rate: rate}
-		ds := daemonSet(o, g, f.StartAt)
+		ds := daemonSet(o, g, f.StartAt, cpu)
 		if _, err := client.AppsV1().DaemonSets(o.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				return f, fmt.Errorf("generator %s already exists in namespace %s (a rehearsal still running, or one killed outright): delete it, or name another load.generators.namespace", g.Name, o.Namespace)
@@ -212,7 +226,7 @@ func Command(o Options, rate float64, startAt time.Time) []string {
 	return cmd
 }
 
-func daemonSet(o Options, g Generator, startAt time.Time) *appsv1.DaemonSet {
+func daemonSet(o Options, g Generator, startAt time.Time, cpu resource.Quantity) *appsv1.DaemonSet {
 	lbl := map[string]string{LabelApp: App, LabelGenerator: g.Name}
 	grace := int64(o.Timeout/time.Second) + 10
 	return &appsv1.DaemonSet{
@@ -238,8 +252,8 @@ func daemonSet(o Options, g Generator, startAt time.Time) *appsv1.DaemonSet {
 						ImagePullPolicy: pullPolicy(o.Image),
 						Command:         Command(o, g.Rate, startAt),
 						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-							corev1.ResourceCPU:    resource.MustParse("50m"),
-							corev1.ResourceMemory: resource.MustParse("32Mi"),
+							corev1.ResourceCPU:    cpu,
+							corev1.ResourceMemory: resource.MustParse("64Mi"),
 						}},
 					}},
 				},
