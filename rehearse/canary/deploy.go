@@ -171,6 +171,16 @@ type DeployOptions struct {
 	pollInterval time.Duration
 }
 
+// PullPolicy is Never for an image named localhost/..., which exists only
+// where it was loaded and cannot be pulled (a missing one then fails at
+// once with ErrImageNeverPull instead of backing off), else IfNotPresent.
+func PullPolicy(image string) corev1.PullPolicy {
+	if strings.HasPrefix(image, "localhost/") {
+		return corev1.PullNever
+	}
+	return corev1.PullIfNotPresent
+}
+
 func (o DeployOptions) withDefaults() DeployOptions {
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace
@@ -179,10 +189,7 @@ func (o DeployOptions) withDefaults() DeployOptions {
 		o.Name = DefaultName
 	}
 	if o.ImagePullPolicy == "" {
-		o.ImagePullPolicy = corev1.PullIfNotPresent
-		if strings.HasPrefix(o.Image, "localhost/") {
-			o.ImagePullPolicy = corev1.PullNever
-		}
+		o.ImagePullPolicy = PullPolicy(o.Image)
 	}
 	if o.Replicas == 0 {
 		o.Replicas = DefaultReplicas

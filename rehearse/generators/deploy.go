@@ -18,6 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rehearse/rehearse/rehearse/canary"
+	"github.com/rehearse/rehearse/rehearse/readiness"
 )
 
 // Labels of what Deploy makes.
@@ -249,7 +252,7 @@ func daemonSet(o Options, g Generator, startAt time.Time, cpu resource.Quantity)
 					Containers: []corev1.Container{{
 						Name:            Container,
 						Image:           o.Image,
-						ImagePullPolicy: pullPolicy(o.Image),
+						ImagePullPolicy: canary.PullPolicy(o.Image),
 						Command:         Command(o, g.Rate, startAt),
 						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 							corev1.ResourceCPU:    cpu,
@@ -260,15 +263,6 @@ func daemonSet(o Options, g Generator, startAt time.Time, cpu resource.Quantity)
 			},
 		},
 	}
-}
-
-// pullPolicy is Never for an image named localhost/..., which exists only
-// where it was loaded (as the canary's does), else IfNotPresent.
-func pullPolicy(image string) corev1.PullPolicy {
-	if strings.HasPrefix(image, "localhost/") {
-		return corev1.PullNever
-	}
-	return corev1.PullIfNotPresent
 }
 
 func (f *Fleet) ensureNamespace(ctx context.Context) error {
@@ -300,7 +294,7 @@ func (f *Fleet) waitRunning(ctx context.Context) error {
 			for _, p := range pods.Items {
 				if running(&p) {
 					delete(waiting, p.Labels[LabelGenerator])
-				} else if w := waitingReason(&p); w != "" {
+				} else if w := readiness.PodProblem(&p); w != "" {
 					why = fmt.Sprintf("; pod %s: %s", p.Name, w)
 				}
 			}
@@ -322,24 +316,7 @@ func (f *Fleet) waitRunning(ctx context.Context) error {
 }
 
 func running(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, s := range p.Status.ContainerStatuses {
-		if s.Name == Container && s.State.Running != nil {
-			return true
-		}
-	}
-	return false
-}
-
-func waitingReason(p *corev1.Pod) string {
-	for _, s := range p.Status.ContainerStatuses {
-		if w := s.State.Waiting; w != nil && w.Reason != "" {
-			return strings.TrimSpace(w.Reason + " " + w.Message)
-		}
-	}
-	return string(p.Status.Phase)
+	return p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && containerRunning(p)
 }
 
 // Stop deletes the generators: each pod is sent SIGTERM, stops sending,
