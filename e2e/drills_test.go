@@ -28,6 +28,7 @@ import (
 	"github.com/rehearse/rehearse/rehearse/checklist"
 	"github.com/rehearse/rehearse/rehearse/cli"
 	"github.com/rehearse/rehearse/rehearse/driver"
+	"github.com/rehearse/rehearse/rehearse/generators"
 	"github.com/rehearse/rehearse/rehearse/nodeimage"
 	"github.com/rehearse/rehearse/rehearse/timeline"
 	"github.com/rehearse/rehearse/report"
@@ -150,6 +151,54 @@ func TestIntegrationCanaryAndChecklistDrills(t *testing.T) {
 		if c.Requests == 0 {
 			t.Errorf("%s got no requests", c.Name)
 		}
+	}
+
+	// In-cluster generators, one on each node, reach the canary pods
+	// themselves through the headless Service's DNS name (past
+	// kube-proxy): 15 s at 150/s, every result back, each generator's own
+	// count equal to what reached the merge, nothing failed, every node's
+	// pod served.
+	podsTarget, err := generators.PodsTarget(ctx, client, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := generators.Deploy(ctx, client, generators.Options{
+		Namespace: generators.DefaultNamespace, Image: img.Image, Replicas: 3, Rate: 150, Timeout: 10 * time.Second,
+		Probes: []string{string(loadgen.ProbeReuse), string(loadgen.ProbeFresh)}, Targets: []string{podsTarget}, StartIn: 15 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(fleet.StartAt))
+	gcol := report.NewCollector(report.CollectorOptions{ReorderWindow: 11 * time.Second})
+	gctx, gcancel := context.WithTimeout(ctx, 15*time.Second)
+	gacc, err := generators.NewRunner(fleet, loadgen.DefaultPhase, timeline.EmitterFunc(func(e timeline.Event) { t.Logf("generators: %s", e.Message) })).Run(gctx, gcol)
+	gcancel()
+	if derr := fleet.Delete(ctx); derr != nil {
+		t.Errorf("delete the generators: %v", derr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	gph := gcol.Close().Phase(loadgen.DefaultPhase)
+	t.Logf("in-cluster load to %s: %d results, %d failed, achieved %.1f/s (%d of %d scheduled); nodes %+v; errors %+v",
+		podsTarget, gph.Requests, gph.Failures, gacc.AchievedRate, gacc.Sent, gacc.Scheduled, gph.Nodes, gph.Errors)
+	if !strings.HasPrefix(podsTarget, "http://"+canary.HeadlessName(dep.Name)+"."+dep.Namespace+".svc.cluster.local.:") {
+		t.Errorf("pods target %s: want the headless Service's rooted name in the kubelets' domain cluster.local", podsTarget)
+	}
+	if gph.Failures != 0 {
+		t.Errorf("%d of %d in-cluster requests to the pods failed on a healthy cluster: %+v", gph.Failures, gph.Requests, gph.Errors)
+	}
+	if gph.Requests != gacc.Sent || gacc.AchievedRate < 0.95*150 {
+		t.Errorf("in-cluster load: %d results merged, %d accounted, achieved %.1f/s of 150/s", gph.Requests, gacc.Sent, gacc.AchievedRate)
+	}
+	for _, g := range gacc.Generators {
+		if g.ReportedPods != 1 || g.Reported != g.Received || g.Failed != 0 {
+			t.Errorf("generator %s on %s: it said %d sent (%d ends), %d reached the merge, %d failed; want one end, equal counts, none failed", g.Name, g.Node, g.Reported, g.ReportedPods, g.Received, g.Failed)
+		}
+	}
+	if len(gph.Nodes) != 3 {
+		t.Errorf("the pods on %d nodes served the in-cluster load, want all 3: %+v", len(gph.Nodes), gph.Nodes)
 	}
 
 	// One canary pod stopped the way a drain stops it: its preStop hook

@@ -46,6 +46,10 @@ type GeneratorAccounting struct {
 	Scheduled int64 `json:"scheduled"`
 	// Received is how many of its results reached the merged results.
 	Received int64 `json:"received"`
+	// Failed is how many of its results failed (an error, or a status
+	// the judge counts as failed): which generators saw the failures,
+	// from which nodes.
+	Failed int64 `json:"failed"`
 	// Reported is how many requests its pods said they sent, summed over
 	// the pods that ended cleanly and said so; ReportedPods counts them.
 	Reported     int64 `json:"reported"`

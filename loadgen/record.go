@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -64,6 +65,59 @@ type StreamEnd struct {
 
 // Flush writes what is buffered.
 func (r *Recorder) Flush() error { return r.w.Flush() }
+
+// TimedRecorder is a Recorder also flushed every interval by a clock, not
+// only when results arrive: a reader following the stream (rehearse, of an
+// in-cluster generator sending a few requests a second) gets each result
+// within that interval however seldom they come.
+type TimedRecorder struct {
+	mu   sync.Mutex
+	r    *Recorder
+	stop chan struct{}
+	done chan struct{}
+	err  error
+}
+
+// FlushEvery starts flushing r every interval until Stop. Results must be
+// added through the TimedRecorder from then on.
+func (r *Recorder) FlushEvery(interval time.Duration) *TimedRecorder {
+	t := &TimedRecorder{r: r, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.stop:
+				return
+			case <-tick.C:
+			}
+			t.mu.Lock()
+			if err := r.Flush(); err != nil && t.err == nil {
+				t.err = fmt.Errorf("record results: %w", err)
+			}
+			t.mu.Unlock()
+		}
+	}()
+	return t
+}
+
+// Add records one result.
+func (t *TimedRecorder) Add(res *vegeta.Result) {
+	t.mu.Lock()
+	t.r.Add(res)
+	t.mu.Unlock()
+}
+
+// Stop ends the clock and flushes what is left; it returns the first
+// error of a flush or a result.
+func (t *TimedRecorder) Stop() error {
+	close(t.stop)
+	<-t.done
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return errors.Join(t.err, t.r.err, t.r.Flush())
+}
 
 // Modes of what a recorder creates: results can hold the values of an exec
 // driver's environment and the output of its commands, so only the owner

@@ -1,9 +1,12 @@
 package loadgen
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,4 +59,35 @@ func TestCreateRecorderDoesNotOverwrite(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), info.Records)
 	assert.Zero(t, info.Dropped, "truncated, not overlaid")
+}
+
+// lockedBuffer is written by the recorder's clock and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A single result reaches the reader by the clock, with no further result
+// to push it out; Stop flushes what came after the last tick.
+func TestTimedRecorderFlushesWithoutNewResults(t *testing.T) {
+	var out lockedBuffer
+	rec := NewJSONRecorder(&out).FlushEvery(20 * time.Millisecond)
+	rec.Add(&vegeta.Result{Attack: "baseline/reuse", Code: 200, Timestamp: time.Now()})
+	require.Eventually(t, func() bool { return strings.Count(out.String(), "\n") == 1 }, 5*time.Second, 5*time.Millisecond,
+		"the result stays buffered: nothing but a new result flushes it")
+	rec.Add(&vegeta.Result{Attack: "baseline/reuse", Code: 503, Timestamp: time.Now()})
+	require.NoError(t, rec.Stop())
+	assert.Equal(t, 2, strings.Count(out.String(), "\n"))
 }

@@ -20,14 +20,14 @@ func TestGeneratorsCheck(t *testing.T) {
 		{Name: "rehearse-load-0", Node: "worker", TargetRate: 100, Scheduled: 60000, Received: 59600, Reported: 30000, ReportedPods: 1,
 			Lost:         []loadgen.LostLoad{{From: from, To: from.Add(4 * time.Second), Seconds: 4, Requests: 400, Why: "pod rehearse-load-0-abc deleted"}},
 			LostRequests: 400},
-		{Name: "rehearse-load-1", Node: "worker2", TargetRate: 100, Scheduled: 60000, Received: 60000, Reported: 60000, ReportedPods: 1},
+		{Name: "rehearse-load-1", Node: "worker2", TargetRate: 100, Scheduled: 60000, Received: 60000, Failed: 12, Reported: 60000, ReportedPods: 1},
 	}}
 	c := generatorsCheck(acc, 0.05)
 	assert.Equal(t, "load", c.Name)
 	assert.Equal(t, report.Pass, c.Overall())
 	require.Len(t, c.Items, 2)
 	assert.Contains(t, c.Items[0].Message, "lost load, 400 requests never sent: 4.0s from 12:00:00 (400 requests; pod rehearse-load-0-abc deleted)")
-	assert.Contains(t, c.Items[1].Seen, "60000 results from worker2; its pods said 60000 sent")
+	assert.Contains(t, c.Items[1].Seen, "60000 results from worker2, 12 failed; its pods said 60000 sent")
 	assert.Contains(t, c.Message, "400 requests (0.33%) never sent")
 
 	c = generatorsCheck(acc, 0.001)

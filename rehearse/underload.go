@@ -254,6 +254,13 @@ func (r *run) deployGenerators(ctx context.Context, client kubernetes.Interface,
 	var fleet *generators.Fleet
 	err := r.phase(PhaseGenerators, func() error {
 		targets := nodeTargets
+		if g.Via == scenarios.ViaPods {
+			t, err := generators.PodsTarget(ctx, client, deployed)
+			if err != nil {
+				return err
+			}
+			targets = []string{t}
+		}
 		if g.Via == scenarios.ViaService {
 			svc, err := client.CoreV1().Services(deployed.Namespace).Get(ctx, deployed.Name, metav1.GetOptions{})
 			if err != nil {
@@ -472,7 +479,7 @@ func generatorsCheck(a loadgen.Accounting, maxShortfall float64) report.Check {
 		it := report.CheckItem{
 			Component: "generator " + g.Name,
 			Expected:  fmt.Sprintf("%.4g/s: %d requests", g.TargetRate, g.Scheduled),
-			Seen:      fmt.Sprintf("%d results from %s", g.Received, g.Node),
+			Seen:      fmt.Sprintf("%d results from %s, %d failed", g.Received, g.Node, g.Failed),
 			Outcome:   report.Pass,
 		}
 		if g.ReportedPods > 0 {

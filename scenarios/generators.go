@@ -24,6 +24,11 @@ const (
 	ViaService = "service"
 	// ViaNodePorts are the canary's node ports on every node, in rotation.
 	ViaNodePorts = "nodePorts"
+	// ViaPods are the canary pods' own addresses, found through a
+	// headless Service's DNS name on every new connection, as a
+	// client-side balancer (gRPC, a mesh-less client) finds them: past
+	// kube-proxy, following the pods as the upgrade moves them.
+	ViaPods = "pods"
 )
 
 // Defaults of in-cluster generators.
@@ -40,7 +45,7 @@ const (
 func GeneratorModes() []string { return []string{GeneratorsLocal, GeneratorsInCluster} }
 
 // GeneratorVias lists the values of load.generators.via.
-func GeneratorVias() []string { return []string{ViaService, ViaNodePorts} }
+func GeneratorVias() []string { return []string{ViaService, ViaNodePorts, ViaPods} }
 
 // Generators say where the load comes from. In-cluster generators are
 // pods running `rehearse load` from the canary image, each a DaemonSet
@@ -58,7 +63,8 @@ type Generators struct {
 	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
 	Tolerations  []Toleration      `yaml:"tolerations,omitempty" json:"tolerations,omitempty"`
 	// Via is how they reach the canary: service (its ClusterIP, the
-	// default) or nodePorts.
+	// default), nodePorts, or pods (the pods' own addresses, through a
+	// headless Service's DNS).
 	Via string `yaml:"via,omitempty" json:"via,omitempty"`
 	// CPU is each generator's CPU request (default 500m): a generator
 	// starved of CPU measures its own waiting as latency.

@@ -38,7 +38,7 @@ func TestMalformedGenerators(t *testing.T) {
 		{"too few per generator", base + "load:\n  rate: 10\n  generators:\n    mode: in-cluster\n    replicas: 8\n", `t.yaml:9: load.generators.replicas: 8 generators at load.rate 10 over 2 probe kinds send below 1/s each`},
 		{"bad namespace", gen("    namespace: Load_Gen\n"), `t.yaml:8: load.generators.namespace: "Load_Gen"`},
 		{"bad cpu", gen("    cpu: lots\n"), `t.yaml:8: load.generators.cpu: "lots": want a positive CPU quantity`},
-		{"bad via", gen("    via: ingress\n"), `t.yaml:8: load.generators.via: unknown way "ingress" to reach the canary; known: service, nodePorts`},
+		{"bad via", gen("    via: ingress\n"), `t.yaml:8: load.generators.via: unknown way "ingress" to reach the canary; known: service, nodePorts, pods`},
 		{"shortfall over 1", gen("    maxShortfall: 5\n"), `t.yaml:8: load.generators.maxShortfall: 5: want a fraction from 0 to 1`},
 		{"toleration without key", gen("    tolerations: [{value: x}]\n"), `load.generators.tolerations[0].key: a toleration with operator Equal needs a key`},
 		{"toleration bad effect", gen("    tolerations: [{key: k, operator: Exists, effect: Never}]\n"), `load.generators.tolerations[0].effect: "Never"`},

@@ -229,9 +229,9 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 // every second, until the duration ends or the process is stopped
 // (SIGTERM, as when its pod is deleted); then one line with the accounting.
 func streamLoad(ctx context.Context, streams Streams, atk *loadgen.Attack) error {
-	rec := loadgen.NewJSONRecorder(streams.Out)
+	rec := loadgen.NewJSONRecorder(streams.Out).FlushEvery(loadgen.FlushInterval)
 	acc, runErr := atk.Run(ctx, rec)
-	if err := errors.Join(runErr, rec.Flush()); err != nil {
+	if err := errors.Join(runErr, rec.Stop()); err != nil {
 		return err
 	}
 	b, err := json.Marshal(loadgen.StreamEnd{Accounting: acc})

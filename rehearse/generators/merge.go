@@ -10,6 +10,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/rehearse/rehearse/loadgen"
+	"github.com/rehearse/rehearse/report"
 )
 
 // Merge puts the results of several generators into one stream ordered by
@@ -48,6 +49,7 @@ type genMerge struct {
 	streaming int
 	watermark time.Time
 	received  int64
+	failed    int64
 	reported  int64
 	reports   int
 	first     time.Time
@@ -156,6 +158,9 @@ func (m *Merge) emit(h held) {
 	if r.Error != "" {
 		m.Errors++
 	}
+	if !report.Succeeded(r.Code, r.Error) {
+		g.failed++
+	}
 	m.Out++
 	for _, s := range m.sinks {
 		s.Add(r)
@@ -220,6 +225,7 @@ func (m *Merge) Close(end time.Time) []loadgen.GeneratorAccounting {
 			TargetRate:   g.rate,
 			Scheduled:    int64(math.Floor(until.Sub(m.start).Seconds()*g.rate + 1e-9)),
 			Received:     g.received,
+			Failed:       g.failed,
 			Reported:     g.reported,
 			ReportedPods: g.reports,
 			Lost:         g.lost,

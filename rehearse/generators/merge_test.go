@@ -199,3 +199,27 @@ func TestReadLogResumesAfterTheLastLine(t *testing.T) {
 	require.NotNil(t, acc)
 	assert.Equal(t, int64(3), acc.Sent)
 }
+
+// Failures are counted against the generator that saw them: an error, or
+// a status the judge counts as failed; a 404 or a success is not.
+func TestMergeCountsFailuresPerGenerator(t *testing.T) {
+	gens := []Generator{{Name: "g0", Rate: 10}, {Name: "g1", Rate: 10}}
+	var out collect
+	m := NewMerge(gens, MergeOptions{Bound: time.Second, Start: t0, PhaseAt: phasesAt(0)}, &out)
+	for ms := 0; ms < 1000; ms += 100 {
+		ok := result(ms, 1, loadgen.ProbeReuse)
+		m.Add(0, ok, at(ms+1), at(ms+1))
+		bad := result(ms+50, 1, loadgen.ProbeFresh)
+		switch ms {
+		case 200:
+			bad.Code, bad.Error = 0, "connect: connection refused"
+		case 300:
+			bad.Code = 503
+		}
+		m.Add(1, bad, at(ms+51), at(ms+51))
+	}
+	accs := m.Close(at(1000))
+	assert.Zero(t, accs[0].Failed)
+	assert.Equal(t, int64(2), accs[1].Failed, "the refused connection and the 503")
+	assert.Equal(t, int64(1), m.Errors, "only one carried an error")
+}
