@@ -29,6 +29,14 @@ func TestGeneratorsCheck(t *testing.T) {
 	assert.Contains(t, c.Items[0].Message, "lost load, 400 requests never sent: 4.0s from 12:00:00 (400 requests; pod rehearse-load-0-abc deleted)")
 	assert.Contains(t, c.Items[1].Seen, "60000 results from worker2, 12 failed; its pods said 60000 sent")
 	assert.Contains(t, c.Message, "400 requests (0.33%) never sent")
+	assert.NotContains(t, c.Items[0].Message, "not read back", "its one end counted less than it sent before")
+
+	// A generator whose pod said it sent more than reached the merge.
+	short := acc
+	short.Generators = []loadgen.GeneratorAccounting{{Name: "rehearse-load-2", Node: "cp", TargetRate: 100, Scheduled: 60000, Received: 58300, Reported: 60000, ReportedPods: 1,
+		Lost: []loadgen.LostLoad{{From: from, To: from.Add(17 * time.Second), Seconds: 17, Requests: 1700, Why: "no results while its pod was running"}}, LostRequests: 1700}}
+	c = generatorsCheck(short, 0.05)
+	assert.Contains(t, c.Items[0].Message, "1700 results sent but not read back from its log")
 
 	c = generatorsCheck(acc, 0.001)
 	assert.Equal(t, report.Inconclusive, c.Overall())

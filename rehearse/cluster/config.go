@@ -108,11 +108,25 @@ func isNodeImageVersion(v string) bool {
 	return err == nil && k.BuildMetadata() == ""
 }
 
-// cgroupV1Patch lets kubelet 1.35+ run on a cgroup v1 host.
-const cgroupV1Patch = `kind: KubeletConfiguration
-apiVersion: kubelet.config.k8s.io/v1beta1
-failCgroupV1: false
-`
+// ContainerLogMaxSize is the size at which the kubelets of the clusters
+// rehearse makes rotate a container's log (the kubelet's default is
+// 10Mi). An in-cluster load generator writes its results to its log, about
+// 40 KB/s at 100/s; the kubelet serves only the newest file, so a rotation
+// while rehearse's stream of that log is cut (the apiserver restarting)
+// would lose what the rotated file holds after the cut. At this size a
+// generator at 100/s rotates every 40 minutes or so.
+const ContainerLogMaxSize = "100Mi"
+
+// kubeletPatch is the kubelets' configuration: the container log
+// rotation size and, on a cgroup v1 host, what lets kubelet 1.35+ run
+// there.
+func kubeletPatch(cgroupV1 bool) string {
+	p := "kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\ncontainerLogMaxSize: " + ContainerLogMaxSize + "\n"
+	if cgroupV1 {
+		p += "failCgroupV1: false\n"
+	}
+	return p
+}
 
 // Validate checks the spec on its own.
 func (s Spec) Validate() error {
@@ -214,9 +228,7 @@ func KindConfig(s Spec, facts HostFacts) (*v1alpha4.Cluster, error) {
 	cfg.Networking.ServiceSubnet = s.ServiceSubnet
 	cfg.Networking.KubeProxyMode = v1alpha4.ProxyMode(s.KubeProxyMode)
 	cfg.Networking.DisableDefaultCNI = s.CNI != CNIKindnet
-	if facts.CgroupV1 {
-		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches, cgroupV1Patch)
-	}
+	cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches, kubeletPatch(facts.CgroupV1))
 	return cfg, nil
 }
 

@@ -32,7 +32,8 @@ func TestKindConfig(t *testing.T) {
 					}
 				}
 				if len(c.KubeadmConfigPatches) != 1 || !strings.Contains(c.KubeadmConfigPatches[0], "failCgroupV1: false") ||
-					!strings.Contains(c.KubeadmConfigPatches[0], "kind: KubeletConfiguration") {
+					!strings.Contains(c.KubeadmConfigPatches[0], "kind: KubeletConfiguration") ||
+					!strings.Contains(c.KubeadmConfigPatches[0], "containerLogMaxSize: 100Mi") {
 					t.Errorf("patches %q", c.KubeadmConfigPatches)
 				}
 				if !c.Networking.DisableDefaultCNI {
@@ -44,9 +45,10 @@ func TestKindConfig(t *testing.T) {
 			},
 		},
 		{
-			name: "cgroup v2 has no patch",
+			name: "cgroup v2: only the log rotation size",
 			check: func(t *testing.T, c *v1alpha4.Cluster) {
-				if len(c.KubeadmConfigPatches) != 0 {
+				if len(c.KubeadmConfigPatches) != 1 || strings.Contains(c.KubeadmConfigPatches[0], "failCgroupV1") ||
+					!strings.Contains(c.KubeadmConfigPatches[0], "containerLogMaxSize: 100Mi") {
 					t.Errorf("patches %q", c.KubeadmConfigPatches)
 				}
 			},

@@ -315,7 +315,8 @@ func (r *Runner) noteOf(gi int, notes chan<- podNote, text string) {
 
 // follow reads pod p's log until the generator ends (its accounting line,
 // or the pod gone), resuming after the last line read whenever the stream
-// is cut. While it may still bring results it holds the merge back (the
+// is cut, first from the previous container's log when the container
+// restarted meanwhile. While it may still bring results it holds the merge back (the
 // watcher counted it before it started); it stops holding while the pod's
 // generator is not running (a pod that cannot start holds nothing back)
 // and when it ends. An apiserver away holds: the pod may be running.
@@ -335,12 +336,30 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 	defer hold(false)
 	var last time.Time
 	said := ""
+	// opened counts the restarts of the generator's container when its
+	// log was last opened; cur is the pod as last seen.
+	opened, cur := int32(0), &p
 	for ctx.Err() == nil {
-		opts := &corev1.PodLogOptions{Container: Container, Follow: true, Timestamps: true}
-		if !last.IsZero() {
+		since := func() *metav1.Time {
+			if last.IsZero() {
+				return nil
+			}
 			t := metav1.NewTime(last.Truncate(time.Second))
-			opts.SinceTime = &t
+			return &t
 		}
+		// The container restarted since its log was opened (while the
+		// stream was cut, or before the pod was first seen): what the
+		// one before wrote after the last line read is in its previous
+		// log, which the kubelet keeps until the next restart.
+		if rc := restartCount(cur); rc > opened {
+			popts := &corev1.PodLogOptions{Container: Container, Previous: true, Timestamps: true, SinceTime: since()}
+			if prev, err := pods.GetLogs(p.Name, popts).Stream(ctx); err == nil {
+				readLog(prev, gi, &last, out)
+				prev.Close()
+			}
+			opened = rc
+		}
+		opts := &corev1.PodLogOptions{Container: Container, Follow: true, Timestamps: true, SinceTime: since()}
 		ended := false
 		stream, err := pods.GetLogs(p.Name, opts).Stream(ctx)
 		if err == nil {
@@ -352,7 +371,10 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 			r.emit.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "generator", Subject: r.fleet.Generators[gi].Name,
 				Message: fmt.Sprintf("pod %s's results: %v (trying again every second)", p.Name, err)})
 		}
-		cur, err := pods.Get(ctx, p.Name, metav1.GetOptions{})
+		got, err := pods.Get(ctx, p.Name, metav1.GetOptions{})
+		if err == nil {
+			cur = got
+		}
 		switch {
 		case apierrors.IsNotFound(err):
 			return
@@ -372,6 +394,16 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// restartCount is how many times pod p's generator container restarted.
+func restartCount(p *corev1.Pod) int32 {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == Container {
+			return s.RestartCount
+		}
+	}
+	return 0
 }
 
 // containerRunning tells whether pod p's generator container runs, the

@@ -122,3 +122,104 @@ func TestRunnerResumesACutStreamAndMergesOnce(t *testing.T) {
 	assert.Equal(t, int64(20), acc.Generators[0].Received)
 	assert.Equal(t, []string{"rehearse-load-0-abc"}, acc.Generators[0].Pods)
 }
+
+// A generator's container that restarts while its log stream is cut: the
+// lines its first container wrote after the cut are read from the
+// previous container's log, then the new container's are followed. Every
+// result reaches the sinks once and in order; without the previous log,
+// the five written between the cut and the restart would be missing.
+func TestRunnerReadsThePreviousContainerAfterARestartDuringACut(t *testing.T) {
+	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	var buf bytes.Buffer
+	enc := vegeta.NewJSONEncoder(&buf)
+	var lines []string
+	for i := range 20 {
+		ts := start.Add(time.Duration(i) * 50 * time.Millisecond)
+		buf.Reset()
+		require.NoError(t, enc(&vegeta.Result{Attack: "baseline/reuse", Seq: uint64(i), Code: 200, Timestamp: ts, Latency: time.Millisecond}))
+		lines = append(lines, ts.Add(2*time.Millisecond).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")+" "+buf.String())
+	}
+	var mu sync.Mutex
+	var queries []string
+	restarted := false
+	pod := func() corev1.Pod {
+		mu.Lock()
+		defer mu.Unlock()
+		p := corev1.Pod{
+			TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+			ObjectMeta: metav1.ObjectMeta{Name: "rehearse-load-0-abc", Namespace: "ns", UID: "u1", Labels: map[string]string{LabelApp: App, LabelGenerator: "rehearse-load-0"}},
+			Spec:       corev1.PodSpec{NodeName: "n1"},
+			Status:     corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: Container, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
+		}
+		if restarted {
+			p.Status.ContainerStatuses[0].RestartCount = 1
+		}
+		return p
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/log"):
+			mu.Lock()
+			queries = append(queries, r.URL.RawQuery)
+			n := len(queries)
+			// The first stream is cut after ten lines; the container
+			// writes five more and restarts before the next request.
+			if n == 1 {
+				restarted = true
+			}
+			mu.Unlock()
+			w.Header().Set("Content-Type", "text/plain")
+			switch {
+			case n == 1:
+				for _, l := range lines[:10] {
+					fmt.Fprint(w, l)
+				}
+			case r.URL.Query().Get("previous") == "true":
+				for _, l := range lines[:15] {
+					fmt.Fprint(w, l)
+				}
+			default:
+				for _, l := range lines[15:] {
+					fmt.Fprint(w, l)
+				}
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+			}
+		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods"):
+			_ = json.NewEncoder(w).Encode(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{pod()}})
+		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/pods/"):
+			_ = json.NewEncoder(w).Encode(pod())
+		case r.Method == http.MethodDelete:
+			_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: "Success"})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	f := &Fleet{Namespace: "ns", Generators: []Generator{{Name: "rehearse-load-0", Node: "n1", Rate: 20}}, StartAt: start, Timeout: time.Second, client: client}
+	r := NewRunner(f, "baseline", timeline.EmitterFunc(func(timeline.Event) {}))
+	r.Drain = 2 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var sink countSink
+	done := make(chan loadgen.Accounting, 1)
+	go func() { acc, _ := r.Run(ctx, &sink); done <- acc }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return 12 s after its context ended")
+	}
+	require.Len(t, sink.got, 20, "each result once: %v", queries)
+	for i, res := range sink.got {
+		assert.Equal(t, uint64(i), res.Seq, "in send order")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(queries), 3)
+	assert.Contains(t, queries[1], "previous=true")
+	assert.Contains(t, queries[1], "sinceTime=")
+	assert.NotContains(t, queries[2], "previous=true")
+}
