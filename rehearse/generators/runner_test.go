@@ -37,58 +37,26 @@ func (c *countSink) Add(r *vegeta.Result) { c.mu.Lock(); c.got = append(c.got, *
 // the phase switch tags them, and Run returns after its context ends.
 func TestRunnerResumesACutStreamAndMergesOnce(t *testing.T) {
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
-	var buf bytes.Buffer
-	enc := vegeta.NewJSONEncoder(&buf)
-	var lines []string
-	for i := range 20 {
-		ts := start.Add(time.Duration(i) * 50 * time.Millisecond)
-		buf.Reset()
-		require.NoError(t, enc(&vegeta.Result{Attack: "baseline/reuse", Seq: uint64(i), Code: 200, Timestamp: ts, Latency: time.Millisecond}))
-		lines = append(lines, ts.Add(2*time.Millisecond).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")+" "+buf.String())
-	}
+	lines := logLines(t, start, 20)
 	var mu sync.Mutex
 	var queries []string
-	pod := corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "rehearse-load-0-abc", Namespace: "ns", UID: "u1", Labels: map[string]string{LabelApp: App, LabelGenerator: "rehearse-load-0"}},
-		Spec:       corev1.PodSpec{NodeName: "n1"},
-		Status:     corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: Container, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/log"):
-			mu.Lock()
-			queries = append(queries, r.URL.RawQuery)
-			n := len(queries)
-			mu.Unlock()
-			w.Header().Set("Content-Type", "text/plain")
-			if n == 1 {
-				for _, l := range lines[:10] {
-					fmt.Fprint(w, l)
-				}
-				return // cut
-			}
-			for _, l := range lines {
+	f := fakeFleet(t, start, func() corev1.Pod { return generatorPod(0) }, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		queries = append(queries, r.URL.RawQuery)
+		n := len(queries)
+		mu.Unlock()
+		if n == 1 {
+			for _, l := range lines[:10] {
 				fmt.Fprint(w, l)
 			}
-			w.(http.Flusher).Flush()
-			<-r.Context().Done()
-		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods"):
-			_ = json.NewEncoder(w).Encode(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{pod}})
-		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/pods/"):
-			p := pod
-			p.TypeMeta = metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}
-			_ = json.NewEncoder(w).Encode(p)
-		case r.Method == http.MethodDelete:
-			_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: "Success"})
-		default:
-			http.NotFound(w, r)
+			return // cut
 		}
-	}))
-	defer srv.Close()
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
-	require.NoError(t, err)
-	f := &Fleet{Namespace: "ns", Generators: []Generator{{Name: "rehearse-load-0", Node: "n1", Rate: 20}}, StartAt: start, Timeout: time.Second, client: client}
+		for _, l := range lines {
+			fmt.Fprint(w, l)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
 	var events []timeline.Event
 	var emu sync.Mutex
 	r := NewRunner(f, "baseline", timeline.EmitterFunc(func(e timeline.Event) { emu.Lock(); events = append(events, e); emu.Unlock() }))
@@ -130,76 +98,45 @@ func TestRunnerResumesACutStreamAndMergesOnce(t *testing.T) {
 // the five written between the cut and the restart would be missing.
 func TestRunnerReadsThePreviousContainerAfterARestartDuringACut(t *testing.T) {
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
-	var buf bytes.Buffer
-	enc := vegeta.NewJSONEncoder(&buf)
-	var lines []string
-	for i := range 20 {
-		ts := start.Add(time.Duration(i) * 50 * time.Millisecond)
-		buf.Reset()
-		require.NoError(t, enc(&vegeta.Result{Attack: "baseline/reuse", Seq: uint64(i), Code: 200, Timestamp: ts, Latency: time.Millisecond}))
-		lines = append(lines, ts.Add(2*time.Millisecond).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")+" "+buf.String())
-	}
+	lines := logLines(t, start, 20)
 	var mu sync.Mutex
 	var queries []string
 	restarted := false
 	pod := func() corev1.Pod {
 		mu.Lock()
 		defer mu.Unlock()
-		p := corev1.Pod{
-			TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
-			ObjectMeta: metav1.ObjectMeta{Name: "rehearse-load-0-abc", Namespace: "ns", UID: "u1", Labels: map[string]string{LabelApp: App, LabelGenerator: "rehearse-load-0"}},
-			Spec:       corev1.PodSpec{NodeName: "n1"},
-			Status:     corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: Container, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
-		}
 		if restarted {
-			p.Status.ContainerStatuses[0].RestartCount = 1
+			return generatorPod(1)
 		}
-		return p
+		return generatorPod(0)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/log"):
-			mu.Lock()
-			queries = append(queries, r.URL.RawQuery)
-			n := len(queries)
-			// The first stream is cut after ten lines; the container
-			// writes five more and restarts before the next request.
-			if n == 1 {
-				restarted = true
-			}
-			mu.Unlock()
-			w.Header().Set("Content-Type", "text/plain")
-			switch {
-			case n == 1:
-				for _, l := range lines[:10] {
-					fmt.Fprint(w, l)
-				}
-			case r.URL.Query().Get("previous") == "true":
-				for _, l := range lines[:15] {
-					fmt.Fprint(w, l)
-				}
-			default:
-				for _, l := range lines[15:] {
-					fmt.Fprint(w, l)
-				}
-				w.(http.Flusher).Flush()
-				<-r.Context().Done()
-			}
-		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods"):
-			_ = json.NewEncoder(w).Encode(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{pod()}})
-		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/pods/"):
-			_ = json.NewEncoder(w).Encode(pod())
-		case r.Method == http.MethodDelete:
-			_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: "Success"})
-		default:
-			http.NotFound(w, r)
+	f := fakeFleet(t, start, pod, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		queries = append(queries, r.URL.RawQuery)
+		n := len(queries)
+		// The first stream is cut after ten lines; the container
+		// writes five more and restarts before the next request.
+		if n == 1 {
+			restarted = true
 		}
-	}))
-	defer srv.Close()
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
-	require.NoError(t, err)
-	f := &Fleet{Namespace: "ns", Generators: []Generator{{Name: "rehearse-load-0", Node: "n1", Rate: 20}}, StartAt: start, Timeout: time.Second, client: client}
+		mu.Unlock()
+		switch {
+		case n == 1:
+			for _, l := range lines[:10] {
+				fmt.Fprint(w, l)
+			}
+		case r.URL.Query().Get("previous") == "true":
+			for _, l := range lines[:15] {
+				fmt.Fprint(w, l)
+			}
+		default:
+			for _, l := range lines[15:] {
+				fmt.Fprint(w, l)
+			}
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	})
 	r := NewRunner(f, "baseline", timeline.EmitterFunc(func(timeline.Event) {}))
 	r.Drain = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -222,4 +159,58 @@ func TestRunnerReadsThePreviousContainerAfterARestartDuringACut(t *testing.T) {
 	assert.Contains(t, queries[1], "previous=true")
 	assert.Contains(t, queries[1], "sinceTime=")
 	assert.NotContains(t, queries[2], "previous=true")
+}
+
+// logLines are n results of one generator, 50 ms apart from start, as its
+// log shows them: each behind the kubelet's timestamp, 2 ms after it ended.
+func logLines(t *testing.T, start time.Time, n int) []string {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := vegeta.NewJSONEncoder(&buf)
+	var lines []string
+	for i := range n {
+		ts := start.Add(time.Duration(i) * 50 * time.Millisecond)
+		buf.Reset()
+		require.NoError(t, enc(&vegeta.Result{Attack: "baseline/reuse", Seq: uint64(i), Code: 200, Timestamp: ts, Latency: time.Millisecond}))
+		lines = append(lines, ts.Add(2*time.Millisecond).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")+" "+buf.String())
+	}
+	return lines
+}
+
+// generatorPod is generator rehearse-load-0's running pod, its container
+// restarted restarts times.
+func generatorPod(restarts int32) corev1.Pod {
+	return corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: "rehearse-load-0-abc", Namespace: "ns", UID: "u1", Labels: map[string]string{LabelApp: App, LabelGenerator: "rehearse-load-0"}},
+		Spec:       corev1.PodSpec{NodeName: "n1"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: Container, RestartCount: restarts, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
+	}
+}
+
+// fakeFleet is a one-generator fleet started at start behind an API server
+// that serves pod() for its pod and logs for its log.
+func fakeFleet(t *testing.T, start time.Time, pod func() corev1.Pod, logs http.HandlerFunc) *Fleet {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/log"):
+			w.Header().Set("Content-Type", "text/plain")
+			logs(w, r)
+		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods"):
+			_ = json.NewEncoder(w).Encode(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{pod()}})
+		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/pods/"):
+			_ = json.NewEncoder(w).Encode(pod())
+		case r.Method == http.MethodDelete:
+			_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: "Success"})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	return &Fleet{Namespace: "ns", Generators: []Generator{{Name: "rehearse-load-0", Node: "n1", Rate: 20}}, StartAt: start, Timeout: time.Second, client: client}
 }
