@@ -137,6 +137,16 @@ func TestGateDefaultScenario(t *testing.T) {
 	if res.Verdict != report.Pass {
 		t.Fatalf("the upgrade gate fails: verdict %s:\n- %s", res.Verdict, strings.Join(res.Reasons, "\n- "))
 	}
+	// The new release is copied onto the nodes before the load starts:
+	// the stage phase comes before the baseline, and ended well.
+	var order []string
+	for _, p := range res.Phases {
+		order = append(order, p.Name+":"+p.Outcome)
+	}
+	joined := strings.Join(order, " ")
+	if i, j := strings.Index(joined, rehearse.PhaseStage+":ok"), strings.Index(joined, rehearse.PhaseBaseline+":"); i < 0 || j < i {
+		t.Errorf("phases %s: want %s (ok) before %s", joined, rehearse.PhaseStage, rehearse.PhaseBaseline)
+	}
 }
 
 // TestGateNegativeControl proves the gate can fail: one replica, no PDB and

@@ -33,9 +33,13 @@ const (
 	PhaseImages    = "images"
 	PhaseWorkloads = "workloads"
 	PhaseTargets   = "targets"
-	PhaseBaseline  = "baseline"
-	PhaseUpgrade   = "upgrade"
-	PhaseAfter     = "after"
+	// PhaseStage runs the plan's steps that come before the load (the
+	// kubeadm driver copies the new release onto the nodes), with no
+	// load running.
+	PhaseStage    = "stage"
+	PhaseBaseline = "baseline"
+	PhaseUpgrade  = "upgrade"
+	PhaseAfter    = "after"
 	// PhaseRevert brings the workers back to the original version after
 	// the upgrade (upgrade.revert), under load, judged like the others.
 	PhaseRevert   = report.RevertPhase
@@ -420,6 +424,21 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 	}
 	if r.ledger != nil {
 		apps = append(apps, r.ledger.target)
+	}
+
+	log, err := r.folder.Create(DriverLog)
+	if err != nil {
+		return r.stopped(ctx, PhaseStage, err)
+	}
+	defer log.Close()
+	env.Log = log
+	if plan.HasStage() {
+		defer func() { _ = plan.Release(context.WithoutCancel(ctx), env) }()
+		if err := r.phase(PhaseStage, func() error {
+			return plan.Stage(ctx, env, r.status.tracker(r.stepEmitter(ctx)))
+		}); err != nil {
+			return r.stopped(ctx, PhaseStage, err)
+		}
 	}
 
 	r.restarts, _ = checklist.RestartCounts(ctx, client)

@@ -181,12 +181,6 @@ func (r *run) underLoad(ctx context.Context, env driver.Env, plan *driver.Plan,
 		return finish()
 	}
 
-	log, err := r.folder.Create(DriverLog)
-	if err != nil {
-		return errors.Join(err, finish())
-	}
-	defer log.Close()
-	env.Log = log
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
 	go func() {

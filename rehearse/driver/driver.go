@@ -182,6 +182,12 @@ type Step struct {
 	Message  string    `json:"message,omitempty"`
 	Started  time.Time `json:"started,omitzero"`
 	Ended    time.Time `json:"ended,omitzero"`
+	// BeforeLoad marks a step of the plan's top level that runs before the
+	// load starts (Plan.Stage): copying onto the nodes what the upgrade
+	// needs, which a production node pulls from its registry on its own
+	// cores, but which on a rehearsal machine would take the cores the load
+	// and the cluster share.
+	BeforeLoad bool `json:"beforeLoad,omitempty"`
 	// Do performs an action step; nil on a group.
 	Do Func `json:"-"`
 	mu sync.Mutex
@@ -196,6 +202,10 @@ type Plan struct {
 	// context of its own (taking staged files off the nodes); err is the
 	// steps' error. Its own error is joined to it.
 	Finally func(ctx context.Context, env Env, err error) error `json:"-"`
+
+	mu       sync.Mutex
+	staged   bool // Stage ran
+	finished bool // Finally ran
 }
 
 // FinallyTimeout bounds a plan's Finally.
@@ -216,21 +226,82 @@ func Action(name, subject string, do Func) *Step {
 // error go on the timeline through emit (actions as start/end, groups as
 // group-start/group-end) and stay on the step for Render. The error names
 // the failed step and its subject.
+//
+// Steps Stage ran already are not run again.
 func (p *Plan) Execute(ctx context.Context, env Env, emit timeline.Emitter) error {
 	if emit == nil {
 		emit = timeline.Discard
 	}
 	env.Emit = emit
 	err := p.Root.execute(ctx, env, emit)
-	if p.Finally != nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FinallyTimeout)
-		defer cancel()
-		err = errors.Join(err, p.Finally(fctx, env, err))
+	return errors.Join(err, p.finally(ctx, env, err))
+}
+
+// HasStage tells whether the plan has steps to run before the load.
+func (p *Plan) HasStage() bool {
+	for _, c := range p.Root.Children {
+		if c.BeforeLoad {
+			return true
+		}
 	}
-	return err
+	return false
+}
+
+// Stage runs the plan's BeforeLoad steps, in order, up to the first
+// failure; Execute then runs the others. A failure here is the plan's:
+// Finally runs at once with it, and the plan is not to be executed.
+func (p *Plan) Stage(ctx context.Context, env Env, emit timeline.Emitter) error {
+	if emit == nil {
+		emit = timeline.Discard
+	}
+	env.Emit = emit
+	p.mu.Lock()
+	p.staged = true
+	p.mu.Unlock()
+	for _, c := range p.Root.Children {
+		if !c.BeforeLoad {
+			continue
+		}
+		if err := c.execute(ctx, env, emit); err != nil {
+			return errors.Join(err, p.finally(ctx, env, err))
+		}
+	}
+	return nil
+}
+
+// Release runs Finally for a plan that was staged and never executed (the
+// rehearsal stopped in between), so that nothing staged stays behind.
+func (p *Plan) Release(ctx context.Context, env Env) error {
+	p.mu.Lock()
+	staged := p.staged
+	p.mu.Unlock()
+	if !staged {
+		return nil
+	}
+	return p.finally(ctx, env, errors.New("the upgrade did not run"))
+}
+
+// finally runs the plan's Finally once, whatever calls it first.
+func (p *Plan) finally(ctx context.Context, env Env, err error) error {
+	p.mu.Lock()
+	done := p.finished
+	p.finished = true
+	p.mu.Unlock()
+	if p.Finally == nil || done {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FinallyTimeout)
+	defer cancel()
+	return p.Finally(fctx, env, err)
 }
 
 func (s *Step) execute(ctx context.Context, env Env, emit timeline.Emitter) error {
+	s.mu.Lock()
+	ran := s.Status == Done
+	s.mu.Unlock()
+	if ran {
+		return nil
+	}
 	if s.Do != nil {
 		err := s.run(emit, "start", "end", true, func() error {
 			if err := ctx.Err(); err != nil {
@@ -442,6 +513,9 @@ func (p *Plan) Render(w io.Writer) error {
 		s.mu.Unlock()
 		if len(kids) > 0 && s.Do == nil {
 			line += fmt.Sprintf("  [%s]", s.Strategy)
+		}
+		if s.BeforeLoad {
+			line += "  (before the load starts)"
 		}
 		if d := s.Duration(); d > 0 {
 			line += "  " + roundDuration(d).String()

@@ -255,6 +255,12 @@ func (k *Kubeadm) controlPlaneSteps(u *kubeadmRun, cn clusterNodes, loadInto []s
 	prep = Group("prepare", Serial,
 		Action("stage binaries and images of "+u.target+" from "+image, "", u.stage(firstOf(cn.controlPlanes))),
 		load)
+	// Production nodes pull the new release from a registry, each on its
+	// own cores; here the images come out of a node image and go into
+	// every node on the machine the load and the cluster share. Staging
+	// runs before the baseline, as an operator pre-pulls before the
+	// window, so what the load measures is the upgrade, not the copy.
+	prep.BeforeLoad = true
 
 	cps = Group("control plane", Serial)
 	for i, n := range cn.controlPlanes {

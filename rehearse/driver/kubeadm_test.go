@@ -52,6 +52,7 @@ func TestKubeadmPlanTree(t *testing.T) {
 		"[ ] kubeadm upgrade from v1.35.4 to v1.36.3  [serial]",
 		"stage binaries and images of v1.36.3 from localhost/rehearse/node:v1.36.3",
 		"load into nodes  [parallel]",
+		"├─ [ ] prepare  [serial]  (before the load starts)\n",
 		"kind-control-plane  [serial]",
 		"│  └─ [ ] kind-control-plane  [serial]",
 		"│     ├─ [ ] kubeadm upgrade apply v1.36.3\n",

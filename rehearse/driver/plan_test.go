@@ -124,3 +124,84 @@ func TestExecuteRefusesAStepWithoutAction(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "printed only")
 }
+
+// stagedPlan is a plan whose first group runs before the load; it counts
+// how often each action and Finally ran.
+func stagedPlan(stage Func) (*Plan, map[string]int, *[]error) {
+	runs := map[string]int{}
+	var finals []error
+	note := func(name string) Func {
+		return func(context.Context, Env) error { runs[name]++; return nil }
+	}
+	prep := Group("prepare", Serial, Action("copy", "", stage), Action("load", "n1", note("load")))
+	prep.BeforeLoad = true
+	p := &Plan{Driver: "test", Target: "v1.36.3",
+		Root: Group("upgrade", Serial, Action("fault before the upgrade", "n1", note("fault")), prep, Action("upgrade node", "n1", note("upgrade"))),
+		Finally: func(_ context.Context, _ Env, err error) error {
+			finals = append(finals, err)
+			return nil
+		}}
+	return p, runs, &finals
+}
+
+func TestStageRunsOnlyTheStepsBeforeTheLoadAndExecuteTheRest(t *testing.T) {
+	p, runs, finals := stagedPlan(ok)
+	require.True(t, p.HasStage())
+	rec := timeline.NewRecorder(nil)
+	require.NoError(t, p.Stage(context.Background(), Env{}, rec))
+	assert.Equal(t, map[string]int{"load": 1}, runs, "only the BeforeLoad group ran")
+	assert.Empty(t, *finals, "Finally waits for the upgrade")
+	var staged []string
+	for _, e := range rec.Events() {
+		staged = append(staged, e.Kind+" "+e.Message)
+	}
+	assert.Equal(t, []string{"group-start prepare", "start copy", "end copy", "start load", "end load", "group-end prepare"}, staged)
+
+	require.NoError(t, p.Execute(context.Background(), Env{}, nil))
+	assert.Equal(t, map[string]int{"load": 1, "fault": 1, "upgrade": 1}, runs, "a staged step is not run again")
+	assert.Equal(t, []error{nil}, *finals)
+	require.NoError(t, p.Release(context.Background(), Env{}))
+	assert.Len(t, *finals, 1, "Finally runs once")
+
+	var b bytes.Buffer
+	require.NoError(t, p.Render(&b))
+	assert.Contains(t, b.String(), "[x] prepare  [serial]  (before the load starts)")
+	assert.Contains(t, b.String(), "[x] upgrade node (n1)")
+}
+
+func TestReleaseCleansAStagedPlanThatNeverRan(t *testing.T) {
+	p, _, finals := stagedPlan(ok)
+	require.NoError(t, p.Release(context.Background(), Env{}))
+	assert.Empty(t, *finals, "nothing was staged, nothing to release")
+	require.NoError(t, p.Stage(context.Background(), Env{}, nil))
+	require.NoError(t, p.Release(context.Background(), Env{}))
+	require.Len(t, *finals, 1)
+	assert.ErrorContains(t, (*finals)[0], "the upgrade did not run", "Finally is told the upgrade did not end well, so it takes the staged files off the nodes")
+}
+
+func TestStageFailureRunsFinallyAndSkipsTheRest(t *testing.T) {
+	p, runs, finals := stagedPlan(fail("no image"))
+	err := p.Stage(context.Background(), Env{}, nil)
+	require.Error(t, err)
+	assert.Equal(t, "copy: no image", err.Error())
+	assert.Empty(t, runs)
+	require.Len(t, *finals, 1)
+	assert.ErrorContains(t, (*finals)[0], "no image")
+	require.NoError(t, p.Release(context.Background(), Env{}))
+	assert.Len(t, *finals, 1, "Finally runs once")
+}
+
+func TestExecuteWithoutStageRunsEveryStepInOrder(t *testing.T) {
+	p, runs, finals := stagedPlan(ok)
+	rec := timeline.NewRecorder(nil)
+	require.NoError(t, p.Execute(context.Background(), Env{}, rec))
+	var order []string
+	for _, e := range rec.Events() {
+		if e.Kind == "start" {
+			order = append(order, e.Message)
+		}
+	}
+	assert.Equal(t, []string{"fault before the upgrade", "copy", "load", "upgrade node"}, order)
+	assert.Equal(t, map[string]int{"load": 1, "fault": 1, "upgrade": 1}, runs)
+	assert.Len(t, *finals, 1)
+}
