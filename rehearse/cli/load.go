@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rehearse/rehearse/loadgen"
+	"github.com/rehearse/rehearse/rehearse/generators"
 	"github.com/rehearse/rehearse/report"
 )
 
@@ -31,6 +35,8 @@ type loadOptions struct {
 	timeout    time.Duration
 	maxWorkers uint64
 	startAt    string
+	spool      string
+	serve      string
 	progressFlags
 	force bool
 }
@@ -76,6 +82,8 @@ written or another failure of the machine.`,
 	o.addProgressFlags(f, "a progress line every second even when stderr is not a terminal (else every 10s), and each phase switch")
 	f.StringVar(&o.startAt, "start-at", "", "start sending at this instant (RFC 3339, e.g. 2026-12-02T12:00:00Z), as generators started together do; a past instant starts at once")
 	f.BoolVar(&o.force, "force", false, "write into a run folder that is not empty, overwriting its results")
+	f.StringVar(&o.spool, "spool", "", "with --out -: also keep every line in this file (appended to, so a restarted generator continues it), each prefixed with the instant it was written")
+	f.StringVar(&o.serve, "serve", "", "with --spool: serve the spool on this address (e.g. :9090) at "+generators.ResultsPath+"?from=BYTE, and once the accounting is written keep serving until it was read to the end (at most "+generators.Linger.String()+")")
 	return cmd
 }
 
@@ -138,6 +146,12 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 			return badInput(fmt.Errorf("--phase-switch %s=%s: %w", s.at, s.name, err))
 		}
 	}
+	if (o.spool != "" || o.serve != "") && o.out != "-" {
+		return badInput(errors.New("--spool and --serve: only with --out -"))
+	}
+	if o.serve != "" && o.spool == "" {
+		return badInput(errors.New("--serve: needs --spool, the file it serves"))
+	}
 	if o.startAt != "" {
 		at, err := time.Parse(time.RFC3339Nano, o.startAt)
 		if err != nil {
@@ -150,7 +164,7 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 		}
 	}
 	if o.out == "-" {
-		return streamLoad(ctx, streams, atk)
+		return streamLoad(ctx, streams, atk, o.spool, o.serve)
 	}
 	rec, err := createResults(o.out, o.force)
 	if err != nil {
@@ -228,8 +242,29 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 // result as a line of vegeta's JSON on standard output, flushed at least
 // every second, until the duration ends or the process is stopped
 // (SIGTERM, as when its pod is deleted); then one line with the accounting.
-func streamLoad(ctx context.Context, streams Streams, atk *loadgen.Attack) error {
-	rec := loadgen.NewJSONRecorder(streams.Out).FlushEvery(loadgen.FlushInterval)
+// With a spool every line also goes to the spool file, served on addr
+// until it has been read to its end.
+func streamLoad(ctx context.Context, streams Streams, atk *loadgen.Attack, spoolPath, addr string) error {
+	out := streams.Out
+	var spool *generators.Spool
+	if spoolPath != "" {
+		var err error
+		if spool, err = generators.OpenSpool(spoolPath); err != nil {
+			return err
+		}
+		defer spool.Close()
+		out = io.MultiWriter(streams.Out, spool)
+		if addr != "" {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("--serve %s: %w", addr, err)
+			}
+			srv := &http.Server{Handler: spool, ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			defer srv.Close()
+		}
+	}
+	rec := loadgen.NewJSONRecorder(out).FlushEvery(loadgen.FlushInterval)
 	acc, runErr := atk.Run(ctx, rec)
 	if err := errors.Join(runErr, rec.Stop()); err != nil {
 		return err
@@ -238,8 +273,19 @@ func streamLoad(ctx context.Context, streams Streams, atk *loadgen.Attack) error
 	if err != nil {
 		return err
 	}
-	_, err = streams.Out.Write(append(b, '\n'))
-	return err
+	b = append(b, '\n')
+	if _, err := streams.Out.Write(b); err != nil {
+		return err
+	}
+	if spool != nil {
+		if err := spool.WriteEnd(b); err != nil {
+			return err
+		}
+		if addr != "" {
+			spool.WaitRead(generators.Linger)
+		}
+	}
+	return nil
 }
 
 // createResults makes the run folder out (mode loadgen.ResultsDirMode) and

@@ -219,7 +219,8 @@ func Command(o Options, rate float64, startAt time.Time) []string {
 	cmd := []string{Binary, "load", "--out", "-", "--duration", "0",
 		"--rate", strconv.FormatFloat(rate, 'g', -1, 64),
 		"--timeout", o.Timeout.String(),
-		"--start-at", startAt.UTC().Format(time.RFC3339Nano)}
+		"--start-at", startAt.UTC().Format(time.RFC3339Nano),
+		"--spool", SpoolFile, "--serve", ":" + strconv.Itoa(ResultsPort)}
 	if len(o.Probes) > 0 {
 		cmd = append(cmd, "--probes", strings.Join(o.Probes, ","))
 	}
@@ -231,7 +232,9 @@ func Command(o Options, rate float64, startAt time.Time) []string {
 
 func daemonSet(o Options, g Generator, startAt time.Time, cpu resource.Quantity) *appsv1.DaemonSet {
 	lbl := map[string]string{LabelApp: App, LabelGenerator: g.Name}
-	grace := int64(o.Timeout/time.Second) + 10
+	// Stopped, a generator lets its requests in flight end, then serves
+	// its spool until it is read to the end.
+	grace := int64((o.Timeout+Linger)/time.Second) + 10
 	return &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: g.Name, Namespace: o.Namespace, Labels: lbl},
 		Spec: appsv1.DaemonSetSpec{
@@ -249,11 +252,17 @@ func daemonSet(o Options, g Generator, startAt time.Time, cpu resource.Quantity)
 					Tolerations:                   append(slices.Clone(o.Tolerations), controlPlaneTolerations()...),
 					TerminationGracePeriodSeconds: &grace,
 					EnableServiceLinks:            new(bool),
+					// The spool grows by about 250 bytes a request (90 MB
+					// an hour at 100/s); no size limit, as a limit reached
+					// would evict the generator mid-rehearsal.
+					Volumes: []corev1.Volume{{Name: "spool", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 					Containers: []corev1.Container{{
 						Name:            Container,
 						Image:           o.Image,
 						ImagePullPolicy: canary.PullPolicy(o.Image),
 						Command:         Command(o, g.Rate, startAt),
+						Ports:           []corev1.ContainerPort{{Name: "results", ContainerPort: ResultsPort}},
+						VolumeMounts:    []corev1.VolumeMount{{Name: "spool", MountPath: SpoolDir}},
 						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 							corev1.ResourceCPU:    cpu,
 							corev1.ResourceMemory: resource.MustParse("64Mi"),

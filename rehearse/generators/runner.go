@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,16 +23,22 @@ import (
 )
 
 // Runner follows a fleet's generators while they send: every pod's
-// results come back through the API (the pod's log, followed, and
-// resumed where it broke off when the stream is cut, as when the pod's
-// node's kubelet restarts), are merged by time into the sinks, and are
-// tagged with the phase in force when each request was sent.
+// results come back through the API (the pod's spool, read by offset
+// through the pod proxy; or, when the proxy cannot reach the pod, its log,
+// followed, and resumed where it broke off when the stream is cut, as when
+// the pod's node's kubelet restarts), are merged by time into the sinks,
+// and are tagged with the phase in force when each request was sent.
 type Runner struct {
 	fleet *Fleet
 	emit  timeline.Emitter
 	// Drain bounds how long after the stop the generators' last results
 	// are waited for.
 	Drain time.Duration
+	// SpoolPoll is how often a generator's spool is read; SpoolGiveUp how
+	// long the API's pod proxy may fail, the generator running, before its
+	// log is read instead (an apiserver that cannot reach the pods'
+	// network).
+	SpoolPoll, SpoolGiveUp time.Duration
 
 	// pmu guards phases, read by the merge while mu is held.
 	pmu    sync.Mutex
@@ -47,7 +54,11 @@ func NewRunner(fleet *Fleet, phase string, emit timeline.Emitter) *Runner {
 	return &Runner{
 		fleet:  fleet,
 		emit:   emit,
-		Drain:  fleet.Timeout + 45*time.Second,
+		Drain:  fleet.Timeout + Linger + 15*time.Second,
+		// Half a second keeps the merge's bound (the timeout and two
+		// flushes) well ahead of what is read.
+		SpoolPoll:   500 * time.Millisecond,
+		SpoolGiveUp: 30 * time.Second,
 		phases: []loadgen.PhaseSwitch{{Name: phase, At: fleet.StartAt}},
 	}
 }
@@ -278,7 +289,9 @@ func (r *Runner) watch(ctx, followCtx context.Context, wg *sync.WaitGroup, lines
 					wg.Add(1)
 					go func(p corev1.Pod) {
 						defer wg.Done()
-						r.follow(followCtx, gi, p, lines, streams)
+						if r.followSpool(followCtx, gi, p, lines, streams) {
+							r.follow(followCtx, gi, p, lines, streams)
+						}
 					}(*p)
 				}
 				for _, s := range p.Status.ContainerStatuses {
@@ -396,6 +409,96 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 	}
 }
 
+// followSpool reads pod p's spool through the API's pod proxy, by byte
+// offset, until the generator's accounting is read or the pod is gone:
+// exact whatever the kubelet does with the container's log, and across
+// the container's restarts (the spool is on the pod's emptyDir). It holds
+// the merge back as follow does. It returns true, still holding, when the
+// proxy never answered for SpoolGiveUp while the generator ran: the
+// caller then follows the pod's log instead.
+func (r *Runner) followSpool(ctx context.Context, gi int, p corev1.Pod, out chan<- line, streams chan<- streamEvent) (useLog bool) {
+	pods := r.fleet.client.CoreV1().Pods(p.Namespace)
+	name := r.fleet.Generators[gi].Name
+	holding := true
+	hold := func(h bool) {
+		if h != holding {
+			holding = h
+			delta := -1
+			if h {
+				delta = 1
+			}
+			streams <- streamEvent{gi, delta}
+		}
+	}
+	defer func() {
+		if useLog {
+			hold(true)
+			return
+		}
+		hold(false)
+	}()
+	var off int64
+	var last time.Time
+	dec := newLineDecoder()
+	dec.ordered = true
+	answered := false
+	var failing time.Time // since when the proxy fails, the generator running
+	said := ""
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		body, err := pods.ProxyGet("http", p.Name, strconv.Itoa(ResultsPort), ResultsPath, map[string]string{"from": strconv.FormatInt(off, 10)}).DoRaw(rctx)
+		cancel()
+		if err == nil {
+			answered, failing, said = true, time.Time{}, ""
+			hold(true)
+			for {
+				i := bytes.IndexByte(body, '\n')
+				if i < 0 {
+					break
+				}
+				off += int64(i + 1)
+				if dec.handle(body[:i+1], gi, &last, out) {
+					return false
+				}
+				body = body[i+1:]
+			}
+		} else if ctx.Err() == nil && err.Error() != said {
+			said = err.Error()
+			r.emit.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "generator", Subject: name,
+				Message: fmt.Sprintf("pod %s's spool: %v (trying again every %s)", p.Name, err, r.SpoolPoll)})
+		}
+		got, gerr := pods.Get(ctx, p.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(gerr):
+			return false
+		case gerr != nil:
+			// The apiserver away: the pod may still be sending.
+		case got.UID != p.UID || got.Status.Phase == corev1.PodSucceeded || got.Status.Phase == corev1.PodFailed:
+			return false
+		case got.DeletionTimestamp != nil && !containerRunning(got):
+			// Stopped, and its container gone with what it did not serve.
+			return false
+		case !containerRunning(got):
+			// Restarting: the next container appends to the same spool.
+			hold(false)
+			failing = time.Time{}
+		case err != nil && !answered:
+			if failing.IsZero() {
+				failing = time.Now()
+			} else if time.Since(failing) >= r.SpoolGiveUp {
+				r.emit.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "generator", Subject: name,
+					Message: fmt.Sprintf("pod %s's spool not reachable through the API's pod proxy for %s (%v): its log is read instead", p.Name, r.SpoolGiveUp, err)})
+				return true
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(r.SpoolPoll):
+		}
+	}
+	return false
+}
+
 // restartCount is how many times pod p's generator container restarted.
 func restartCount(p *corev1.Pod) int32 {
 	for _, s := range p.Status.ContainerStatuses {
@@ -441,6 +544,10 @@ func readLog(rd io.Reader, gi int, last *time.Time, out chan<- line) bool {
 type lineDecoder struct {
 	feed *lineFeed
 	dec  vegeta.Decoder
+	// ordered lines are read once each (a spool, by offset): lines
+	// written at the same instant are all taken. A log resumed from a
+	// time repeats lines, which are told apart by their time.
+	ordered bool
 }
 
 type lineFeed struct{ b []byte }
@@ -465,7 +572,7 @@ func (d *lineDecoder) handle(b []byte, gi int, last *time.Time, out chan<- line)
 		return false
 	}
 	written, err := time.Parse(time.RFC3339Nano, string(b[:sp]))
-	if err != nil || !written.After(*last) {
+	if err != nil || !d.ordered && !written.After(*last) {
 		return false
 	}
 	*last = written

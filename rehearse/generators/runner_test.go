@@ -31,8 +31,9 @@ type countSink struct {
 
 func (c *countSink) Add(r *vegeta.Result) { c.mu.Lock(); c.got = append(c.got, *r); c.mu.Unlock() }
 
-// A Runner against an API server that cuts the first log stream after
-// ten lines (as a kubelet restarting does): the follower resumes with
+// A Runner against an API server that cannot reach the pod's spool (its
+// proxy times out) and cuts the first log stream after ten lines (as a
+// kubelet restarting does): the log is read instead, and it resumes with
 // sinceTime, every result reaches the sinks exactly once and in order,
 // the phase switch tags them, and Run returns after its context ends.
 func TestRunnerResumesACutStreamAndMergesOnce(t *testing.T) {
@@ -61,6 +62,7 @@ func TestRunnerResumesACutStreamAndMergesOnce(t *testing.T) {
 	var emu sync.Mutex
 	r := NewRunner(f, "baseline", timeline.EmitterFunc(func(e timeline.Event) { emu.Lock(); events = append(events, e); emu.Unlock() }))
 	r.Drain = 2 * time.Second
+	r.SpoolPoll, r.SpoolGiveUp = 10*time.Millisecond, 0
 	mid := start.Add(500 * time.Millisecond)
 	r.phases = append(r.phases, loadgen.PhaseSwitch{Name: "upgrade", At: mid})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -89,6 +91,14 @@ func TestRunnerResumesACutStreamAndMergesOnce(t *testing.T) {
 	require.Len(t, acc.Generators, 1)
 	assert.Equal(t, int64(20), acc.Generators[0].Received)
 	assert.Equal(t, []string{"rehearse-load-0-abc"}, acc.Generators[0].Pods)
+	emu.Lock()
+	defer emu.Unlock()
+	said := ""
+	for _, e := range events {
+		said += e.Message + "\n"
+	}
+	assert.Contains(t, said, "pod rehearse-load-0-abc's spool not reachable through the API's pod proxy for 0s (")
+	assert.Contains(t, said, "): its log is read instead")
 }
 
 // A generator's container that restarts while its log stream is cut: the
@@ -139,6 +149,7 @@ func TestRunnerReadsThePreviousContainerAfterARestartDuringACut(t *testing.T) {
 	})
 	r := NewRunner(f, "baseline", timeline.EmitterFunc(func(timeline.Event) {}))
 	r.Drain = 2 * time.Second
+	r.SpoolPoll, r.SpoolGiveUp = 10*time.Millisecond, 0
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	var sink countSink
@@ -191,11 +202,25 @@ func generatorPod(restarts int32) corev1.Pod {
 
 // fakeFleet is a one-generator fleet started at start behind an API server
 // that serves pod() for its pod and logs for its log.
-func fakeFleet(t *testing.T, start time.Time, pod func() corev1.Pod, logs http.HandlerFunc) *Fleet {
+// With proxy, the pod proxy's requests go to it; without, they fail as
+// an apiserver that cannot reach the pods' network answers.
+func fakeFleet(t *testing.T, start time.Time, pod func() corev1.Pod, logs http.HandlerFunc, proxy ...http.Handler) *Fleet {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch {
+		case strings.Contains(r.URL.Path, "/proxy/"):
+			if len(proxy) == 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: "Failure",
+					Message: "error trying to reach service: dial tcp 10.244.1.5:9090: i/o timeout", Reason: metav1.StatusReasonServiceUnavailable, Code: 503})
+				return
+			}
+			if want := fmt.Sprintf("/api/v1/namespaces/ns/pods/http:rehearse-load-0-abc:%d/proxy%s", ResultsPort, ResultsPath); r.URL.Path != want {
+				t.Errorf("proxy path %s, want %s", r.URL.Path, want)
+			}
+			r.URL.Path = ResultsPath
+			proxy[0].ServeHTTP(w, r)
 		case strings.HasSuffix(r.URL.Path, "/log"):
 			w.Header().Set("Content-Type", "text/plain")
 			logs(w, r)
