@@ -52,14 +52,14 @@ type Runner struct {
 // phase is the phase in force at the start.
 func NewRunner(fleet *Fleet, phase string, emit timeline.Emitter) *Runner {
 	return &Runner{
-		fleet:  fleet,
-		emit:   emit,
-		Drain:  fleet.Timeout + Linger + 15*time.Second,
+		fleet: fleet,
+		emit:  emit,
+		Drain: fleet.Timeout + Linger + 15*time.Second,
 		// Half a second keeps the merge's bound (the timeout and two
 		// flushes) well ahead of what is read.
 		SpoolPoll:   500 * time.Millisecond,
 		SpoolGiveUp: 30 * time.Second,
-		phases: []loadgen.PhaseSwitch{{Name: phase, At: fleet.StartAt}},
+		phases:      []loadgen.PhaseSwitch{{Name: phase, At: fleet.StartAt}},
 	}
 }
 
