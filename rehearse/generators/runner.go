@@ -335,17 +335,7 @@ func (r *Runner) noteOf(gi int, notes chan<- podNote, text string) {
 // and when it ends. An apiserver away holds: the pod may be running.
 func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- line, streams chan<- streamEvent) {
 	pods := r.fleet.client.CoreV1().Pods(p.Namespace)
-	holding := true
-	hold := func(h bool) {
-		if h != holding {
-			holding = h
-			delta := -1
-			if h {
-				delta = 1
-			}
-			streams <- streamEvent{gi, delta}
-		}
-	}
+	hold := newHolder(gi, streams).hold
 	defer hold(false)
 	var last time.Time
 	said := ""
@@ -419,17 +409,7 @@ func (r *Runner) follow(ctx context.Context, gi int, p corev1.Pod, out chan<- li
 func (r *Runner) followSpool(ctx context.Context, gi int, p corev1.Pod, out chan<- line, streams chan<- streamEvent) (useLog bool) {
 	pods := r.fleet.client.CoreV1().Pods(p.Namespace)
 	name := r.fleet.Generators[gi].Name
-	holding := true
-	hold := func(h bool) {
-		if h != holding {
-			holding = h
-			delta := -1
-			if h {
-				delta = 1
-			}
-			streams <- streamEvent{gi, delta}
-		}
-	}
+	hold := newHolder(gi, streams).hold
 	defer func() {
 		if useLog {
 			hold(true)
@@ -497,6 +477,30 @@ func (r *Runner) followSpool(ctx context.Context, gi int, p corev1.Pod, out chan
 		}
 	}
 	return false
+}
+
+// holder tells the merge whether a follower may still bring results; the
+// watcher counted the follower holding before it started.
+type holder struct {
+	gi      int
+	streams chan<- streamEvent
+	holding bool
+}
+
+func newHolder(gi int, streams chan<- streamEvent) *holder {
+	return &holder{gi: gi, streams: streams, holding: true}
+}
+
+func (h *holder) hold(on bool) {
+	if on == h.holding {
+		return
+	}
+	h.holding = on
+	delta := -1
+	if on {
+		delta = 1
+	}
+	h.streams <- streamEvent{h.gi, delta}
 }
 
 // restartCount is how many times pod p's generator container restarted.

@@ -65,17 +65,7 @@ func TestRunnerResumesACutStreamAndMergesOnce(t *testing.T) {
 	r.SpoolPoll, r.SpoolGiveUp = 10*time.Millisecond, 0
 	mid := start.Add(500 * time.Millisecond)
 	r.phases = append(r.phases, loadgen.PhaseSwitch{Name: "upgrade", At: mid})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	var sink countSink
-	done := make(chan loadgen.Accounting, 1)
-	go func() { acc, _ := r.Run(ctx, &sink); done <- acc }()
-	var acc loadgen.Accounting
-	select {
-	case acc = <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return 12 s after its context ended")
-	}
+	acc, sink := runFor(t, r, 3*time.Second)
 	require.Len(t, sink.got, 20, "each result once")
 	for i, res := range sink.got {
 		assert.Equal(t, uint64(i), res.Seq, "in send order")
@@ -150,16 +140,7 @@ func TestRunnerReadsThePreviousContainerAfterARestartDuringACut(t *testing.T) {
 	r := NewRunner(f, "baseline", timeline.EmitterFunc(func(timeline.Event) {}))
 	r.Drain = 2 * time.Second
 	r.SpoolPoll, r.SpoolGiveUp = 10*time.Millisecond, 0
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	var sink countSink
-	done := make(chan loadgen.Accounting, 1)
-	go func() { acc, _ := r.Run(ctx, &sink); done <- acc }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return 12 s after its context ended")
-	}
+	_, sink := runFor(t, r, 3*time.Second)
 	require.Len(t, sink.got, 20, "each result once: %v", queries)
 	for i, res := range sink.got {
 		assert.Equal(t, uint64(i), res.Seq, "in send order")
@@ -170,6 +151,24 @@ func TestRunnerReadsThePreviousContainerAfterARestartDuringACut(t *testing.T) {
 	assert.Contains(t, queries[1], "previous=true")
 	assert.Contains(t, queries[1], "sinceTime=")
 	assert.NotContains(t, queries[2], "previous=true")
+}
+
+// runFor runs r for d and returns its accounting and what reached its
+// sink; Run must return within 12 s of its context's end.
+func runFor(t *testing.T, r *Runner, d time.Duration) (loadgen.Accounting, *countSink) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	sink := &countSink{}
+	done := make(chan loadgen.Accounting, 1)
+	go func() { acc, _ := r.Run(ctx, sink); done <- acc }()
+	select {
+	case acc := <-done:
+		return acc, sink
+	case <-time.After(d + 12*time.Second):
+		t.Fatal("Run did not return 12 s after its context ended")
+	}
+	return loadgen.Accounting{}, nil
 }
 
 // logLines are n results of one generator, 50 ms apart from start, as its

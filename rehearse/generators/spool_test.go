@@ -1,7 +1,6 @@
 package generators
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -105,10 +104,13 @@ func TestRunnerReadsTheSpoolWhateverTheLogLost(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results")
 	first, err := OpenSpool(path)
 	require.NoError(t, err)
+	// One flush of ten lines: they share the instant they were written.
+	var flush strings.Builder
 	for _, l := range lines[:10] {
-		_, err := first.Write([]byte(l[strings.IndexByte(l, ' ')+1:]))
-		require.NoError(t, err)
+		flush.WriteString(l[strings.IndexByte(l, ' ')+1:])
 	}
+	_, err = first.Write([]byte(flush.String()))
+	require.NoError(t, err)
 	require.NoError(t, first.Close())
 	second, err := OpenSpool(path)
 	require.NoError(t, err)
@@ -138,17 +140,7 @@ func TestRunnerReadsTheSpoolWhateverTheLogLost(t *testing.T) {
 	r := NewRunner(f, "baseline", timeline.EmitterFunc(func(timeline.Event) {}))
 	r.Drain = 5 * time.Second
 	r.SpoolPoll = 50 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var sink countSink
-	done := make(chan loadgen.Accounting, 1)
-	go func() { acc, _ := r.Run(ctx, &sink); done <- acc }()
-	var acc loadgen.Accounting
-	select {
-	case acc = <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return")
-	}
+	acc, sink := runFor(t, r, 2*time.Second)
 	require.Len(t, sink.got, 20, "each result once")
 	for i, res := range sink.got {
 		assert.Equal(t, uint64(i), res.Seq, "in send order")
