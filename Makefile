@@ -10,7 +10,7 @@ KUBERNETES ?= v1.35.4 v1.36.3
 # second hop of the two-hop rehearsal).
 KUBERNETES_FULL ?= v1.37.2
 
-.PHONY: all build deps unit test test-full test-cluster substrate example-app bench run drill vet clean
+.PHONY: all build deps unit test test-full test-cluster substrate example-app example-ingress bench run drill vet clean
 
 all: build
 
@@ -51,14 +51,21 @@ test: deps vet substrate example-app
 # drills, a kubelet fault drill with no upgrade, apiserver, kubelet and node
 # faults at each point of the default upgrade, the default upgrade with
 # the CNI installed from the workloads (cni: none), the default upgrade
-# loaded by three in-cluster generators (one killed mid-upgrade), and an
+# loaded by three in-cluster generators (one killed mid-upgrade), the same
+# loaded through an ingress controller (Traefik, built from source), and an
 # upgrade across two
 # minors (v1.35.4 to v1.36.3 to v1.37.2; it builds the v1.37.2 node image
 # first, cached like the others).
-test-full: deps vet substrate example-app
+test-full: deps vet substrate example-app example-ingress
 	$(BIN) images build $(addprefix --kubernetes ,$(KUBERNETES_FULL))
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
 	REHEARSE_TEST_FULL=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test-full $(GO) test -count=1 -p 1 -timeout 360m -run 'Integration|Gate' ./...
+
+# example-ingress builds the ingress example's controller, Traefik, from its
+# source in the Go module proxy (localhost/rehearse/traefik:v3.6.12), offline
+# otherwise; the first build compiles for several minutes, then it is cached.
+example-ingress:
+	./scripts/build-ingress-controller.sh
 
 # example-app builds the own-app example's image (localhost/rehearse/shop:example)
 # into podman's store, offline.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"golang.org/x/net/http/httpguts"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -68,6 +70,9 @@ type Spec struct {
 	// Rotation, when set, supplies the canary's targets and may change them
 	// while the attack runs.
 	Rotation *Rotation
+	// Host, when set, is the Host header of the canary's requests: the
+	// virtual host an ingress controller routes to the canary.
+	Host string
 	// UserTargets are the user's applications, each a stream of its own.
 	UserTargets []Target
 	// Rate is the total request rate per second over all streams. Each
@@ -222,6 +227,9 @@ func (s Spec) Validate() error {
 	if err := validatePhase(s.Phase); err != nil {
 		return fmt.Errorf("phase: %w", err)
 	}
+	if s.Host != "" && !httpguts.ValidHostHeader(s.Host) {
+		return fmt.Errorf("host: %q is not a valid Host header", s.Host)
+	}
 	return nil
 }
 
@@ -335,6 +343,8 @@ func New(spec Spec) (*Attack, error) {
 				ps.maxBody = MaxExpectBodyBytes
 			}
 			ps.expect = newExpectation(t.Expect, int(ps.maxBody))
+		} else if spec.Host != "" {
+			ps.targeter = Target{Method: http.MethodGet, Headers: map[string]string{"Host": spec.Host}}.targeter(rot)
 		} else {
 			ps.targeter = rot.targeter()
 		}

@@ -147,6 +147,44 @@ func TestUserTargetSendsItsRequest(t *testing.T) {
 	}
 }
 
+// TestCanaryHost: with Spec.Host, both canary probes send that Host
+// header (an ingress controller's virtual host) to every base URL, and
+// a Host that is no header value is refused.
+func TestCanaryHost(t *testing.T) {
+	var mu sync.Mutex
+	hosts := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts[r.Host]++
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	atk, err := New(Spec{Rate: 40, Targets: []string{srv.URL + "/"}, Host: "canary.rehearse.test"})
+	require.NoError(t, err)
+	const want = 8
+	var res []vegeta.Result
+	runUntil(t, context.Background(), atk, sinkFunc(func(r *vegeta.Result) {
+		if res = append(res, *r); len(res) == want {
+			atk.Stop()
+		}
+	}))
+	probes := map[string]int{}
+	for _, r := range res {
+		assert.Empty(t, r.Error)
+		assert.Equal(t, srv.URL+"/", r.URL)
+		probes[r.Attack]++
+	}
+	assert.Len(t, probes, 2, "both probe kinds: %v", probes)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.GreaterOrEqual(t, hosts["canary.rehearse.test"], want)
+	assert.Len(t, hosts, 1, "no other Host: %v", hosts)
+
+	_, err = New(Spec{Rate: 40, Targets: []string{srv.URL + "/"}, Host: "a b"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `host: "a b" is not a valid Host header`)
+}
+
 // TestUserTargetExpect: a response that breaks the target's expect fails
 // with an "expect: " error; one that meets it succeeds, even with a status
 // vegeta alone counts as an error.

@@ -247,7 +247,17 @@ func (r *run) deployGenerators(ctx context.Context, client kubernetes.Interface,
 	g := sc.Load.Generators
 	var fleet *generators.Fleet
 	err := r.phase(PhaseGenerators, func() error {
-		targets := nodeTargets
+		targets, host := nodeTargets, ""
+		if g.Via == scenarios.ViaIngress {
+			ns, name := g.Ingress.ControllerService()
+			t, err := generators.IngressTarget(ctx, client, deployed, generators.Ingress{
+				Namespace: ns, Service: name, Port: g.Ingress.Port, ClassName: g.Ingress.ClassName, Host: g.Ingress.Host,
+			})
+			if err != nil {
+				return err
+			}
+			targets, host = []string{t}, g.Ingress.Host
+		}
 		if g.Via == scenarios.ViaPods {
 			t, err := generators.PodsTarget(ctx, client, deployed)
 			if err != nil {
@@ -280,7 +290,7 @@ func (r *run) deployGenerators(ctx context.Context, client kubernetes.Interface,
 		}
 		o := generators.Options{
 			Namespace: g.Namespace, Image: deployed.Image, Replicas: g.Replicas, CPU: g.CPU,
-			Rate: sc.Load.Rate, Timeout: sc.Load.Timeout.Duration, Probes: sc.Load.Probes, Targets: targets,
+			Rate: sc.Load.Rate, Timeout: sc.Load.Timeout.Duration, Probes: sc.Load.Probes, Targets: targets, Host: host,
 			NodeSelector: g.NodeSelector, StartIn: generatorsStartIn,
 		}
 		for _, t := range g.Tolerations {
@@ -294,9 +304,13 @@ func (r *run) deployGenerators(ctx context.Context, client kubernetes.Interface,
 		for _, gen := range fleet.Generators {
 			where = append(where, gen.Name+" on "+gen.Node)
 		}
+		to := fmt.Sprint(targets)
+		if host != "" {
+			to += " (Host: " + host + ")"
+		}
 		r.tl.Emit(timeline.Event{Source: timeline.SourceLoadgen, Kind: "generators",
-			Message: fmt.Sprintf("%d generators at %.4g/s each to %v, starting together at %s: %s",
-				len(fleet.Generators), sc.Load.Rate/float64(len(fleet.Generators)), targets, fleet.StartAt.UTC().Format("15:04:05.000"), strings.Join(where, ", "))})
+			Message: fmt.Sprintf("%d generators at %.4g/s each to %s, starting together at %s: %s",
+				len(fleet.Generators), sc.Load.Rate/float64(len(fleet.Generators)), to, fleet.StartAt.UTC().Format("15:04:05.000"), strings.Join(where, ", "))})
 		return nil
 	})
 	return fleet, err

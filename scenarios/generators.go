@@ -29,7 +29,15 @@ const (
 	// client-side balancer (gRPC, a mesh-less client) finds them: past
 	// kube-proxy, following the pods as the upgrade moves them.
 	ViaPods = "pods"
+	// ViaIngress is an Ingress rehearse makes for the canary, reached
+	// through the ingress controller's Service with the Ingress's host
+	// name, as the cluster's users reach their applications.
+	ViaIngress = "ingress"
 )
+
+// DefaultIngressHost is the host name of the canary's Ingress when
+// load.generators.ingress.host is not set.
+const DefaultIngressHost = "canary.rehearse.test"
 
 // Defaults of in-cluster generators.
 const (
@@ -45,7 +53,7 @@ const (
 func GeneratorModes() []string { return []string{GeneratorsLocal, GeneratorsInCluster} }
 
 // GeneratorVias lists the values of load.generators.via.
-func GeneratorVias() []string { return []string{ViaService, ViaNodePorts, ViaPods} }
+func GeneratorVias() []string { return []string{ViaService, ViaNodePorts, ViaPods, ViaIngress} }
 
 // Generators say where the load comes from. In-cluster generators are
 // pods running `rehearse load` from the canary image, each a DaemonSet
@@ -64,8 +72,12 @@ type Generators struct {
 	Tolerations  []Toleration      `yaml:"tolerations,omitempty" json:"tolerations,omitempty"`
 	// Via is how they reach the canary: service (its ClusterIP, the
 	// default), nodePorts, or pods (the pods' own addresses, through a
-	// headless Service's DNS).
+	// headless Service's DNS), or ingress (an Ingress for the canary,
+	// through the ingress controller named in Ingress).
 	Via string `yaml:"via,omitempty" json:"via,omitempty"`
+	// Ingress says which ingress controller carries the load with via:
+	// ingress.
+	Ingress *GeneratorIngress `yaml:"ingress,omitempty" json:"ingress,omitempty"`
 	// CPU is each generator's CPU request (default 500m): a generator
 	// starved of CPU measures its own waiting as latency.
 	CPU string `yaml:"cpu,omitempty" json:"cpu,omitempty"`
@@ -73,6 +85,31 @@ type Generators struct {
 	// generators may leave unsent before the verdict is inconclusive
 	// (default 0.05).
 	MaxShortfall *float64 `yaml:"maxShortfall,omitempty" json:"maxShortfall,omitempty"`
+}
+
+// GeneratorIngress is the canary's Ingress and the controller that serves
+// it. The controller is the cluster's own (installed by the user, or
+// through workloads); rehearse makes only the Ingress, and removes it
+// with the canary.
+type GeneratorIngress struct {
+	// Controller is the ingress controller's Service, NAMESPACE/NAME: the
+	// generators send to its ClusterIP.
+	Controller string `yaml:"controller" json:"controller"`
+	// Port is the Service's port to send to (default: its port named http,
+	// else port 80, else its first).
+	Port int `yaml:"port,omitempty" json:"port,omitempty"`
+	// ClassName is the Ingress's ingressClassName (default: none, for the
+	// cluster's default IngressClass).
+	ClassName string `yaml:"className,omitempty" json:"className,omitempty"`
+	// Host is the host name the Ingress routes to the canary, sent as the
+	// Host header (default canary.rehearse.test).
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
+}
+
+// ControllerService splits Controller into its namespace and name.
+func (g GeneratorIngress) ControllerService() (namespace, name string) {
+	namespace, name, _ = strings.Cut(g.Controller, "/")
+	return namespace, name
 }
 
 // Toleration lets generators run on nodes with a matching taint.
@@ -116,6 +153,9 @@ func (s *Scenario) settleGenerators() {
 	if g.CPU == "" {
 		g.CPU = DefaultGeneratorCPU
 	}
+	if g.Ingress != nil && g.Ingress.Host == "" {
+		g.Ingress.Host = DefaultIngressHost
+	}
 }
 
 func (s *Scenario) validateGenerators(add func(path, format string, args ...any)) {
@@ -142,6 +182,7 @@ func (s *Scenario) validateGenerators(add func(path, format string, args ...any)
 	if !slices.Contains(GeneratorVias(), g.Via) {
 		add(f+".via", "unknown way %q to reach the canary; known: %s", g.Via, strings.Join(GeneratorVias(), ", "))
 	}
+	s.validateGeneratorIngress(add)
 	if v := g.Shortfall(); !(v >= 0 && v <= 1) {
 		add(f+".maxShortfall", "%v: want a fraction from 0 to 1 (0.05 is 5%%)", v)
 	}
@@ -172,5 +213,47 @@ func (s *Scenario) validateGenerators(add func(path, format string, args ...any)
 		add(f+".mode", "the ledger's writes are sent from this machine: it cannot run with in-cluster generators")
 	case s.Upgrade.Driver == DriverBlueGreen:
 		add(f+".mode", "a blue-green swap moves the load to another cluster: generators in the first would measure the wrong one")
+	}
+}
+
+func (s *Scenario) validateGeneratorIngress(add func(path, format string, args ...any)) {
+	g := s.Load.Generators
+	const f = "load.generators.ingress"
+	if g.Via != ViaIngress {
+		if g.Ingress != nil {
+			add(f, "only with load.generators.via: %s (via is %s)", ViaIngress, g.Via)
+		}
+		return
+	}
+	in := g.Ingress
+	if in == nil {
+		add("load.generators.via", "%s needs load.generators.ingress.controller, the ingress controller's Service as NAMESPACE/NAME (e.g. traefik/traefik)", ViaIngress)
+		return
+	}
+	if in.Controller == "" {
+		add(f+".controller", "the ingress controller's Service is required, as NAMESPACE/NAME (e.g. traefik/traefik)")
+		return
+	}
+	ns, name := in.ControllerService()
+	if !strings.Contains(in.Controller, "/") {
+		add(f+".controller", "%q: want NAMESPACE/NAME of the controller's Service", in.Controller)
+	} else {
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			add(f+".controller", "namespace %q: %s", ns, msg)
+		}
+		for _, msg := range validation.IsDNS1035Label(name) {
+			add(f+".controller", "Service name %q: %s", name, msg)
+		}
+	}
+	if in.Port < 0 || in.Port > 65535 {
+		add(f+".port", "%d: want a port from 1 to 65535, or none for the Service's http port", in.Port)
+	}
+	if in.ClassName != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(in.ClassName) {
+			add(f+".className", "%q: %s", in.ClassName, msg)
+		}
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(in.Host) {
+		add(f+".host", "%q: %s", in.Host, msg)
 	}
 }

@@ -23,6 +23,13 @@ func TestGeneratorsDefaults(t *testing.T) {
 	assert.Equal(t, GeneratorsLocal, local.Load.Generators.Mode)
 	assert.False(t, local.Load.Generators.InCluster())
 
+	in, err := Parse("t.yaml", []byte(base+"load:\n  generators:\n    mode: in-cluster\n    via: ingress\n    ingress:\n      controller: traefik/traefik\n"))
+	require.NoError(t, err)
+	require.NotNil(t, in.Load.Generators.Ingress)
+	assert.Equal(t, DefaultIngressHost, in.Load.Generators.Ingress.Host)
+	ns, name := in.Load.Generators.Ingress.ControllerService()
+	assert.Equal(t, []string{"traefik", "traefik"}, []string{ns, name})
+
 	ex, err := Load("examples/in-cluster-load.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, 3, ex.Load.Generators.Replicas)
@@ -38,7 +45,13 @@ func TestMalformedGenerators(t *testing.T) {
 		{"too few per generator", base + "load:\n  rate: 10\n  generators:\n    mode: in-cluster\n    replicas: 8\n", `t.yaml:9: load.generators.replicas: 8 generators at load.rate 10 over 2 probe kinds send below 1/s each`},
 		{"bad namespace", gen("    namespace: Load_Gen\n"), `t.yaml:8: load.generators.namespace: "Load_Gen"`},
 		{"bad cpu", gen("    cpu: lots\n"), `t.yaml:8: load.generators.cpu: "lots": want a positive CPU quantity`},
-		{"bad via", gen("    via: ingress\n"), `t.yaml:8: load.generators.via: unknown way "ingress" to reach the canary; known: service, nodePorts, pods`},
+		{"bad via", gen("    via: gateway\n"), `t.yaml:8: load.generators.via: unknown way "gateway" to reach the canary; known: service, nodePorts, pods, ingress`},
+		{"ingress without controller", gen("    via: ingress\n"), `t.yaml:8: load.generators.via: ingress needs load.generators.ingress.controller, the ingress controller's Service as NAMESPACE/NAME`},
+		{"controller without namespace", gen("    via: ingress\n    ingress:\n      controller: traefik\n"), `t.yaml:10: load.generators.ingress.controller: "traefik": want NAMESPACE/NAME`},
+		{"bad controller name", gen("    via: ingress\n    ingress:\n      controller: traefik/Traefik\n"), `t.yaml:10: load.generators.ingress.controller: Service name "Traefik"`},
+		{"bad ingress host", gen("    via: ingress\n    ingress:\n      controller: traefik/traefik\n      host: Canary_Host\n"), `t.yaml:11: load.generators.ingress.host: "Canary_Host"`},
+		{"bad ingress port", gen("    via: ingress\n    ingress:\n      controller: traefik/traefik\n      port: 70000\n"), `t.yaml:11: load.generators.ingress.port: 70000: want a port from 1 to 65535`},
+		{"ingress without via ingress", gen("    ingress:\n      controller: traefik/traefik\n"), `t.yaml:8: load.generators.ingress: only with load.generators.via: ingress (via is service)`},
 		{"shortfall over 1", gen("    maxShortfall: 5\n"), `t.yaml:8: load.generators.maxShortfall: 5: want a fraction from 0 to 1`},
 		{"toleration without key", gen("    tolerations: [{value: x}]\n"), `load.generators.tolerations[0].key: a toleration with operator Equal needs a key`},
 		{"toleration bad effect", gen("    tolerations: [{key: k, operator: Exists, effect: Never}]\n"), `load.generators.tolerations[0].effect: "Never"`},

@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -782,6 +783,9 @@ func applyObject(ctx context.Context, client kubernetes.Interface, obj runtime.O
 	case *policyv1.PodDisruptionBudget:
 		name, kind = v.Namespace+"/"+v.Name, "poddisruptionbudget"
 		_, err = client.PolicyV1().PodDisruptionBudgets(v.Namespace).Patch(ctx, v.Name, types.ApplyPatchType, body, opts)
+	case *networkingv1.Ingress:
+		name, kind = v.Namespace+"/"+v.Name, "ingress"
+		_, err = client.NetworkingV1().Ingresses(v.Namespace).Patch(ctx, v.Name, types.ApplyPatchType, body, opts)
 	default:
 		return fmt.Errorf("apply: unexpected object %T", obj)
 	}
@@ -903,9 +907,9 @@ func rollout(dep *appsv1.Deployment, pods []corev1.Pod) rolloutStatus {
 	return st
 }
 
-// Delete removes the canary's Deployment, Service and PodDisruptionBudget
-// (found by their labels) and, when rehearse created it, the namespace,
-// then waits, at most opts.Timeout, until they are gone. It returns what it
+// Delete removes the canary's Deployment, Services, PodDisruptionBudget
+// and Ingress (found by their labels) and, when rehearse created it, the
+// namespace, then waits, at most opts.Timeout, until they are gone. It returns what it
 // deleted, as "kind/name". Nothing to delete is not an error.
 func Delete(ctx context.Context, client kubernetes.Interface, opts DeployOptions) ([]string, error) {
 	if err := opts.validate(false); err != nil {
@@ -962,6 +966,19 @@ func Delete(ctx context.Context, client kubernetes.Interface, opts DeployOptions
 				continue
 			}
 			deleted = append(deleted, "poddisruptionbudget/"+p.Name)
+		}
+	}
+
+	ings, err := client.NetworkingV1().Ingresses(o.Namespace).List(ctx, list)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list ingresses in %s: %w", o.Namespace, err))
+	} else {
+		for _, in := range ings.Items {
+			if err := client.NetworkingV1().Ingresses(o.Namespace).Delete(ctx, in.Name, del); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("delete ingress %s/%s: %w", o.Namespace, in.Name, err))
+				continue
+			}
+			deleted = append(deleted, "ingress/"+in.Name)
 		}
 	}
 

@@ -580,14 +580,29 @@ func TestDeleteRemovesWhatDeployCreated(t *testing.T) {
 	defer cancel()
 	client := newFakeClient(kindNodes()...)
 	startController(ctx, t, client, DefaultNamespace, DefaultName, []string{"kind-worker"})
-	_, err := Deploy(ctx, client, fastOptions(DeployOptions{}), nil)
+	d, err := Deploy(ctx, client, fastOptions(DeployOptions{}), nil)
 	require.NoError(t, err)
 	cancel()
+	// The Ingress in-cluster generators send through routes its host to
+	// the canary's Service port, in the class asked for.
+	_, err = ApplyIngress(context.Background(), client, d, "traefik", "canary.rehearse.test")
+	require.NoError(t, err)
+	in, err := client.NetworkingV1().Ingresses(DefaultNamespace).Get(context.Background(), DefaultName, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotNil(t, in.Spec.IngressClassName)
+	assert.Equal(t, "traefik", *in.Spec.IngressClassName)
+	require.Len(t, in.Spec.Rules, 1)
+	rule := in.Spec.Rules[0]
+	assert.Equal(t, "canary.rehearse.test", rule.Host)
+	require.Len(t, rule.HTTP.Paths, 1)
+	assert.Equal(t, "/", rule.HTTP.Paths[0].Path)
+	assert.Equal(t, DefaultName, rule.HTTP.Paths[0].Backend.Service.Name)
+	assert.Equal(t, int32(ServicePort), rule.HTTP.Paths[0].Backend.Service.Port.Number)
 
 	deleted, err := Delete(context.Background(), client, fastOptions(DeployOptions{}))
 	require.NoError(t, err)
 	assert.Equal(t, []string{
-		"deployment/canary", "service/canary", "poddisruptionbudget/canary", "namespace/rehearse-canary",
+		"deployment/canary", "service/canary", "poddisruptionbudget/canary", "ingress/canary", "namespace/rehearse-canary",
 	}, deleted)
 	_, err = client.CoreV1().Namespaces().Get(context.Background(), DefaultNamespace, metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "namespace gone, got %v", err)

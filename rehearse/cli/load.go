@@ -26,6 +26,7 @@ import (
 
 type loadOptions struct {
 	targets    []string
+	host       string
 	rate       rateFlag
 	duration   time.Duration
 	out        string
@@ -71,6 +72,7 @@ written or another failure of the machine.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.targets, "target", nil, "target URL (repeat for a rotation)")
+	f.StringVar(&o.host, "host", "", "Host header of every request (the virtual host an ingress controller routes), e.g. canary.rehearse.test")
 	f.Var(&o.rate, "rate", "total requests per second, split over the probe kinds, as N or N/DURATION (e.g. 100 or 100/1s, as vegeta spells it)")
 	f.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send (0: until Ctrl-C)")
 	f.StringVar(&o.out, "out", "", "run folder to write results.bin and summary.json to (required); - streams every result as a line of vegeta's JSON to standard output, then the accounting, as an in-cluster generator does")
@@ -124,7 +126,7 @@ func runLoad(ctx context.Context, streams Streams, o loadOptions) error {
 	if rate := float64(o.rate); !(rate > 0) {
 		return badInput(fmt.Errorf("--rate: %v: want a positive number of requests per second", rate))
 	}
-	spec := loadgen.Spec{Targets: o.targets, Rate: float64(o.rate), Duration: o.duration, Timeout: o.timeout, MaxWorkers: o.maxWorkers, Phase: o.phase}
+	spec := loadgen.Spec{Targets: o.targets, Host: o.host, Rate: float64(o.rate), Duration: o.duration, Timeout: o.timeout, MaxWorkers: o.maxWorkers, Phase: o.phase}
 	for _, p := range o.probes {
 		probe, err := loadgen.ParseProbe(p)
 		if err != nil {

@@ -63,6 +63,31 @@ func TestLoadStartAtMustBeAnInstant(t *testing.T) {
 	assert.Contains(t, r.err, "--start-at \"soon\"")
 }
 
+// --host sets every request's Host header (a generator sending through an
+// ingress controller); one that is no Host header is bad input.
+func TestLoadHost(t *testing.T) {
+	hosts := make(chan string, 1000)
+	srv := &http.Server{Handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hosts <- r.Host })}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	r := run(t, context.Background(), "load", "--out", "-", "--duration", "1s", "--rate", "20",
+		"--host", "canary.rehearse.test", "--target", "http://"+ln.Addr().String()+"/")
+	require.Equal(t, 0, r.code, r.err)
+	close(hosts)
+	n := 0
+	for h := range hosts {
+		assert.Equal(t, "canary.rehearse.test", h)
+		n++
+	}
+	assert.GreaterOrEqual(t, n, 15, "20/s for 1 s")
+
+	r = run(t, context.Background(), "load", "--out", "-", "--host", "a b", "--target", "http://127.0.0.1:1/")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.err, `--host: "a b" is not a valid Host header`)
+}
+
 // With --spool and --serve, the generator keeps every line in its spool
 // too, each behind the instant it was written, and once its accounting is
 // written it waits until the spool was read to its end before exiting.

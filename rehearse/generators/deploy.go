@@ -50,6 +50,9 @@ type Options struct {
 	Probes  []string
 	// Targets are the canary URLs each generator rotates over.
 	Targets []string
+	// Host, when set, is the Host header of every request (an Ingress
+	// routing the canary by host name).
+	Host string
 	// NodeSelector and Tolerations choose the nodes generators may run on;
 	// control-plane nodes are tolerated unless a selector excludes them.
 	NodeSelector map[string]string
@@ -226,6 +229,9 @@ func Command(o Options, rate float64, startAt time.Time) []string {
 	}
 	for _, t := range o.Targets {
 		cmd = append(cmd, "--target", t)
+	}
+	if o.Host != "" {
+		cmd = append(cmd, "--host", o.Host)
 	}
 	return cmd
 }
