@@ -213,6 +213,10 @@ func (s *Scenario) validateGenerators(add func(path, format string, args ...any)
 		add(f+".mode", "the ledger's writes are sent from this machine: it cannot run with in-cluster generators")
 	case s.Upgrade.Driver == DriverBlueGreen:
 		add(f+".mode", "a blue-green swap moves the load to another cluster: generators in the first would measure the wrong one")
+	case s.Upgrade.Driver == DriverReplace && g.Via == ViaNodePorts:
+		add(f+".via", "the generators' node ports are fixed when they start, and the replace driver removes the workers: use service, pods or ingress")
+	case s.Upgrade.Driver == DriverReplace && len(g.NodeSelector) == 0:
+		add(f+".nodeSelector", "the replace driver deletes every worker, and each generator is pinned to its node: choose nodes that stay, e.g. {node-role.kubernetes.io/control-plane: \"\"}")
 	}
 }
 

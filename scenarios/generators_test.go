@@ -57,6 +57,8 @@ func TestMalformedGenerators(t *testing.T) {
 		{"toleration bad effect", gen("    tolerations: [{key: k, operator: Exists, effect: Never}]\n"), `load.generators.tolerations[0].effect: "Never"`},
 		{"with targets", gen("  targets:\n    - {name: shop, url: 'http://10.0.0.1:8080/'}\n"), `load.generators.mode: in-cluster generators send the canary's probes only`},
 		{"blue-green", gen("upgrade:\n  driver: bluegreen\n"), `load.generators.mode: a blue-green swap moves the load to another cluster`},
+		{"replace through node ports", gen("    via: nodePorts\n    nodeSelector: {node-role.kubernetes.io/control-plane: ''}\nupgrade:\n  driver: replace\n"), `t.yaml:8: load.generators.via: the generators' node ports are fixed when they start, and the replace driver removes the workers`},
+		{"replace on workers", gen("upgrade:\n  driver: replace\n"), `load.generators.nodeSelector: the replace driver deletes every worker, and each generator is pinned to its node`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
