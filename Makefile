@@ -50,14 +50,16 @@ test: deps vet substrate example-app
 # 3 control plane + 2 worker in-place upgrade, the same with etcd fault
 # drills, a kubelet fault drill with no upgrade, apiserver, kubelet and node
 # faults at each point of the default upgrade, the default upgrade with
-# the CNI installed from the workloads (cni: none), the default upgrade
+# the CNI installed from the workloads (cni: none), a Calico cluster (pod
+# networking, DNS and NodePorts) and the default upgrade on it (Calico built
+# from source first, cached like the node images), the default upgrade
 # loaded by three in-cluster generators (one killed mid-upgrade), the same
 # loaded through an ingress controller (Traefik, built from source), and an
 # upgrade across two
 # minors (v1.35.4 to v1.36.3 to v1.37.2; it builds the v1.37.2 node image
 # first, cached like the others).
 test-full: deps vet substrate example-app example-ingress
-	$(BIN) images build $(addprefix --kubernetes ,$(KUBERNETES_FULL))
+	$(BIN) images build --calico $(addprefix --kubernetes ,$(KUBERNETES_FULL))
 	$(GO) test -count=1 -timeout 30m -skip 'Integration|Gate' ./...
 	REHEARSE_TEST_FULL=1 REHEARSE_RUNS_DIR=$(CURDIR)/runs/test-full $(GO) test -count=1 -p 1 -timeout 360m -run 'Integration|Gate' ./...
 

@@ -55,7 +55,7 @@ func (p *Provisioners) Provision(ctx context.Context, sc *scenarios.Scenario, na
 		Name: name, Kubernetes: c.KubernetesVersion, ControlPlanes: c.ControlPlanes, Workers: c.Workers,
 		CNI: c.CNI, PodSubnet: c.Networking.PodSubnet, ServiceSubnet: c.Networking.ServiceSubnet, KubeProxyMode: c.Networking.KubeProxyMode,
 		Pools: clusterPools(c.Pools),
-	}, cluster.CreateOptions{Throwaway: !c.Keep, LoadBalancer: BuildLoadBalancerImage(p.Progress)})
+	}, cluster.CreateOptions{Throwaway: !c.Keep, LoadBalancer: BuildLoadBalancerImage(p.Progress), Calico: BuildCalico(p.Progress)})
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +144,19 @@ func BuildLoadBalancerImage(progress io.Writer) func(ctx context.Context) error 
 		}
 		_, err = nodeimage.BuildLoadBalancer(ctx, nodeimage.CanaryOptions{Options: nodeimage.Options{Progress: progress}, Version: Version(), Source: src})
 		return err
+	}
+}
+
+// BuildCalico returns what makes Calico's images (built from source, see
+// nodeimage.BuildCalico) and manifest available for a cluster with CNI
+// calico.
+func BuildCalico(progress io.Writer) func(ctx context.Context) (cluster.CNIAddon, error) {
+	return func(ctx context.Context) (cluster.CNIAddon, error) {
+		res, err := nodeimage.BuildCalico(ctx, nodeimage.Options{Progress: progress})
+		if err != nil {
+			return cluster.CNIAddon{}, err
+		}
+		return cluster.CNIAddon{Images: res.Images, Manifest: res.Manifest}, nil
 	}
 }
 

@@ -68,9 +68,10 @@ type Cluster struct {
 	// production gives them; their workers add up to Workers (which
 	// defaults to that sum). Every pool's nodes also carry PoolLabel=NAME.
 	Pools []Pool `yaml:"pools,omitempty" json:"pools,omitempty"`
-	// CNI is flannel, kindnet or none. kindnet needs kind's published node
-	// images (those built from source carry flannel as their default CNI);
-	// none leaves the pod network to the workloads.
+	// CNI is calico, flannel, kindnet or none. calico is Calico in VXLAN
+	// mode without BGP, its images built from source; kindnet needs kind's
+	// published node images (those built from source carry flannel as
+	// their default CNI); none leaves the pod network to the workloads.
 	CNI        string     `yaml:"cni" json:"cni"`
 	Networking Networking `yaml:"networking" json:"networking"`
 	// Keep leaves the throwaway cluster running after the rehearsal.

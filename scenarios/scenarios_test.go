@@ -126,7 +126,7 @@ func TestMalformedScenarios(t *testing.T) {
 		{"both PDB kinds", base + "canary:\n  pdb:\n    maxUnavailable: 1\n    minAvailable: 1\n", nil, `t.yaml:6: canary.pdb: maxUnavailable and minAvailable together: a PodDisruptionBudget takes one`},
 		{"overlapping subnets", base + "cluster:\n  networking:\n    podSubnet: 10.0.0.0/8\n    serviceSubnet: 10.96.0.0/16\n", nil, `t.yaml:8: cluster.networking.serviceSubnet: 10.96.0.0/16 overlaps the pod subnet 10.0.0.0/8`},
 		{"bad CIDR", base + "cluster:\n  networking:\n    podSubnet: 10.244.0.0\n", nil, `t.yaml:7: cluster.networking.podSubnet: "10.244.0.0" is not a CIDR like 10.244.0.0/16`},
-		{"unknown CNI", base + "cluster:\n  cni: calico\n", nil, `t.yaml:6: cluster.cni: "calico": want one of flannel, kindnet, none`},
+		{"unknown CNI", base + "cluster:\n  cni: cilium\n", nil, `t.yaml:6: cluster.cni: "cilium": want one of calico, flannel, kindnet, none`},
 		{"no CNI and no workloads to install one", base + "cluster:\n  cni: none\n", nil, `t.yaml:6: cluster.cni: none: the nodes have no pod network until one is installed: list the CNI's manifests under workloads (its images under images)`},
 		{"unknown proxy mode", base + "cluster:\n  networking:\n    kubeProxyMode: userspace\n", nil, `t.yaml:7: cluster.networking.kubeProxyMode: "userspace": want one of iptables, ipvs, nftables`},
 		{"zero replicas", base + "canary:\n  replicas: 0\n", nil, `t.yaml:6: canary.replicas: 0: the canary needs at least one replica`},

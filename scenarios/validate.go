@@ -22,7 +22,7 @@ func Drivers() []string {
 func Checklists() []string { return []string{"eks", "gke", "kind", "kops"} }
 
 // CNIs lists the CNIs a kind cluster can be built with.
-func CNIs() []string { return []string{"flannel", "kindnet", "none"} }
+func CNIs() []string { return []string{"calico", "flannel", "kindnet", "none"} }
 
 // ProxyModes lists kube-proxy's modes.
 func ProxyModes() []string { return []string{"iptables", "ipvs", "nftables"} }

@@ -57,7 +57,8 @@ func staticPod(name string, v VersionPolicy) Component {
 }
 
 // kind is a kind cluster: kubeadm's control plane as static pods, CoreDNS,
-// kube-proxy, and either kindnet or flannel as the CNI.
+// kube-proxy, and kindnet, flannel or Calico as the CNI (Calico's
+// kube-controllers are checked where they run).
 func kind() Checklist {
 	return builtin("kind",
 		Component{Name: "coredns", Kind: KindDeployment},
@@ -68,6 +69,8 @@ func kind() Checklist {
 		staticPod("kube-scheduler", VersionTarget),
 		Component{Name: "kindnet", Kind: KindDaemonSet, AnyOf: "cni"},
 		Component{Name: "kube-flannel", Namespace: "kube-flannel", Object: "kube-flannel-ds", Kind: KindDaemonSet, AnyOf: "cni"},
+		Component{Name: "calico-node", Kind: KindDaemonSet, AnyOf: "cni"},
+		Component{Name: "calico-kube-controllers", Kind: KindDeployment, Optional: true},
 		Component{Name: "local-path-provisioner", Namespace: "local-path-storage", Kind: KindDeployment, Optional: true},
 	)
 }

@@ -207,9 +207,9 @@ func TestCheckKind(t *testing.T) {
 		{
 			name:   "no CNI",
 			change: func(f *fixture) { f.daemonSets = f.daemonSets[:1]; f.removePods("kube-flannel-ds-") },
-			failed: []string{"kindnet", "kube-flannel"},
+			failed: []string{"calico-node", "kindnet", "kube-flannel"},
 			message: map[string]string{
-				"kindnet": "DaemonSet kube-system/kindnet not found, nor any other cni: kindnet, kube-flannel",
+				"kindnet": "DaemonSet kube-system/kindnet not found, nor any other cni: kindnet, kube-flannel, calico-node",
 			},
 		},
 		{
@@ -273,7 +273,7 @@ func TestCheckItems(t *testing.T) {
 		names = append(names, it.Component)
 	}
 	assert.Equal(t, []string{"coredns", "kube-proxy", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-		"kindnet", "kube-flannel", "local-path-provisioner",
+		"kindnet", "kube-flannel", "calico-node", "calico-kube-controllers", "local-path-provisioner",
 		"node/kind-control-plane", "node/kind-worker", "node/kind-worker2", "kube-system pods", "critical pods"}, names)
 	proxy := itemNamed(t, r, "kube-proxy")
 	assert.Equal(t, ItemResult{Component: "kube-proxy", Kind: "DaemonSet", Namespace: "kube-system", Outcome: Pass,

@@ -141,6 +141,7 @@ cluster is deleted unless --retain.`,
 				return err
 			}
 			co.LoadBalancer = rehearse.BuildLoadBalancerImage(streams.Err)
+			co.Calico = rehearse.BuildCalico(streams.Err)
 			created, err := p.Create(c.Context(), s, co)
 			if err != nil {
 				return &ExitError{Code: ExitInfra, Err: err}

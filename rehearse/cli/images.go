@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,6 +33,7 @@ type imagesBuildOptions struct {
 	cache      string
 	canary     bool
 	lb         bool
+	calico     bool
 	progressFlags
 }
 
@@ -61,14 +63,15 @@ cached in --cache. Progress goes to stderr, a full log per build to
 	f.BoolVar(&o.fromSource, "from-source", false, "build even when a registry could provide kindest/node")
 	f.StringVar(&o.cache, "cache", nodeimage.DefaultCacheDir(), "cache folder for builds, binaries, archives and logs")
 	f.BoolVar(&o.canary, "canary", o.canary, "also build the canary image")
+	f.BoolVar(&o.calico, "calico", false, "also build Calico "+nodeimage.CalicoVersion+" from source (stand-ins for "+strings.Join(nodeimage.CalicoImages, ", ")+"; rehearse run and cluster create build them when needed)")
 	f.BoolVar(&o.lb, "load-balancer", false, "also build the stand-in for the load balancer kind puts in front of several control planes ("+nodeimage.LoadBalancerImage+"; rehearse run and cluster create build it when needed)")
 	o.addProgressFlags(f, "also every command the build runs, and a heartbeat every 10s (else 30s) while one runs")
 	return cmd
 }
 
 func runImagesBuild(c *cobra.Command, streams Streams, o imagesBuildOptions) error {
-	if len(o.versions) == 0 && !o.lb {
-		return badInput(fmt.Errorf("--kubernetes: at least one version is needed (or --load-balancer)"))
+	if len(o.versions) == 0 && !o.lb && !o.calico {
+		return badInput(fmt.Errorf("--kubernetes: at least one version is needed (or --load-balancer, --calico)"))
 	}
 	for _, v := range o.versions {
 		if _, err := nodeimage.ParseVersion(v); err != nil {
@@ -127,6 +130,16 @@ func runImagesBuild(c *cobra.Command, streams Streams, o imagesBuildOptions) err
 			state = "up to date"
 		}
 		fmt.Fprintf(streams.Out, "%s\t%s\tarchive %s\t%s\n", res.Image, state, res.Archive, res.Duration.Round(time.Second))
+	}
+	if o.calico {
+		res, err := nodeimage.BuildCalico(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("calico: %w", err)
+		}
+		for _, img := range res.Images {
+			fmt.Fprintf(streams.Out, "%s\tbuilt or up to date\t%s\n", img, res.Duration.Round(time.Second))
+		}
+		fmt.Fprintf(streams.Out, "manifest\t%s\n", res.Manifest)
 	}
 	return nil
 }

@@ -37,13 +37,14 @@ func NodeImage(kubernetes string) string { return DefaultImageRepository + ":" +
 
 // CNI plugins a cluster can start with.
 const (
+	CNICalico  = "calico"
 	CNIFlannel = "flannel"
 	CNIKindnet = "kindnet"
 	CNINone    = "none"
 )
 
 // CNINames lists the CNI choices, sorted.
-func CNINames() []string { return []string{CNIFlannel, CNIKindnet, CNINone} }
+func CNINames() []string { return []string{CNICalico, CNIFlannel, CNIKindnet, CNINone} }
 
 // ProxyModeNames lists kube-proxy's modes, sorted.
 func ProxyModeNames() []string {

@@ -71,7 +71,7 @@ func TestKindConfig(t *testing.T) {
 				}
 			},
 		},
-		{name: "unknown CNI", edit: func(s *Spec) { s.CNI = "calico" }, wantErr: `unknown CNI "calico"; known: flannel, kindnet, none`},
+		{name: "unknown CNI", edit: func(s *Spec) { s.CNI = "cilium" }, wantErr: `unknown CNI "cilium"; known: calico, flannel, kindnet, none`},
 		{
 			name: "subnets",
 			edit: func(s *Spec) { s.PodSubnet, s.ServiceSubnet = "10.200.0.0/16", "10.100.0.0/16" },

@@ -186,6 +186,10 @@ type CreateOptions struct {
 	// available (LoadBalancerImage; there is no registry to pull it from).
 	// Without it, the image must be in the engine's store already.
 	LoadBalancer func(ctx context.Context) error
+	// Calico, for CNI calico, makes Calico's images available and says
+	// where its manifest is (there is no registry to pull them from). It
+	// is required for that CNI.
+	Calico func(ctx context.Context) (CNIAddon, error)
 }
 
 // LoadBalancerImage is the image of the load balancer kind runs before the
@@ -244,6 +248,15 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 			return nil, err
 		}
 	}
+	var calico CNIAddon
+	if s.CNI == CNICalico {
+		if o.Calico == nil {
+			return nil, fmt.Errorf("cni calico: no builder of Calico's images was given")
+		}
+		if calico, err = o.Calico(ctx); err != nil {
+			return nil, fmt.Errorf("cni calico: %w", err)
+		}
+	}
 	if s.ControlPlanes > 1 {
 		if o.LoadBalancer != nil {
 			if err := o.LoadBalancer(ctx); err != nil {
@@ -286,6 +299,12 @@ func (p *Provider) Create(ctx context.Context, s Spec, o CreateOptions) (*Create
 			name string
 			run  func(context.Context) error
 		}{"install flannel", func(ctx context.Context) error { return p.applyFlannel(ctx, s) }})
+	}
+	if s.CNI == CNICalico {
+		steps = append(steps, struct {
+			name string
+			run  func(context.Context) error
+		}{"install calico", func(ctx context.Context) error { return p.installCalico(ctx, s, calico) }})
 	}
 	wait := struct {
 		name string

@@ -512,7 +512,7 @@ func (p *Profile) Scenario(name string) *scenarios.Scenario {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d workers scaled down to %d for one machine", p.Workers, s.Cluster.Workers))
 	}
 	switch p.CNI {
-	case "flannel":
+	case "flannel", "calico":
 		s.Cluster.CNI = p.CNI
 	case "kindnet":
 		s.Cluster.CNI = "flannel"
