@@ -320,7 +320,7 @@ func (r *run) rehearse(ctx context.Context) (err error) {
 		return &InfraError{Phase: PhasePreflight, Err: err}
 	}
 	defer func() {
-		if terr := r.teardown(ctx, err != nil || r.failed() || r.res.Verdict == report.Fail); terr != nil {
+		if terr := r.teardown(ctx, err != nil || r.failed() || r.res.Verdict == report.Fail || requestFailed(r.res.Report)); terr != nil {
 			r.res.Reasons = append(r.res.Reasons, "teardown failed: "+terr.Error())
 			err = errors.Join(err, &InfraError{Phase: PhaseTeardown, Err: terr})
 		}
@@ -550,6 +550,23 @@ func (r *run) revert(ctx context.Context, env driver.Env) error {
 	r.status.setSteps(len(plan.Leaves()))
 	err = plan.Execute(ctx, env, r.status.tracker(r.stepEmitter(ctx)))
 	return errors.Join(err, r.writePlanAs(RevertPlanFile, plan))
+}
+
+// requestFailed: a request of the recording failed. A verdict can pass
+// with a few failures within its allowances; the cluster's logs are what
+// explains them.
+func requestFailed(rep *report.Report) bool {
+	if rep == nil {
+		return false
+	}
+	for _, m := range rep.Runs {
+		for _, p := range m.Phases {
+			if p.Failures > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // teardown collects the clusters' logs when anything failed or the run was

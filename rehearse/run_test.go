@@ -348,3 +348,13 @@ func TestUpgradeCheckHopByHop(t *testing.T) {
 	assert.True(t, IsUpgradePhase("upgrade-2"))
 	assert.False(t, IsUpgradePhase("upgraded"))
 }
+
+func TestRequestFailedCollectsLogsUnderAPassingVerdict(t *testing.T) {
+	assert.False(t, requestFailed(nil), "no report yet")
+	rep := &report.Report{Verdict: report.Pass, Runs: []*report.Metrics{{Phases: []*report.Phase{
+		{Name: "baseline", Requests: 3000}, {Name: "upgrade", Requests: 90000},
+	}}}}
+	assert.False(t, requestFailed(rep))
+	rep.Runs[0].Phases[1].Failures = 17
+	assert.True(t, requestFailed(rep), "17 failures within the rules' allowances still need the logs that explain them")
+}
