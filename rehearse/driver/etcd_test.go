@@ -81,6 +81,20 @@ func TestKubeadmPlanWaitsForEtcdBetweenControlPlanes(t *testing.T) {
 		assert.Equal(t, etcdStep, steps[len(steps)-2], "%s: etcd is whole again before its staged files go and the next control plane starts", g.Name)
 	}
 	assert.Equal(t, []string{"ha-control-plane", "ha-control-plane2", "ha-control-plane3"}, cps)
+	// Once the last control plane is upgraded kubeadm rolls kube-proxy and
+	// CoreDNS: no node is drained before that roll is done.
+	settled := map[string]string{}
+	for _, g := range plan.Root.Children[1].Children {
+		for i, s := range g.Children {
+			if s.Name == settleStep {
+				settled[g.Name] = g.Children[i-1].Name + " -> " + g.Children[i+1].Name
+			}
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"ha-control-plane":  "kubeadm upgrade apply v1.36.3 -> cordon",
+		"ha-control-plane3": "kubeadm upgrade node -> cordon",
+	}, settled)
 	// One control plane: nothing to wait for.
 	plan, err = d.Plan(context.Background(), Env{Shape: KindShape("one", "v1.35.4", 1, 2)}, "v1.36.3")
 	require.NoError(t, err)

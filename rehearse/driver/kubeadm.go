@@ -273,6 +273,12 @@ func (k *Kubeadm) controlPlaneSteps(u *kubeadmRun, cn clusterNodes, loadInto []s
 				Action(settleStep, n, u.settle))
 		} else {
 			steps = append(steps, Action("kubeadm upgrade node", n, u.upgradeNode(n)))
+			if i == len(cn.controlPlanes)-1 {
+				// With several control planes kubeadm upgrades the
+				// addons (kube-proxy, CoreDNS) only once the last is
+				// upgraded: here, not after upgrade apply.
+				steps = append(steps, Action(settleStep, n, u.settle))
+			}
 		}
 		pods := &staticPodWatch{node: n}
 		steps = append(steps, u.nodeSteps(n, pods)...)
@@ -357,10 +363,12 @@ func (k *Kubeadm) batches(u *kubeadmRun, name string, nodes []string, size int, 
 	return g
 }
 
-// settleStep waits, after kubeadm upgrade apply, for the apiserver to answer
-// steadily and for kube-system's DaemonSets and Deployments (kube-proxy, the
-// CNI, DNS) to finish rolling out, before any node is drained: a node whose
-// kube-proxy is restarting while endpoints move routes to pods that are gone.
+// settleStep waits, after kubeadm upgrade apply and, with several control
+// planes, after the last one's kubeadm upgrade node (where kubeadm then
+// upgrades the addons), for the apiserver to answer steadily and for
+// kube-system's DaemonSets and Deployments (kube-proxy, the CNI, DNS) to
+// finish rolling out, before any node is drained: a node whose kube-proxy
+// is restarting while endpoints move routes to pods that are gone.
 const settleStep = "wait for kube-system to settle"
 
 // staticPodsStep waits, after a control-plane node's kubelet is swapped, for
