@@ -57,9 +57,9 @@ func TestGateDrillKubelet(t *testing.T) {
 // and kubelet faults leave the pods running, so no request may fail before
 // the node fault's step begins. A killed node takes its canary pod with it
 // abruptly: the failures that follow must be reported as incidents tied to
-// that step, and the rehearsal must fail by them (what the drill is for);
-// the final checklist may fail only on restarts, of the pods the killed
-// node restarted.
+// that step, and the rehearsal must fail by them (what the drill is for).
+// The node's heal waits for its pods to be restarted, so those restarts
+// belong to the fault and the final checklist must pass.
 func TestGateDrillUpgradeFaults(t *testing.T) {
 	testenv.RequireFull(t)
 	sc := loadExample(t, "drill-upgrade-faults.yaml")
@@ -133,10 +133,7 @@ func checkDrillUpgradeFaults(t *testing.T, dir string, rep *report.Report, verdi
 	}
 	final := readChecklist(t, dir, rehearse.ChecklistFile)
 	for _, it := range final.Failed() {
-		ready := strings.Split(it.Ready, "/")
-		if len(ready) != 2 || ready[0] != ready[1] || it.Restarts == 0 || !strings.Contains(it.Message, "restarts above 0") {
-			t.Errorf("final checklist: %s failed other than by the killed node's restarts: %+v", it.Component, it)
-		}
+		t.Errorf("final checklist: %s %s: ready %s, restarts %d: %s", it.Component, it.Outcome, it.Ready, it.Restarts, it.Message)
 	}
 	for _, c := range rep.Checks {
 		if c.Name == "upgrade" && c.Outcome != report.Pass {

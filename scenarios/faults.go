@@ -51,7 +51,21 @@ type Fault struct {
 	// HealWithin bounds the wait, once the fault ends, for the cluster to
 	// be whole again; 0 means DefaultHealWithin.
 	HealWithin Duration `yaml:"healWithin,omitempty" json:"healWithin,omitempty"`
+	// Address is, for a node fault, the address the node comes back on:
+	// FaultAddressKeep (the default) or FaultAddressNew.
+	Address string `yaml:"address,omitempty" json:"address,omitempty"`
 }
+
+// A node fault's node comes back on the address it had (a machine
+// rebooted), or on whichever the container engine gives it (a machine
+// replaced by one on another address).
+const (
+	FaultAddressKeep = "keep"
+	FaultAddressNew  = "new"
+)
+
+// KeepsAddress: the fault restarts a node on the address it had.
+func (f Fault) KeepsAddress() bool { return f.Kind == FaultNode && f.Address != FaultAddressNew }
 
 // Point says where in the upgrade the fault happens, for plans and errors.
 func (f Fault) Point() string {
@@ -134,6 +148,13 @@ func (s *Scenario) validateFaults(add func(path, format string, args ...any)) {
 		}
 		if f.For.Duration < 0 {
 			add(at(".for"), "%s: want a duration, or 0 to kill once", f.For.Duration)
+		}
+		switch {
+		case f.Address == "":
+		case f.Kind != FaultNode:
+			add(at(".address"), "only a node fault restarts a node; a %s fault leaves its address alone", f.Kind)
+		case f.Address != FaultAddressKeep && f.Address != FaultAddressNew:
+			add(at(".address"), "%q: want %s (the node comes back on its address) or %s (on whichever the container engine gives)", f.Address, FaultAddressKeep, FaultAddressNew)
 		}
 		if f.HealWithin.Duration < 0 {
 			add(at(".healWithin"), "%s: want a positive duration (0 means %s)", f.HealWithin.Duration, DefaultHealWithin)

@@ -209,9 +209,12 @@ type faultRun struct {
 	// readyBefore are, for a node fault, the pods Ready on each node
 	// before it was killed: the node has healed once they are Ready again.
 	readyBefore map[string][]string
-	lost        time.Duration
-	minUp       int
-	detail      string
+	// addrs are, for a node fault, each killed node container's
+	// addresses before it was killed.
+	addrs  map[string][]nodeAddr
+	lost   time.Duration
+	minUp  int
+	detail string
 }
 
 // fault is the action of a fault step: break, hold, mend, wait for heal.
@@ -347,7 +350,15 @@ func (fr *faultRun) inject(ctx context.Context) error {
 				_, err = fr.r.Exec(ctx, n, "systemctl", "kill", "--signal=SIGKILL", "kubelet")
 			}
 		case scenarios.FaultNode:
-			_, err = fr.r.Engine(ctx, "kill", n)
+			var addrs []nodeAddr
+			if addrs, err = readNodeAddrs(ctx, fr.r, n); err == nil {
+				if _, err = fr.r.Engine(ctx, "kill", n); err == nil {
+					if fr.addrs == nil {
+						fr.addrs = map[string][]nodeAddr{}
+					}
+					fr.addrs[n] = addrs
+				}
+			}
 		default:
 			err = fmt.Errorf("unknown fault kind %q", fr.f.Kind)
 		}
@@ -380,11 +391,100 @@ func (fr *faultRun) mend(ctx context.Context) error {
 				_, err = fr.r.Exec(mctx, n, "systemctl", "start", "kubelet")
 			}
 		case scenarios.FaultNode:
-			_, err = fr.r.Engine(mctx, "start", n)
+			err = fr.restartNode(mctx, n)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("end the fault on %s: %w", n, err))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// nodeAddr is a node container's address on one of its networks.
+type nodeAddr struct{ network, ip, ip6 string }
+
+func (a nodeAddr) String() string {
+	return strings.Join(slices.DeleteFunc([]string{a.ip, a.ip6}, func(s string) bool { return s == "" }), " and ")
+}
+
+// nodeAddrFormat prints a container's networks and its addresses on them.
+const nodeAddrFormat = `{{range $k, $v := .NetworkSettings.Networks}}{{$k}}|{{$v.IPAddress}}|{{$v.GlobalIPv6Address}};{{end}}`
+
+// readNodeAddrs reads a node container's addresses, network by network.
+func readNodeAddrs(ctx context.Context, r NodeRunner, node string) ([]nodeAddr, error) {
+	out, err := r.Engine(ctx, "inspect", "--format", nodeAddrFormat, node)
+	if err != nil {
+		return nil, fmt.Errorf("read its addresses: %w", err)
+	}
+	var addrs []nodeAddr
+	for _, f := range fieldsOf(out) {
+		p := strings.Split(f, "|")
+		if len(p) != 3 {
+			return nil, fmt.Errorf("read its addresses: unexpected inspect output %q", out)
+		}
+		if p[1] != "" || p[2] != "" {
+			addrs = append(addrs, nodeAddr{network: p[0], ip: p[1], ip6: p[2]})
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("read its addresses: it has none on any network (%q)", strings.TrimSpace(out))
+	}
+	return addrs, nil
+}
+
+func addrsString(addrs []nodeAddr) string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, a.String()+" on "+a.network)
+	}
+	return strings.Join(out, ", ")
+}
+
+// restartNode starts a killed node container again. A machine rebooted
+// keeps its address, while the container engine would give a restarted
+// container whichever is free next: unless the fault asks for a new one,
+// each network is connected again with the address the node had. The
+// node is started whatever happens, so the cluster is whole again.
+func (fr *faultRun) restartNode(ctx context.Context, n string) error {
+	if fr.addrs[n] == nil {
+		// Its kill failed, or its addresses could not be read before.
+		_, err := fr.r.Engine(ctx, "start", n)
+		return err
+	}
+	var errs []error
+	if fr.f.KeepsAddress() {
+		for _, a := range fr.addrs[n] {
+			if _, err := fr.r.Engine(ctx, "network", "disconnect", a.network, n); err != nil {
+				errs = append(errs, fmt.Errorf("keep address %s: %w", a, err))
+				continue
+			}
+			args := []string{"network", "connect"}
+			if a.ip != "" {
+				args = append(args, "--ip", a.ip)
+			}
+			if a.ip6 != "" {
+				args = append(args, "--ip6", a.ip6)
+			}
+			if _, err := fr.r.Engine(ctx, append(args, a.network, n)...); err != nil {
+				errs = append(errs, fmt.Errorf("keep address %s: %w", a, err))
+				// Still on the network, on whichever address is free.
+				if _, err := fr.r.Engine(ctx, "network", "connect", a.network, n); err != nil {
+					errs = append(errs, fmt.Errorf("connect to %s again: %w", a.network, err))
+				}
+			}
+		}
+	}
+	if _, err := fr.r.Engine(ctx, "start", n); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	now, err := readNodeAddrs(ctx, fr.r, n)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	was, is := addrsString(fr.addrs[n]), addrsString(now)
+	fmt.Fprintf(fr.log, "fault node: %s started again on %s (it was on %s)\n", n, is, was)
+	if fr.f.KeepsAddress() && is != was {
+		errs = append(errs, fmt.Errorf("came back on %s, not on its address %s", is, was))
 	}
 	return errors.Join(errs...)
 }
@@ -494,7 +594,7 @@ func (fr *faultRun) healthy(ctx context.Context) (bool, string) {
 				}
 				back += len(fr.readyBefore[n])
 			}
-			parts = append(parts, fmt.Sprintf("the %d pods Ready on them before Ready again", back))
+			parts = append(parts, fmt.Sprintf("the %d pods Ready on them before restarted and Ready again", back))
 		}
 	}
 	return true, strings.Join(parts, "; ")
@@ -522,9 +622,13 @@ func (fr *faultRun) readyPods(ctx context.Context) map[string][]string {
 }
 
 // podsBack: every pod that was Ready on the node before the fault is Ready
-// again (its containers restarted by the node's kubelet), or is gone. A
-// node that came back with its pods still starting has not healed yet:
-// their restarts belong to the fault, not to whatever runs after it.
+// again, its containers restarted by the node's kubelet since the fault
+// began, or is gone. A node that came back with its pods still starting
+// has not healed yet: their restarts belong to the fault, not to whatever
+// runs after it. Ready alone is not enough: a node back within the node
+// controller's grace period (50 s) never had its pods marked not Ready,
+// so until its kubelet restarts them the API still shows them Ready from
+// before the fault.
 func (fr *faultRun) podsBack(ctx context.Context, node string) (bool, string) {
 	var waiting []string
 	for _, key := range fr.readyBefore[node] {
@@ -535,12 +639,12 @@ func (fr *faultRun) podsBack(ctx context.Context, node string) (bool, string) {
 			continue
 		case err != nil:
 			return false, fmt.Sprintf("pod %s: %v", key, err)
-		case p.Spec.NodeName == node && p.DeletionTimestamp == nil && !readiness.PodReady(p):
+		case p.Spec.NodeName == node && p.DeletionTimestamp == nil && !(readiness.PodReady(p) && fr.startedSince(p)):
 			waiting = append(waiting, key)
 		}
 	}
 	if len(waiting) > 0 {
-		return false, fmt.Sprintf("node %s is back; %d of its pods not Ready again: %s", node, len(waiting), strings.Join(waiting, ", "))
+		return false, fmt.Sprintf("node %s is back; %d of its pods not restarted and Ready again: %s", node, len(waiting), strings.Join(waiting, ", "))
 	}
 	return true, ""
 }
@@ -561,12 +665,21 @@ func (fr *faultRun) staticPodBack(ctx context.Context, name, node string) (bool,
 	if !ready {
 		return false, fmt.Sprintf("%s on %s not Ready", name, node)
 	}
-	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.State.Running == nil || cs.State.Running.StartedAt.Time.Before(fr.began.Truncate(time.Second)) {
-			return false, fmt.Sprintf("%s on %s: its container has not started since the fault", name, node)
-		}
+	if !fr.startedSince(pod) {
+		return false, fmt.Sprintf("%s on %s: its container has not started since the fault", name, node)
 	}
 	return true, ""
+}
+
+// startedSince: every container of the pod is running, started since the
+// fault began (the API keeps start times to the second).
+func (fr *faultRun) startedSince(p *corev1.Pod) bool {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Running == nil || cs.State.Running.StartedAt.Time.Before(fr.began.Truncate(time.Second)) {
+			return false
+		}
+	}
+	return true
 }
 
 // nodeBack: the node is Ready and its kubelet renewed its lease after the

@@ -16,6 +16,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/rehearse/rehearse/rehearse/timeline"
@@ -261,34 +262,37 @@ func TestFaultKubeletWaitsForTheLease(t *testing.T) {
 // lease and every pod that was Ready on it before is Ready again: the
 // restarts that follow a machine's loss belong to the fault.
 func TestFaultNodeWaitsForItsPods(t *testing.T) {
-	ready := func(name string, ok bool) *corev1.Pod {
+	pod := func(name string, ok bool, started time.Time) *corev1.Pod {
 		st := corev1.ConditionFalse
 		if ok {
 			st = corev1.ConditionTrue
 		}
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: corev1.PodSpec{NodeName: "kind-worker"},
-			Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}}}
+			Status: corev1.PodStatus{
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}},
+				ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: ok,
+					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started)}}}},
+			}}
 	}
-	c := fake.NewClientset(&corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: "kind-worker"},
-		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
-	}, &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: "kind-control-plane", Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""}},
-	}, ready("canary-1", true), ready("gone-1", true), ready("never-ready", false))
-	later := metav1.NewMicroTime(time.Now().Add(time.Hour))
-	_, err := c.CoordinationV1().Leases("kube-node-lease").Create(context.Background(), &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: "kind-worker", Namespace: "kube-node-lease"}, Spec: coordinationv1.LeaseSpec{RenewTime: &later},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	long := time.Now().Add(-time.Hour)
+	c := workerBack(t, pod("canary-1", true, long), pod("canary-2", true, long), pod("gone-1", true, long), pod("never-ready", false, long))
 	nodes := &fakeNodes{client: c}
-	lost := &lostNode{fakeNodes: nodes, lose: func() {
-		// The machine is gone: its pods stop; one is deleted meanwhile.
-		_, _ = c.CoreV1().Pods("default").Update(context.Background(), ready("canary-1", false), metav1.UpdateOptions{})
+	update := func(p *corev1.Pod) {
+		_, _ = c.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{})
+	}
+	lost := &lostNode{fakeNodes: nodes, addr: 3, lose: func() {
+		// The machine is gone. One pod is deleted meanwhile; another is
+		// marked not Ready. The third still shows Ready from before, as
+		// the API does when the node is back before the node controller's
+		// grace period ends.
+		update(pod("canary-1", false, long))
 		_ = c.CoreV1().Pods("default").Delete(context.Background(), "gone-1", metav1.DeleteOptions{})
 	}, back: func() {
 		// Its kubelet restarts the containers a little after it is up.
-		time.Sleep(300 * time.Millisecond)
-		_, _ = c.CoreV1().Pods("default").Update(context.Background(), ready("canary-1", true), metav1.UpdateOptions{})
+		time.Sleep(200 * time.Millisecond)
+		update(pod("canary-1", true, time.Now()))
+		time.Sleep(200 * time.Millisecond)
+		update(pod("canary-2", true, time.Now()))
 	}}
 	w := &Faults{Driver: nopDriver{}, Runner: lost, Poll: 20 * time.Millisecond,
 		Faults: []scenarios.Fault{{Kind: scenarios.FaultNode, Nodes: []string{"worker"}, For: scenarios.Duration{Duration: 50 * time.Millisecond}, HealWithin: scenarios.Duration{Duration: 3 * time.Second}}}}
@@ -298,30 +302,132 @@ func TestFaultNodeWaitsForItsPods(t *testing.T) {
 	rec := timeline.NewRecorder(nil)
 	start := time.Now()
 	require.NoError(t, plan.Execute(context.Background(), env, rec))
-	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "healed only once its Ready pod was Ready again")
-	assert.Equal(t, []string{"engine: kill kind-worker", "engine: start kind-worker"}, nodes.cmds)
+	assert.GreaterOrEqual(t, time.Since(start), 400*time.Millisecond,
+		"healed only once both its Ready pods were restarted, the one still shown Ready from before the fault too")
+	assert.Equal(t, []string{"inspect kind-worker", "kill kind-worker",
+		"network disconnect kind kind-worker", "network connect --ip 10.89.0.3 kind kind-worker",
+		"start kind-worker", "inspect kind-worker"}, engineCmds(nodes.cmds), "the node comes back on its address")
 	var healed string
 	for _, ev := range rec.Events() {
 		if ev.Kind == "fault" && ev.Outcome == "healed" {
 			healed = ev.Message
 		}
 	}
-	assert.Contains(t, healed, "the 2 pods Ready on them before Ready again", "a pod never Ready before is not waited for")
+	assert.Contains(t, healed, "the 3 pods Ready on them before restarted and Ready again", "a pod never Ready before is not waited for")
 }
 
-// lostNode plays a node container killed and started again.
+func TestFaultNodeAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		address string
+		failPin bool
+		cmds    []string
+		log     string
+		err     string
+	}{
+		{name: "kept by default",
+			cmds: []string{"inspect kind-worker", "kill kind-worker", "network disconnect kind kind-worker",
+				"network connect --ip 10.89.0.3 kind kind-worker", "start kind-worker", "inspect kind-worker"},
+			log: "kind-worker started again on 10.89.0.3 on kind (it was on 10.89.0.3 on kind)"},
+		{name: "new", address: scenarios.FaultAddressNew,
+			cmds: []string{"inspect kind-worker", "kill kind-worker", "start kind-worker", "inspect kind-worker"},
+			log:  "kind-worker started again on 10.89.0.13 on kind (it was on 10.89.0.3 on kind)"},
+		{name: "not kept", failPin: true,
+			cmds: []string{"inspect kind-worker", "kill kind-worker", "network disconnect kind kind-worker",
+				"network connect --ip 10.89.0.3 kind kind-worker", "network connect kind kind-worker", "start kind-worker", "inspect kind-worker"},
+			log: "kind-worker started again on 10.89.0.13 on kind",
+			err: "keep address 10.89.0.3: IP address 10.89.0.3 is already allocated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := workerBack(t)
+			nodes := &fakeNodes{client: c}
+			w := &Faults{Driver: nopDriver{}, Runner: &lostNode{fakeNodes: nodes, addr: 3, failPin: tc.failPin}, Poll: 20 * time.Millisecond,
+				Faults: []scenarios.Fault{{Kind: scenarios.FaultNode, Nodes: []string{"worker"}, Address: tc.address,
+					For: scenarios.Duration{Duration: 10 * time.Millisecond}, HealWithin: scenarios.Duration{Duration: 3 * time.Second}}}}
+			var log strings.Builder
+			env := Env{Client: c, Log: &log}
+			plan, err := w.Plan(context.Background(), env, "v1.36.3")
+			require.NoError(t, err)
+			err = plan.Execute(context.Background(), env, timeline.NewRecorder(nil))
+			if tc.err == "" {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				assert.Contains(t, err.Error(), "came back on 10.89.0.13 on kind, not on its address 10.89.0.3 on kind")
+			}
+			assert.Equal(t, tc.cmds, engineCmds(nodes.cmds), "the node is started again whatever happens")
+			assert.Contains(t, log.String(), tc.log)
+		})
+	}
+}
+
+// workerBack is a 1+1 cluster whose worker is Ready, its kubelet's lease
+// renewed (an hour ahead, so after any fault), holding objs.
+func workerBack(t *testing.T, objs ...runtime.Object) *fake.Clientset {
+	t.Helper()
+	c := fake.NewClientset(append([]runtime.Object{&corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "kind-worker"},
+		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
+	}, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "kind-control-plane", Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""}},
+	}}, objs...)...)
+	later := metav1.NewMicroTime(time.Now().Add(time.Hour))
+	_, err := c.CoordinationV1().Leases("kube-node-lease").Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "kind-worker", Namespace: "kube-node-lease"}, Spec: coordinationv1.LeaseSpec{RenewTime: &later},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	return c
+}
+
+// lostNode plays a node container killed and started again, on the
+// address the container engine gives it: the next one free, unless its
+// network was connected again with one.
 type lostNode struct {
 	*fakeNodes
 	lose, back func()
+	addr       int // last octet of its address on the network kind
+	static     bool
+	failPin    bool // connecting with an address fails
 }
 
 func (l *lostNode) Engine(ctx context.Context, args ...string) (string, error) {
 	out, err := l.fakeNodes.Engine(ctx, args...)
 	switch args[0] {
+	case "inspect":
+		return fmt.Sprintf("kind|10.89.0.%d|;", l.addr), nil
 	case "kill":
-		l.lose()
+		if l.lose != nil {
+			l.lose()
+		}
 	case "start":
-		go l.back()
+		if !l.static {
+			l.addr += 10
+		}
+		if l.back != nil {
+			go l.back()
+		}
+	case "network":
+		if args[1] == "connect" && args[2] == "--ip" {
+			if l.failPin {
+				return "", errors.New("IP address 10.89.0.3 is already allocated")
+			}
+			_, err := fmt.Sscanf(args[3], "10.89.0.%d", &l.addr)
+			l.static = true
+			return "", err
+		}
 	}
 	return out, err
+}
+
+// engineCmds are the container engine's commands among cmds, an
+// inspect's format left out.
+func engineCmds(cmds []string) []string {
+	var out []string
+	for _, c := range cmds {
+		if c, ok := strings.CutPrefix(c, "engine: "); ok {
+			out = append(out, strings.Replace(c, "inspect --format "+nodeAddrFormat, "inspect", 1))
+		}
+	}
+	return out
 }
