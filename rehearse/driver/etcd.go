@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -64,13 +65,22 @@ func (h EtcdHealth) String() string {
 // default) of one endpoint; a narrow interface so the health rule is
 // tested without etcd.
 type etcdAPI interface {
-	post(ctx context.Context, endpoint, path string, out any) error
+	// post sends in (nil: an empty request) as JSON and decodes the
+	// answer into out.
+	post(ctx context.Context, endpoint, path string, in, out any) error
 }
 
 type etcdHTTP struct{ c *http.Client }
 
-func (e etcdHTTP) post(ctx context.Context, endpoint, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+endpoint+path, strings.NewReader("{}"))
+func (e etcdHTTP) post(ctx context.Context, endpoint, path string, in, out any) error {
+	body := []byte("{}")
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+endpoint+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -136,7 +146,7 @@ func checkEtcd(ctx context.Context, api etcdAPI, endpoints []string, want int) (
 	}
 	var errs []string
 	for _, ep := range endpoints {
-		if err := api.post(ctx, ep, "/v3/cluster/member/list", &list); err == nil {
+		if err := api.post(ctx, ep, "/v3/cluster/member/list", nil, &list); err == nil {
 			break
 		} else {
 			errs = append(errs, err.Error())
@@ -168,7 +178,7 @@ func checkEtcd(ctx context.Context, api etcdAPI, endpoints []string, want int) (
 			Version string `json:"version"`
 			Leader  string `json:"leader"`
 		}
-		if err := api.post(ctx, ep, "/v3/maintenance/status", &st); err != nil {
+		if err := api.post(ctx, ep, "/v3/maintenance/status", nil, &st); err != nil {
 			problems = append(problems, fmt.Sprintf("%s does not answer: %v", ep, err))
 			continue
 		}
@@ -267,6 +277,105 @@ func (k *Kubeadm) etcdHealthy(cps []string) Func {
 				Message: fmt.Sprintf("etcd: %s (%s)", h, strings.Join(members, ", "))})
 		}
 		fmt.Fprintf(logOf(env), "etcd: %s (%s)\n", h, strings.Join(members, ", "))
+		return nil
+	}
+}
+
+// etcdLeaderStep moves, with several control planes, etcd's leadership off
+// a control plane before its upgrade. Its upgrade restarts its etcd member
+// (the new manifest, then the new kubelet recreating its static pods):
+// when that member leads, every restart is an election, and for its
+// length writes stall cluster-wide, node leases and statuses among them.
+// An operator moves the leader first (etcdctl move-leader); so does the
+// driver.
+const etcdLeaderStep = "move etcd leadership off the node"
+
+// moveEtcdLeader makes sure the member of node does not lead: when it
+// does, it asks it (the leader alone can hand over) to hand leadership to
+// another started member, the first of prefer that is one. names and
+// endpoints are the control planes and their etcd endpoints, in the same
+// order (kubeadm names each member after its node). It returns the leader
+// after the call; moved says whether it asked for a move.
+func moveEtcdLeader(ctx context.Context, api etcdAPI, names, endpoints []string, node string, prefer []string) (leader string, moved bool, err error) {
+	h, err := checkEtcd(ctx, api, endpoints, len(names))
+	if err != nil {
+		return "", false, err
+	}
+	if h.Leaders != node {
+		return h.Leaders, false, nil
+	}
+	from := slices.Index(names, node)
+	if from < 0 {
+		return "", false, fmt.Errorf("%s is not a control plane", node)
+	}
+	ids := map[string]string{}
+	for _, m := range h.Members {
+		ids[m.Name] = m.ID
+	}
+	for _, to := range prefer {
+		if to == node || ids[to] == "" {
+			continue
+		}
+		var out struct{}
+		if err := api.post(ctx, endpoints[from], "/v3/maintenance/transfer-leadership", map[string]string{"targetID": ids[to]}, &out); err != nil {
+			return node, true, fmt.Errorf("move etcd leadership from %s to %s: %w", node, to, err)
+		}
+		return to, true, nil
+	}
+	return node, false, fmt.Errorf("no other started etcd member to lead instead of %s", node)
+}
+
+// etcdLeaderOff is the action of etcdLeaderStep for control plane node of
+// cps: leadership goes to a control plane already upgraded (the nearest
+// before node) or else the next one, and the step ends once the members
+// agree on a leader other than node.
+func (k *Kubeadm) etcdLeaderOff(cps []string, node string) Func {
+	return func(ctx context.Context, env Env) error {
+		endpoints, err := controlPlaneEndpoints(ctx, env.Client, cps)
+		if err != nil {
+			return err
+		}
+		from := cps[0]
+		if from == node && len(cps) > 1 {
+			from = cps[1]
+		}
+		api, err := etcdClient(ctx, k.runner(env), from)
+		if err != nil {
+			return err
+		}
+		at := slices.Index(cps, node)
+		var prefer []string
+		for i := at - 1; i >= 0; i-- {
+			prefer = append(prefer, cps[i])
+		}
+		prefer = append(prefer, cps[at+1:]...)
+		var last string
+		asked := false
+		err = readiness.WaitFor(ctx, readiness.Options{Interval: time.Second, Timeout: k.s.ReadyTimeout}, func(ctx context.Context) (bool, string, error) {
+			leader, moved, merr := moveEtcdLeader(ctx, api, cps, endpoints, node, prefer)
+			asked = asked || moved
+			last = leader
+			if merr != nil {
+				return false, merr.Error(), nil
+			}
+			if moved {
+				return false, fmt.Sprintf("asked %s to hand etcd leadership to %s", node, leader), nil
+			}
+			return true, "etcd leader " + leader, nil
+		})
+		if err != nil {
+			return fmt.Errorf("etcd leadership not off %s within %s: %w", node, k.s.ReadyTimeout, err)
+		}
+		msg := fmt.Sprintf("etcd leader %s: %s does not lead, nothing to move", last, node)
+		outcome := "leader-kept"
+		if asked {
+			msg = fmt.Sprintf("etcd leadership moved from %s to %s before its upgrade", node, last)
+			outcome = "leader-moved"
+		}
+		if env.Emit != nil {
+			env.Emit.Emit(timeline.Event{Time: time.Now(), Source: timeline.SourceDriver, Kind: "etcd", Subject: node, Outcome: outcome, Message: msg})
+		}
+		fmt.Fprintln(logOf(env), msg)
 		return nil
 	}
 }

@@ -17,7 +17,7 @@ type fakeEtcd struct {
 	status  map[string]string
 }
 
-func (f fakeEtcd) post(_ context.Context, endpoint, path string, out any) error {
+func (f fakeEtcd) post(_ context.Context, endpoint, path string, _, out any) error {
 	var body string
 	switch path {
 	case "/v3/cluster/member/list":
@@ -78,6 +78,7 @@ func TestKubeadmPlanWaitsForEtcdBetweenControlPlanes(t *testing.T) {
 		}
 		cps = append(cps, g.Name)
 		assert.Contains(t, steps, etcdStep, g.Name)
+		assert.Equal(t, etcdLeaderStep, steps[0], "%s: etcd's leadership leaves it before anything of its upgrade", g.Name)
 		assert.Equal(t, etcdStep, steps[len(steps)-2], "%s: etcd is whole again before its staged files go and the next control plane starts", g.Name)
 	}
 	assert.Equal(t, []string{"ha-control-plane", "ha-control-plane2", "ha-control-plane3"}, cps)
@@ -100,5 +101,100 @@ func TestKubeadmPlanWaitsForEtcdBetweenControlPlanes(t *testing.T) {
 	require.NoError(t, err)
 	for _, s := range plan.Leaves() {
 		assert.NotEqual(t, etcdStep, s.Name)
+		assert.NotEqual(t, etcdLeaderStep, s.Name)
 	}
+}
+
+// leaderEtcd plays three healthy members where only the leader can hand
+// leadership over, as etcd does (a follower answers "not leader").
+type leaderEtcd struct {
+	leader string // member ID
+	down   string // endpoint that does not answer
+	refuse error  // the leader's answer to a transfer
+	asked  []string
+}
+
+var leaderEps = map[string]string{"a:2379": "1", "b:2379": "2", "c:2379": "3"}
+
+func (f *leaderEtcd) post(_ context.Context, endpoint, path string, in, out any) error {
+	if endpoint == f.down {
+		return errors.New("connection refused")
+	}
+	var body string
+	switch path {
+	case "/v3/cluster/member/list":
+		body = `{"members":[{"ID":"1","name":"cp1"},{"ID":"2","name":"cp2"},{"ID":"3","name":"cp3"}]}`
+	case "/v3/maintenance/status":
+		body = `{"header":{"member_id":"` + leaderEps[endpoint] + `"},"version":"3.6.5","leader":"` + f.leader + `"}`
+	case "/v3/maintenance/transfer-leadership":
+		req := in.(map[string]string)
+		f.asked = append(f.asked, endpoint+" -> "+req["targetID"])
+		if leaderEps[endpoint] != f.leader {
+			return errors.New("etcdserver: not leader")
+		}
+		if f.refuse != nil {
+			return f.refuse
+		}
+		f.leader = req["targetID"]
+		body = `{}`
+	default:
+		return errors.New("no such path " + path)
+	}
+	return json.Unmarshal([]byte(body), out)
+}
+
+func TestMoveEtcdLeader(t *testing.T) {
+	names := []string{"cp1", "cp2", "cp3"}
+	eps := []string{"a:2379", "b:2379", "c:2379"}
+	ctx := context.Background()
+
+	// The node leads: the leader's own endpoint is asked to hand over to
+	// the first preferred member, and the next call finds nothing to do.
+	f := &leaderEtcd{leader: "3"}
+	leader, moved, err := moveEtcdLeader(ctx, f, names, eps, "cp3", []string{"cp2", "cp1"})
+	require.NoError(t, err)
+	assert.True(t, moved)
+	assert.Equal(t, "cp2", leader)
+	assert.Equal(t, []string{"c:2379 -> 2"}, f.asked)
+	leader, moved, err = moveEtcdLeader(ctx, f, names, eps, "cp3", []string{"cp2", "cp1"})
+	require.NoError(t, err)
+	assert.False(t, moved)
+	assert.Equal(t, "cp2", leader)
+	assert.Len(t, f.asked, 1)
+
+	// Another member leads: nothing is asked.
+	f = &leaderEtcd{leader: "1"}
+	leader, moved, err = moveEtcdLeader(ctx, f, names, eps, "cp3", []string{"cp2", "cp1"})
+	require.NoError(t, err)
+	assert.False(t, moved)
+	assert.Equal(t, "cp1", leader)
+	assert.Empty(t, f.asked)
+
+	// The first control plane hands over to the next.
+	f = &leaderEtcd{leader: "1"}
+	leader, _, err = moveEtcdLeader(ctx, f, names, eps, "cp1", []string{"cp2", "cp3"})
+	require.NoError(t, err)
+	assert.Equal(t, "cp2", leader)
+	assert.Equal(t, []string{"a:2379 -> 2"}, f.asked)
+
+	// etcd not whole: nothing is moved, the error says why.
+	f = &leaderEtcd{leader: "3", down: "b:2379"}
+	_, moved, err = moveEtcdLeader(ctx, f, names, eps, "cp3", []string{"cp2", "cp1"})
+	require.Error(t, err)
+	assert.False(t, moved)
+	assert.Contains(t, err.Error(), "b:2379 does not answer")
+	assert.Empty(t, f.asked)
+
+	// A refused transfer names both members and etcd's answer.
+	f = &leaderEtcd{leader: "3", refuse: errors.New("etcdserver: leadership transfer timeout")}
+	_, moved, err = moveEtcdLeader(ctx, f, names, eps, "cp3", []string{"cp2", "cp1"})
+	require.Error(t, err)
+	assert.True(t, moved)
+	assert.Contains(t, err.Error(), "move etcd leadership from cp3 to cp2: etcdserver: leadership transfer timeout")
+
+	// No member to hand over to.
+	f = &leaderEtcd{leader: "3"}
+	_, _, err = moveEtcdLeader(ctx, f, names, eps, "cp3", []string{"cp3", "cp9"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no other started etcd member to lead instead of cp3")
 }

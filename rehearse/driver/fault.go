@@ -519,7 +519,7 @@ func (fr *faultRun) sampleQuorum(ctx context.Context) bool {
 			Leader string `json:"leader"`
 		}
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := fr.etcd.post(sctx, ep, "/v3/maintenance/status", &st)
+		err := fr.etcd.post(sctx, ep, "/v3/maintenance/status", nil, &st)
 		cancel()
 		if err == nil {
 			up++

@@ -69,7 +69,7 @@ type etcdCluster struct {
 	cmds   []string
 }
 
-func (e *etcdCluster) post(_ context.Context, endpoint, path string, out any) error {
+func (e *etcdCluster) post(_ context.Context, endpoint, path string, _, out any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.down[endpoint] {

@@ -245,7 +245,8 @@ func (k *Kubeadm) nodesOf(ctx context.Context, env Env, target string) (clusterN
 // kubeadm upgrade apply on the first, kubeadm upgrade node on the others,
 // each drained, its kubelet swapped, its static pods steady and, with
 // several control planes, every etcd member healthy under one leader
-// before the next (cps).
+// before the next (cps); with several, etcd's leadership is moved off each
+// before its upgrade begins.
 func (k *Kubeadm) controlPlaneSteps(u *kubeadmRun, cn clusterNodes, loadInto []string) (prep, cps *Step) {
 	image := k.targetImage(u.target)
 	load := Group("load into nodes", Parallel)
@@ -264,7 +265,11 @@ func (k *Kubeadm) controlPlaneSteps(u *kubeadmRun, cn clusterNodes, loadInto []s
 
 	cps = Group("control plane", Serial)
 	for i, n := range cn.controlPlanes {
-		steps := []*Step{Action("upgrade kubeadm", n, u.copyKubeadm(n))}
+		var steps []*Step
+		if len(cn.controlPlanes) > 1 {
+			steps = append(steps, Action(etcdLeaderStep, n, k.etcdLeaderOff(cn.controlPlanes, n)))
+		}
+		steps = append(steps, Action("upgrade kubeadm", n, u.copyKubeadm(n)))
 		if i == 0 {
 			steps = append(steps,
 				Action("kubeadm upgrade plan", n, u.kubeadm(n, "upgrade", "plan", u.target, "--ignore-preflight-errors=SystemVerification")),
