@@ -17,8 +17,9 @@ import (
 // is rehearse's own stand-in image), upgraded in place from v1.35.4 to
 // v1.36.3 under load. It must pass with no failed request; the timeline
 // must show etcd whole (3 started members, a leader) after each control
-// plane's upgrade; the final checklist must find etcd and the apiserver on
-// all three control planes at the end.
+// plane's upgrade, and etcd's leadership off each control plane before its
+// upgrade; the final checklist must find etcd and the apiserver on all
+// three control planes at the end.
 func TestGateHAControlPlane(t *testing.T) {
 	testenv.RequireFull(t)
 	sc := loadExample(t, "ha.yaml")
@@ -32,12 +33,19 @@ func TestGateHAControlPlane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var etcd []string
+	var etcd, leaders []string
 	for _, e := range evs {
-		if e.Kind == "etcd" && e.Outcome == "healthy" {
+		switch {
+		case e.Kind == "etcd" && e.Outcome == "healthy":
 			etcd = append(etcd, e.Message)
+		case e.Kind == "etcd" && (e.Outcome == "leader-moved" || e.Outcome == "leader-kept"):
+			leaders = append(leaders, e.Subject+": "+e.Message)
 		}
 	}
+	if len(leaders) != 3 {
+		t.Errorf("etcd leadership events: %d, want one before each of the 3 control planes: %v", len(leaders), leaders)
+	}
+	t.Logf("etcd leadership before each control plane:\n%s", strings.Join(leaders, "\n"))
 	if len(etcd) != 3 {
 		t.Errorf("etcd healthy events: %d, want one after each of the 3 control planes: %v", len(etcd), etcd)
 	}
