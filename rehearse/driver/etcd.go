@@ -243,16 +243,26 @@ func controlPlaneEndpoints(ctx context.Context, client kubernetes.Interface, cps
 	return out, nil
 }
 
+// etcdOf is the client of the etcd of control planes cps (with the first
+// one's certificate) and their endpoints, in the order of cps.
+func (k *Kubeadm) etcdOf(ctx context.Context, env Env, cps []string) (etcdAPI, []string, error) {
+	endpoints, err := controlPlaneEndpoints(ctx, env.Client, cps)
+	if err != nil {
+		return nil, nil, err
+	}
+	api, err := etcdClient(ctx, k.runner(env), cps[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return api, endpoints, nil
+}
+
 // etcdHealthy waits until the etcd of the control planes cps is healthy
 // (see checkEtcd), within timeout, then puts the members and the leader
 // on the timeline.
 func (k *Kubeadm) etcdHealthy(cps []string) Func {
 	return func(ctx context.Context, env Env) error {
-		endpoints, err := controlPlaneEndpoints(ctx, env.Client, cps)
-		if err != nil {
-			return err
-		}
-		api, err := etcdClient(ctx, k.runner(env), cps[0])
+		api, endpoints, err := k.etcdOf(ctx, env, cps)
 		if err != nil {
 			return err
 		}
@@ -331,15 +341,7 @@ func moveEtcdLeader(ctx context.Context, api etcdAPI, names, endpoints []string,
 // agree on a leader other than node.
 func (k *Kubeadm) etcdLeaderOff(cps []string, node string) Func {
 	return func(ctx context.Context, env Env) error {
-		endpoints, err := controlPlaneEndpoints(ctx, env.Client, cps)
-		if err != nil {
-			return err
-		}
-		from := cps[0]
-		if from == node && len(cps) > 1 {
-			from = cps[1]
-		}
-		api, err := etcdClient(ctx, k.runner(env), from)
+		api, endpoints, err := k.etcdOf(ctx, env, cps)
 		if err != nil {
 			return err
 		}
